@@ -1,0 +1,33 @@
+"""The one error hierarchy of devbox.
+
+Every error carries a one-line message that says what happened and, where it helps, a hint that
+says what to do. Only the CLI turns them into output and exit codes.
+"""
+
+
+class DevboxError(Exception):
+    """Base class: a failure the user can act on."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(DevboxError):
+    """devbox.yml is missing or invalid; the message names file, line and key."""
+
+
+class EngineError(DevboxError):
+    """The Docker engine is unreachable or refused an operation."""
+
+
+class UsageError(DevboxError):
+    """The command line is wrong."""
+
+    exit_code = 2
