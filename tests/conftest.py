@@ -1,0 +1,85 @@
+"""Shared fixtures: the test image, a Docker client that fails loudly, labelled resources."""
+
+import os
+import socket
+import uuid
+
+import pytest
+
+TEST_LABEL = "devbox.test"
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "/tests/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.docker)
+
+
+@pytest.fixture(scope="session")
+def test_image():
+    """The Python base image every docker test uses: $DEVBOX_IMAGE (scripts/test provides it)."""
+    return os.environ.get("DEVBOX_IMAGE", "python:3.12-slim")
+
+
+@pytest.fixture(scope="session")
+def docker_client(test_image):
+    """A client of the real engine. No engine is a failure, never a skip."""
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"no Docker engine answers ({exc}); run the tests with scripts/test, which starts one")
+    try:
+        client.images.get(test_image)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"test image {test_image} is missing; scripts/test builds it (or set DEVBOX_IMAGE)")
+    yield client
+    # Anything this run labelled and a test failed to remove goes now.
+    run_filter = {"label": f"{TEST_LABEL}.run={RUN_ID}"}
+    for container in client.containers.list(all=True, filters=run_filter):
+        container.remove(force=True, v=True)
+    for network in client.networks.list(filters=run_filter):
+        network.remove()
+    client.close()
+
+
+@pytest.fixture
+def unique_name(request):
+    """A random, recognisable name for a resource created by this test."""
+    base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:30].strip("-")
+    return f"devbox-test-{base}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def test_labels():
+    """Labels every test resource carries, so teardown can always find it."""
+    return {TEST_LABEL: "1", f"{TEST_LABEL}.run": RUN_ID}
+
+
+@pytest.fixture
+def containers(docker_client, test_labels):
+    """Factory for labelled containers, force-removed after the test even when it fails."""
+    made = []
+
+    def run(image, command=None, **kwargs):
+        labels = {**test_labels, **kwargs.pop("labels", {})}
+        container = docker_client.containers.run(image, command, detach=True, labels=labels, **kwargs)
+        made.append(container)
+        return container
+
+    yield run
+    for container in made:
+        try:
+            container.remove(force=True, v=True)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
