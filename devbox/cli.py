@@ -1,0 +1,345 @@
+"""The `devbox` command: the only module that prints or chooses exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import List, Optional
+
+from devbox import __version__
+from devbox.errors import DevboxError, UsageError
+
+PREFIX = "[devbox]"
+APP_PREFIX = "[app]   "
+
+
+class Console:
+    """Renders session/watcher events: one line per event, quiet by default, more with -v."""
+
+    def __init__(self, verbose: bool = False, out=None, service: str = ""):
+        self.verbose = verbose
+        self.out = out or sys.stdout
+        self.lock = threading.Lock()
+        self.serving_reported = False
+
+    def say(self, text: str) -> None:
+        with self.lock:
+            print(f"{PREFIX} {text}", file=self.out, flush=True)
+
+    def raw(self, text: str) -> None:
+        with self.lock:
+            print(text, file=self.out, flush=True)
+
+    def __call__(self, event: str, **f) -> None:
+        handler = getattr(self, f"on_{event}", None)
+        if handler is not None:
+            handler(**f)
+        elif self.verbose:
+            self.say(f"{event} {f}")
+
+    # -- image and container ---------------------------------------------------------------
+    def on_image(self, image, how):
+        self.say(f"image {image} ({how})" if how == "cached" else f"{how} image {image}")
+
+    def on_pull(self, image, status, id=""):
+        if self.verbose:
+            self.say(f"pull {image}: {id} {status}".rstrip())
+
+    def on_build(self, line):
+        if self.verbose or line.startswith("Step "):
+            self.raw(line)
+
+    def on_built(self, image, seconds):
+        self.say(f"image {image} built in {seconds:.1f} s")
+
+    def on_container(self, name, how, spec):
+        self.say(f"container {name} {how}" + (f" ({spec.sync} sync)" if self.verbose else ""))
+
+    # -- supervisor output -------------------------------------------------------------------
+    def on_line(self, line):
+        if line.startswith(PREFIX):
+            if self.verbose:
+                self.raw(line)
+        else:
+            self.raw(f"{APP_PREFIX} {line}")
+
+    def on_supervisor(self, kind, **f):
+        if kind == "crashed":
+            self.say(f"✗ {f.get('summary') or 'the app exited with status ' + str(f.get('status'))}; "
+                     "the app shows the error page until the next save")
+        elif self.verbose:
+            self.say(f"supervisor {kind} {f}")
+
+    # -- watcher ---------------------------------------------------------------------------------
+    def on_watching(self, paths, files):
+        where = ", ".join(paths)
+        self.say(f"watching {where} ({files:,} files; .gitignore and .dockerignore applied)")
+
+    def on_reloaded(self, paths, ms, **f):
+        self.say(f"↻ {describe(paths)} -> reloaded in {ms:.0f} ms")
+
+    def on_reload_failed(self, paths, ms, **f):
+        pass  # the crashed event already said it, with the reason
+
+    def on_reload_timeout(self, paths, seconds):
+        self.say(f"↻ {describe(paths)} -> no new child within {seconds:.0f} s; see the output above")
+
+    def on_synced(self, paths):
+        self.say(f"~ {describe(paths, verb='synced')} (no restart)")
+
+    def on_unchanged(self, paths):
+        if self.verbose:
+            self.say(f"= {describe(paths, verb='saved')} without changes; no reload")
+
+    def on_rebuilding(self, paths):
+        self.say(f"⚙ {describe(paths)} -> rebuilding image")
+
+    def on_rebuilt(self, seconds):
+        self.say(f"image rebuilt in {seconds:.1f} s, container recreated, serving again")
+
+
+def describe(paths: List[str], verb: str = "changed") -> str:
+    if len(paths) == 1:
+        return f"{paths[0]} {verb}"
+    shown = ", ".join(paths[:2])
+    return f"{len(paths)} files {verb} ({shown}{', ...' if len(paths) > 2 else ''})"
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+def load_config(args):
+    from devbox import config
+
+    return config.load(Path(args.file) if args.file else None)
+
+
+def connect():
+    from devbox import engine
+
+    return engine.connect()
+
+
+def open_session(args, console):
+    from devbox.session import Session
+
+    cfg = load_config(args)
+    return Session(cfg, connect(), report=console)
+
+
+def cmd_init(args, console) -> int:
+    from devbox import scaffold
+
+    for line in scaffold.init(Path.cwd(), force=args.force, image=args.image):
+        console.raw(line)
+    console.raw("next: devbox up")
+    return 0
+
+
+def cmd_up(args, console) -> int:
+    session = open_session(args, console)
+    container, stream = session.up()
+    spec = session.plan()
+    url = spec.urls[0] if spec.urls else "(no published port)"
+    if args.detach:
+        console.say(f"serving {url}  (detached: `devbox logs -f`, `devbox down`)")
+        return 0
+    from devbox.targets import ContainerTarget
+
+    target = ContainerTarget(session, container, stream, console)
+    console.say(f"serving {url}  (Ctrl-C to stop)")
+    return watch_until_interrupted(session.config, target, console, stop=lambda: session.stop())
+
+
+def cmd_run(args, console) -> int:
+    from devbox.targets import ProcessTarget
+
+    cfg = load_config(args)
+    if not (cfg.app or cfg.command):
+        raise UsageError("`devbox run` needs `app:` or `command:` in devbox.yml")
+    target = ProcessTarget(cfg, console)
+    event = target.wait_ready()
+    if event is None:
+        code = target.process.poll()
+        target.stop()
+        raise DevboxError(f"the supervisor did not start (exit status {code})", "see its output above")
+    url = f"http://127.0.0.1:{cfg.ports[0].host_port}" if cfg.ports else "(no port)"
+    console.say(f"serving {url} natively  (Ctrl-C to stop)")
+    return watch_until_interrupted(cfg, target, console, stop=target.stop)
+
+
+def watch_until_interrupted(cfg, target, console, stop) -> int:
+    """Watch the project and drive `target` until Ctrl-C/SIGTERM; then `stop()` and say how long."""
+    from devbox import filters
+    from devbox.watch import Watcher
+
+    path_filter = filters.PathFilter(cfg.root, ignore=cfg.watch.ignore, no_reload=cfg.watch.no_reload,
+                                     rebuild=cfg.watch.rebuild)
+    watcher = Watcher(cfg.root, cfg.watch.paths, path_filter, cfg.watch.debounce_ms,
+                      on_batch=target.act, on_unchanged=lambda paths: console("unchanged", paths=paths))
+    console("watching", paths=list(cfg.watch.paths), files=watcher.prime())
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        watcher.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        watcher.stop_event.set()
+        seconds = stop()
+        console.say(f"stopped in {seconds:.1f} s")
+    return 0
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def cmd_down(args, console) -> int:
+    session = open_session(args, console)
+    started = time.monotonic()
+    removed = session.down(volumes=args.volumes)
+    if removed:
+        console.say(f"removed {', '.join(removed)} in {time.monotonic() - started:.1f} s")
+    else:
+        console.say(f"nothing to remove: {session.config.name} is not up")
+    return 0
+
+
+def cmd_status(args, console) -> int:
+    session = open_session(args, console)
+    rows = session.status()
+    if not rows:
+        console.raw(f"{session.config.name}  not created  (start it with `devbox up`)")
+        return 0
+    for row in rows:
+        sup = row["supervisor"]
+        parts = [row["name"], row["state"], " ".join(row["urls"]) or "-", f"image {row['image']}"]
+        if row["state"] == "running":
+            parts.append(f"up {_ago(row['started_at'])}")
+        if sup:
+            latencies = sorted(sup.get("last_reload_ms") or [])
+            p50 = f" (p50 {latencies[len(latencies) // 2]:.0f} ms)" if latencies else ""
+            parts.append(f"reloads {sup.get('reloads', 0)}{p50}")
+            if sup.get("state") == "crashed":
+                parts.append("app crashed: showing the error page")
+        console.raw("  ".join(parts))
+    return 0
+
+
+def _ago(started_at: str) -> str:
+    import datetime as dt
+
+    try:
+        stamp = dt.datetime.fromisoformat(started_at[:26].rstrip("Z") + "+00:00" if "." not in started_at
+                                          else started_at.split(".")[0] + "+00:00")
+    except ValueError:
+        return "?"
+    seconds = (dt.datetime.now(dt.timezone.utc) - stamp).total_seconds()
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def cmd_logs(args, console) -> int:
+    session = open_session(args, console)
+    container = session.container()
+    if container is None:
+        raise DevboxError(f"{session.config.name} is not up", "start it with `devbox up`")
+    stream = container.logs(stream=True, follow=args.follow, tail=args.tail if args.tail is not None else "all")
+    out = sys.stdout.buffer
+    try:
+        for chunk in stream:
+            out.write(chunk)
+            out.flush()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_exec(args, console) -> int:
+    session = open_session(args, console)
+    container = session.running()
+    command = args.cmd or ["sh"]
+    docker_cli = shutil.which("docker")
+    if docker_cli:
+        flags = ["-i"] + (["-t"] if sys.stdin.isatty() and sys.stdout.isatty() else [])
+        env = dict(os.environ, DOCKER_HOST=session.engine.url)
+        os.execve(docker_cli, ["docker", "exec", *flags, container.id, *command], env)
+    result = container.exec_run(command, workdir=session.config.workdir)
+    sys.stdout.buffer.write(result.output)
+    return result.exit_code
+
+
+def cmd_reload(args, console) -> int:
+    session = open_session(args, console)
+    ms = session.reload(wait=True)
+    console.say(f"↻ reloaded in {ms:.0f} ms")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="devbox", description="Develop Python web apps inside Docker "
+                                     "containers, reloaded the instant you save.")
+    parser.add_argument("--version", action="version", version=f"devbox {__version__}")
+    parser.add_argument("-f", "--file", help="the devbox.yml to use (default: searched upward from here)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="say more")
+    # The same options after the command; SUPPRESS keeps a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--file", default=argparse.SUPPRESS, help="the devbox.yml to use")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="say more")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("init", parents=[common], help="write devbox.yml and docker/Dockerfile here")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--image", default="python:3.12-slim", help="base image (default python:3.12-slim)")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("up", parents=[common], help="serve the app from a container, reloading on save")
+    p.add_argument("-d", "--detach", action="store_true", help="start and return; no watcher")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("run", parents=[common], help="serve the app natively (no Docker), reloading on save")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("down", parents=[common], help="stop and remove the project's containers")
+    p.add_argument("--volumes", action="store_true", help="remove their anonymous volumes too")
+    p.set_defaults(func=cmd_down)
+
+    p = sub.add_parser("status", parents=[common], help="state, URL, image, uptime, reloads")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("logs", parents=[common], help="the container's output")
+    p.add_argument("-f", "--follow", action="store_true", help="keep following")
+    p.add_argument("--tail", type=int, default=None, help="only the last N lines")
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("exec", parents=[common], help="run a command in the container")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="command and arguments (default: sh)")
+    p.set_defaults(func=cmd_exec)
+
+    p = sub.add_parser("reload", parents=[common], help="reload the app now (SIGHUP to the supervisor)")
+    p.set_defaults(func=cmd_reload)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = Console(verbose=args.verbose)
+    try:
+        return args.func(args, console)
+    except DevboxError as exc:
+        print(f"devbox: {exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("devbox: interrupted; nothing left running", file=sys.stderr, flush=True)
+        return 130

@@ -1,0 +1,106 @@
+"""The Docker engine: which one, whether it is local, and a client that answers.
+
+Configuration comes from an environment mapping (like `docker.from_env(environment=...)`), so
+tests can pass their own: DOCKER_HOST, DOCKER_CONTEXT or the CLI's current context,
+DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+from devbox.errors import EngineError
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", ""}
+
+
+@dataclass
+class Engine:
+    """A connected engine. `remote` means the host's files are not the engine's files."""
+
+    client: object  # docker.DockerClient
+    url: str
+    remote: bool
+    version: str = ""
+
+    @property
+    def ssh_destination(self) -> Optional[str]:
+        """`user@host` and port of an ssh:// engine, for port forwarding; None otherwise."""
+        parsed = urllib.parse.urlparse(self.url)
+        if parsed.scheme != "ssh":
+            return None
+        return parsed.netloc
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def is_remote(url: str) -> bool:
+    """ssh:// is always remote; tcp:// is remote unless it points at loopback; unix/npipe are local."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme == "ssh":
+        return True
+    if parsed.scheme in ("tcp", "http", "https"):
+        return (parsed.hostname or "") not in LOOPBACK_HOSTS
+    return False
+
+
+def resolve(environ: Mapping[str, str]) -> tuple:
+    """Return (url, tls) the way the docker CLI picks them: DOCKER_HOST, then a context."""
+    host = environ.get("DOCKER_HOST")
+    if host:
+        return host, None
+    from docker.context import ContextAPI
+    from docker.errors import ContextNotFound
+
+    name = environ.get("DOCKER_CONTEXT")
+    try:
+        context = ContextAPI.get_context(name) if name else ContextAPI.get_current_context()
+    except ContextNotFound:
+        raise EngineError(f"docker context '{name}' does not exist",
+                          "list them with `docker context ls`, or unset DOCKER_CONTEXT") from None
+    if context is None:
+        raise EngineError(f"docker context '{name}' does not exist",
+                          "list them with `docker context ls`, or unset DOCKER_CONTEXT")
+    tls = context.TLSConfig if getattr(context, "TLSConfig", None) else None
+    return (context.Host or DEFAULT_HOST), tls
+
+
+def connect(environ: Optional[Mapping[str, str]] = None, timeout: int = 60) -> Engine:
+    """A client of the engine the environment names, pinged; EngineError says how to fix it."""
+    import docker
+
+    environ = dict(os.environ if environ is None else environ)
+    url, tls = resolve(environ)
+    try:
+        if url.startswith("ssh://"):
+            # The system ssh honours ~/.ssh/config (keys, known hosts); paramiko refuses unknown hosts.
+            client = docker.DockerClient(base_url=url, use_ssh_client=True, timeout=timeout)
+        elif environ.get("DOCKER_HOST") or tls is None:
+            client = docker.from_env(environment=environ, timeout=timeout)
+        else:
+            client = docker.DockerClient(base_url=url, tls=tls, timeout=timeout)
+        version = client.version().get("Version", "")
+    except docker.errors.TLSParameterError as exc:
+        raise EngineError(f"bad TLS settings for the Docker engine at {url}: {exc}",
+                          "check DOCKER_CERT_PATH and DOCKER_TLS_VERIFY") from None
+    except Exception as exc:  # noqa: BLE001 - every failure to reach it reads the same to a user
+        raise EngineError(f"cannot reach the Docker engine at {url}", _start_hint(url, exc)) from None
+    return Engine(client=client, url=url, remote=is_remote(url), version=version)
+
+
+def _start_hint(url: str, exc: Exception) -> str:
+    text = str(exc)
+    if url.startswith("ssh://"):
+        if "Permission denied" in text or "publickey" in text:
+            return "ssh refused the login: check the key in ~/.ssh/config or ssh-agent"
+        return f"is the VM up and is Docker running there? try `ssh {url[6:]} docker info`"
+    if url.startswith("unix://") or "://" not in url:
+        if "Permission denied" in text:
+            return "permission denied on the socket: add yourself to the docker group or use sudo"
+        return "is it running? try `sudo systemctl start docker`, run `scripts/engine`, or set DOCKER_HOST"
+    return "is it running and reachable? check DOCKER_HOST and the engine's firewall"

@@ -1,0 +1,88 @@
+"""A container's output as lines: supervisor events parsed, app lines passed on.
+
+One reader thread follows the log stream; waiters block on a condition until the event they want
+arrives (readiness after a reload, a crash), with a deadline.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, List, Optional, Tuple
+
+from devbox.supervisor import protocol
+
+Event = Tuple[str, dict, float]  # kind, fields, host arrival time (time.time())
+
+
+class LogStream:
+    """Follows `chunks` (an iterator of bytes) in a daemon thread.
+
+    `on_line(text)` gets every line that is not a supervisor event; `on_event(kind, fields)` every
+    event. Waiters use `wait_for`.
+    """
+
+    def __init__(self, chunks, on_line: Callable[[str], None], on_event: Callable[[str, dict], None],
+                 name: str = "logs"):
+        self._chunks = chunks
+        self._on_line = on_line
+        self._on_event = on_event
+        self._events: List[Event] = []
+        self._cond = threading.Condition()
+        self.ended = False
+        self.generation = 0  # the newest supervisor generation seen ready or crashed
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> "LogStream":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        pending = b""
+        try:
+            for chunk in self._chunks:
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for raw in lines:
+                    self._dispatch(raw.decode("utf-8", "replace").rstrip("\r"))
+            if pending:
+                self._dispatch(pending.decode("utf-8", "replace"))
+        except Exception:  # noqa: BLE001 - the stream ends when the container or connection goes
+            pass
+        finally:
+            with self._cond:
+                self.ended = True
+                self._cond.notify_all()
+
+    def _dispatch(self, line: str) -> None:
+        parsed = protocol.parse_event(line)
+        if parsed is None:
+            self._on_line(line)
+            return
+        kind, fields = parsed
+        with self._cond:
+            if kind in ("ready", "crashed"):
+                self.generation = max(self.generation, int(fields.get("generation", 0) or 0))
+            self._events.append((kind, fields, time.time()))
+            self._cond.notify_all()
+        self._on_event(kind, fields)
+
+    def mark(self) -> int:
+        """A position in the event list; `wait_for(after=mark)` sees only later events."""
+        with self._cond:
+            return len(self._events)
+
+    def wait_for(self, kinds, after: int = 0, timeout: float = 60.0,
+                 match: Optional[Callable[[dict], bool]] = None) -> Optional[Event]:
+        """The first event of one of `kinds` at or after position `after`, or None at the deadline
+        or when the stream ended."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for kind, fields, at in self._events[after:]:
+                    if kind in kinds and (match is None or match(fields)):
+                        return kind, fields, at
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.ended:
+                    return None
+                self._cond.wait(remaining)

@@ -1,0 +1,136 @@
+"""Where the watcher's actions go: a supervisor in a container, or one running natively.
+
+Both read the supervisor's events from its output (a LogStream) to know when the new child
+serves, and report one line per action.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Callable, Optional
+
+from devbox import filters
+from devbox import plan as planning
+from devbox.logs import LogStream
+from devbox.watch import Batch
+
+RELOAD_TIMEOUT = 60.0
+
+
+class Target:
+    """Common reload bookkeeping; subclasses say how to signal and where events come from."""
+
+    stream: LogStream
+
+    def __init__(self, report: Callable[..., None]):
+        self.report = report
+
+    def send_reload(self) -> None:
+        raise NotImplementedError
+
+    def act(self, batch: Batch) -> None:
+        if batch.action == filters.REBUILD:
+            self.rebuild(batch)
+        elif batch.action == filters.RELOAD:
+            self.reload(batch)
+        elif batch.action == filters.SYNC:
+            self.sync(batch)
+
+    def reload(self, batch: Batch) -> None:
+        self.copy(batch)
+        mark = self.stream.mark()
+        last = self.stream.generation
+        self.send_reload()
+        event = self.stream.wait_for(("ready", "crashed"), after=mark, timeout=RELOAD_TIMEOUT,
+                                     match=lambda f: int(f.get("generation", 0) or 0) > last)
+        if event is None:
+            self.report("reload_timeout", paths=batch.paths, seconds=RELOAD_TIMEOUT)
+            return
+        kind, fields, at = event
+        self.report("reloaded" if kind == "ready" else "reload_failed", paths=batch.paths,
+                    ms=max(0.0, (at - batch.t0) * 1000.0), **fields)
+
+    def sync(self, batch: Batch) -> None:
+        self.copy(batch)
+        self.report("synced", paths=batch.paths)
+
+    def copy(self, batch: Batch) -> None:
+        """Copy mode sends the batch's files into the container; a bind mount needs nothing."""
+
+    def rebuild(self, batch: Batch) -> None:
+        self.reload(batch)
+
+
+class ContainerTarget(Target):
+    """The supervisor as PID 1 of the project's container, signalled through the Docker API."""
+
+    def __init__(self, session, container, stream: LogStream, report):
+        super().__init__(report)
+        self.session = session
+        self.container = container
+        self.stream = stream
+        self.copy_mode = planning.sync_mode(session.config, session.facts) == "copy"
+
+    def send_reload(self) -> None:
+        self.container.kill(signal="SIGHUP")
+
+    def copy(self, batch: Batch) -> None:
+        if self.copy_mode:
+            from devbox import sync
+
+            sync.send(self.container, self.session.config, batch.changed, batch.deleted)
+
+    def rebuild(self, batch: Batch) -> None:
+        self.report("rebuilding", paths=batch.paths)
+        started = time.monotonic()
+        self.container, self.stream = self.session.up(rebuild=True)
+        self.report("rebuilt", seconds=time.monotonic() - started)
+
+
+class ProcessTarget(Target):
+    """`devbox run`: the same supervisor as a child process of the CLI, on the host."""
+
+    def __init__(self, config, report, host: str = "127.0.0.1"):
+        super().__init__(report)
+        self.config = config
+        self.status_file = os.path.join(tempfile.gettempdir(), f"devbox-{config.name}-{os.getpid()}.json")
+        args = [sys.executable, "-m", "devbox.supervisor", "--status-file", self.status_file,
+                "--grace", f"{config.stop_grace:g}"]
+        if config.ports:
+            args += ["--port", str(config.ports[0].host_port), "--host", host]
+        if config.app:
+            args += ["--app", config.app]
+        else:
+            args += ["--listen", config.listen, "--"] + list(config.command)
+        env = {**os.environ, **config.env_dict(), "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(args, cwd=str(config.root), env=env, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        chunks = iter(lambda: self.process.stdout.read1(65536), b"")
+        self.stream = LogStream(chunks, on_line=lambda line: report("line", line=line),
+                                on_event=lambda kind, fields: report("supervisor", kind=kind, **fields)).start()
+
+    def send_reload(self) -> None:
+        self.process.send_signal(signal.SIGHUP)
+
+    def stop(self, timeout: float = 10.0) -> float:
+        started = time.monotonic()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        try:
+            os.unlink(self.status_file)
+        except OSError:
+            pass
+        return time.monotonic() - started
+
+    def wait_ready(self, timeout: float = RELOAD_TIMEOUT) -> Optional[tuple]:
+        return self.stream.wait_for(("ready", "crashed"), timeout=timeout)
