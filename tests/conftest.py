@@ -83,3 +83,21 @@ def free_port(host="127.0.0.1"):
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def project(tmp_path, unique_name, test_image, request):
+    """A devbox project in tmp_path with a one-module WSGI app; its containers go at teardown."""
+    from tests.project import HELLO_APP, Project
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    proj = Project(root, unique_name, free_port(), test_image)
+    proj.write("app.py", HELLO_APP)
+    proj.write_config()
+    yield proj
+    proj.stop_background()
+    if "docker_client" in request.fixturenames:
+        client = request.getfixturevalue("docker_client")
+        for container in client.containers.list(all=True, filters={"label": f"devbox.project={unique_name}"}):
+            container.remove(force=True, v=True)
