@@ -131,13 +131,13 @@ class Session:
         import docker
 
         build = self.config.build
-        context = (self.config.root / build.context).resolve()
+        context = build.context_path
         tag = self.config.image_tag
         self.report("image", image=tag, how="building")
         started = time.monotonic()
         try:
             for chunk in self.client.api.build(path=str(context), dockerfile=build.dockerfile, tag=tag,
-                                               buildargs=dict(build.args), rm=True, forcerm=True, decode=True):
+                                               buildargs=build.args_dict(), rm=True, forcerm=True, decode=True):
                 if "error" in chunk:
                     raise EngineError(f"image build failed: {chunk['error'].strip()}",
                                       f"fix {build.dockerfile} and run `devbox up` again")

@@ -1,0 +1,53 @@
+"""Config -> ContainerSpec, without Docker."""
+
+from devbox import config as configuration
+from devbox import plan
+
+
+def load(tmp_path, text):
+    (tmp_path / "devbox.yml").write_text(text)
+    return configuration.load(tmp_path / "devbox.yml", environ={})
+
+
+def test_three_line_file_plans_a_loopback_bound_supervised_container(tmp_path):
+    cfg = load(tmp_path, "name: hello\nimage: python:3.12-slim\napp: app:app\n")
+    spec = plan.plan(cfg, plan.HostFacts(uid=1000, gid=1000))
+    kwargs = spec.create_kwargs()
+    assert kwargs["name"] == "hello-devbox"
+    assert kwargs["ports"] == {"8000/tcp": ("127.0.0.1", 8000)}
+    assert kwargs["volumes"] == {str(tmp_path.resolve()): {"bind": "/app", "mode": "rw"}}
+    assert kwargs["user"] == "1000:1000"
+    assert kwargs["working_dir"] == "/app"
+    assert kwargs["command"][:2] == ["python3", plan.SUPERVISOR_LAUNCHER]
+    assert kwargs["command"][-2:] == ["--app", "app:app"]
+    assert kwargs["labels"]["devbox.project"] == "hello"
+    assert kwargs["stop_signal"] == "SIGTERM"
+    assert spec.urls == ("http://127.0.0.1:8000",)
+    assert "/var/run/docker.sock" not in str(kwargs)
+
+
+def test_remote_engine_copies_and_keeps_the_image_user(tmp_path):
+    cfg = load(tmp_path, "app: app:app\n")
+    spec = plan.plan(cfg, plan.HostFacts(uid=1000, gid=1000, remote=True))
+    assert spec.sync == "copy"
+    assert "volumes" not in spec.create_kwargs()
+    assert spec.user is None
+
+
+def test_command_mode_passes_listen_and_command(tmp_path):
+    cfg = load(tmp_path, "command: uvicorn main:app --fd 3\nports: ['9000:8000']\n")
+    spec = plan.plan(cfg, plan.HostFacts())
+    assert spec.command[spec.command.index("--listen") + 1] == "fd"
+    assert list(spec.command[spec.command.index("--"):]) == ["--", "uvicorn", "main:app", "--fd", "3"]
+    assert spec.create_kwargs()["ports"] == {"8000/tcp": ("127.0.0.1", 9000)}
+
+
+def test_config_hash_changes_with_config_image_and_supervisor_only(tmp_path):
+    cfg = load(tmp_path, "app: app:app\n")
+    facts = plan.HostFacts(uid=0, gid=0)
+    base = plan.plan(cfg, facts, image_id="sha256:a", supervisor_digest="s1").config_hash
+    assert plan.plan(cfg, facts, image_id="sha256:a", supervisor_digest="s1").config_hash == base
+    assert plan.plan(cfg, facts, image_id="sha256:b", supervisor_digest="s1").config_hash != base
+    assert plan.plan(cfg, facts, image_id="sha256:a", supervisor_digest="s2").config_hash != base
+    changed = load(tmp_path, "app: app:app\nenv: {A: '1'}\n")
+    assert plan.plan(changed, facts, image_id="sha256:a", supervisor_digest="s1").config_hash != base
