@@ -126,9 +126,9 @@ def connect():
 
 
 def open_session(args, console):
+    cfg = load_config(args)  # a bad devbox.yml is reported before anything else happens
     from devbox.session import Session
 
-    cfg = load_config(args)
     return Session(cfg, connect(), report=console)
 
 
