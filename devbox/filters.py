@@ -40,7 +40,6 @@ _STRENGTH = {IGNORE: 0, SYNC: 1, RELOAD: 2, REBUILD: 3}
 
 GITIGNORE = ".gitignore"
 DOCKERIGNORE = ".dockerignore"
-RULE_FILES = (GITIGNORE, DOCKERIGNORE)
 
 DEFAULT_IGNORE = (
     ".git/", ".hg/", ".svn/",
@@ -124,10 +123,10 @@ class PathFilter:
         rel = self.relative(path)
         if not rel:
             return IGNORE
-        if posixpath.basename(rel) in RULE_FILES:
+        if self._is_rule_file(rel):
             self.reload_rules()
             return IGNORE
-        return self._classify(rel, self._is_dir(rel))
+        return self._classify(rel)
 
     def classify_batch(self, paths: Iterable[PathLike]) -> str:
         """The one action a batch of changes calls for: the strongest of its paths'."""
@@ -140,7 +139,7 @@ class PathFilter:
         """Whether the rules leave `path` out (outside the root counts as ignored). Unlike
         classify(), it has no side effects: an ignore file itself is not ignored."""
         rel = self.relative(path)
-        return rel is None or (rel != "" and self._classify(rel, self._is_dir(rel)) == IGNORE)
+        return rel is None or (rel != "" and self._classify(rel) == IGNORE)
 
     def walk(self, top: Optional[PathLike] = None) -> Iterator[str]:
         """The files under `top` (default: the root) that are not ignored, as posix paths
@@ -179,20 +178,37 @@ class PathFilter:
 
     # -- machinery -----------------------------------------------------------------------------
 
-    def _classify(self, rel: str, is_dir: bool) -> str:
+    def _classify(self, rel: str, is_dir: Optional[bool] = None) -> str:
         parent = self._dir(posixpath.dirname(rel))
         if parent.hard:
+            return IGNORE  # before any stat: this is the path every node_modules event takes
+        if parent.ignored:
+            # Excluded by .gitignore/.dockerignore: only a rebuild file can still matter.
+            if _decide(self._rebuild, rel) and not self._hard(rel) and not self._is_dir(rel):
+                return REBUILD
             return IGNORE
+        if is_dir is None:
+            is_dir = self._is_dir(rel)
         subject = rel + "/" if is_dir else rel
-        user = _decide(self._user, subject)
-        hard = user if user is not None else bool(_decide(self._defaults, subject))
-        if hard:
+        if self._hard(subject):
             return IGNORE
         if not is_dir and _decide(self._rebuild, rel):
             return REBUILD
-        if parent.ignored or (is_dir and self._dir(rel).ignored) or (not is_dir and self._ignored(rel, parent)):
+        if self._dir(rel).ignored if is_dir else self._ignored(rel, parent):
             return IGNORE
         return SYNC if _decide(self._no_reload, subject) else RELOAD
+
+    def _is_rule_file(self, rel: str) -> bool:
+        """A .gitignore that takes effect (not one of the many inside node_modules, whose
+        changes must not flush the cache) or the root .dockerignore."""
+        if rel == DOCKERIGNORE:
+            return True
+        return posixpath.basename(rel) == GITIGNORE and not self._dir(posixpath.dirname(rel)).ignored
+
+    def _hard(self, subject: str) -> bool:
+        """Ignored by the rules a rebuild pattern cannot override: watch.ignore, then defaults."""
+        user = _decide(self._user, subject)
+        return user if user is not None else bool(_decide(self._defaults, subject))
 
     def _ignored(self, subject: str, parent: _DirState) -> bool:
         """The full rules for one path whose directory is not ignored (`subject` ends in "/"
@@ -217,9 +233,7 @@ class PathFilter:
                 state = _HARD_IGNORED
             else:
                 subject = rel + "/"
-                user = _decide(self._user, subject)
-                hard = user if user is not None else bool(_decide(self._defaults, subject))
-                if hard:
+                if self._hard(subject):
                     state = _HARD_IGNORED
                 elif parent.ignored or self._ignored(subject, parent):
                     state = _DirState(False, True, parent.gitignores)
