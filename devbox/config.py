@@ -319,8 +319,9 @@ def default_listen(command: Sequence[str]) -> str:
 def sanitize_name(raw: str) -> str:
     """A valid devbox name made from `raw` (e.g. a directory name), or "" if none can be."""
     name = re.sub(r"[^a-z0-9._-]+", "-", raw.lower())
-    # Runs of separators that docker would refuse ("a.-b", "a___b") become one dash.
-    name = re.sub(r"[._-]{2,}", lambda m: m.group() if m.group() == "__" or set(m.group()) == {"-"} else "-", name)
+    # Docker separates name components with ".", "_", "__" or dashes; any other run ("a.-b",
+    # "a___b") becomes one dash.
+    name = re.sub(r"[._-]+", lambda m: m.group() if m.group() in (".", "_", "__") or set(m.group()) == {"-"} else "-", name)
     return name.strip("._-")
 
 
@@ -659,11 +660,11 @@ def _build_config(top: _Node, ctx: _Context, path: Path) -> Config:
         command=process.command,
         listen=process.listen,
         ports=_parse_ports(_set(fields, "ports")),
-        env=_parse_env(_set(fields, "env")),
+        env=_parse_pairs(_set(fields, "env")),
         watch=watch,
         sync=fields["sync"].choice(SYNC_MODES) if _set(fields, "sync") else "auto",
         reload=_parse_reload(_set(fields, "reload")),
-        preload=tuple(_module_name(n) for n in _set(fields, "preload").items()) if _set(fields, "preload") else (),
+        preload=tuple(_module_name(n) for n in fields["preload"].items()) if "preload" in fields else (),
         stop_grace=fields["stop_grace"].number(0) if _set(fields, "stop_grace") else DEFAULT_STOP_GRACE,
         user=fields["user"].nonempty_text(numbers=True) if _set(fields, "user") else None,
         compose=compose,
@@ -743,9 +744,9 @@ def _parse_process(fields: Mapping[str, _Node], parent: _Node, *, required: bool
     """`app` or `command`, and `listen`: shared by the top level and compose services."""
     app_node, command_node = _set(fields, "app"), _set(fields, "command")
     if app_node and command_node:
-        later = max(app_node, command_node, key=lambda n: n.line)
+        earlier, later = sorted((app_node, command_node), key=lambda n: n.line)
         raise later.error(
-            "conflicts: `app` and `command` are both set",
+            f"cannot be set together with `{earlier.path.rpartition('.')[2]}` (line {earlier.line})",
             "keep one: `app` runs a WSGI callable in devbox's server, `command` runs any server",
         )
     app = _parse_app(app_node) if app_node else None
@@ -753,7 +754,8 @@ def _parse_process(fields: Mapping[str, _Node], parent: _Node, *, required: bool
     listen_node = _set(fields, "listen")
     if app is None and command is None:
         if required:
-            raise parent.error("nothing to run", "set `app: module:callable` or `command: ...`")
+            problem = "has nothing to run" if parent.path else "nothing to run"
+            raise parent.error(problem, "set `app: module:callable` or `command: ...`")
         if listen_node:
             raise listen_node.error("needs `app` or `command` next to it")
         return _Process(None, None, "fd")
@@ -809,7 +811,8 @@ def _parse_ports(node: Optional[_Node]) -> tuple[PortMapping, ...]:
 def _parse_port(node: _Node) -> PortMapping:
     value = node.value
     if isinstance(value, int) and not isinstance(value, bool):
-        return PortMapping("127.0.0.1", _port_number(node, str(value)), _port_number(node, str(value)))
+        number = _port_number(node, str(value))
+        return PortMapping("127.0.0.1", number, number)
     if not isinstance(value, str):
         raise node.error(f"{node.describe()} is not a port", _PORT_HINT)
     text = value.strip()
@@ -846,10 +849,6 @@ def _port_number(node: _Node, text: str, original: Optional[str] = None) -> int:
     if not 1 <= number <= 65535:
         raise node.error(f"{shown!r}: port {number} is out of range 1..65535", _PORT_HINT)
     return number
-
-
-def _parse_env(node: Optional[_Node]) -> tuple[tuple[str, str], ...]:
-    return _parse_pairs(node)
 
 
 def _parse_pairs(node: Optional[_Node]) -> tuple[tuple[str, str], ...]:
@@ -910,7 +909,7 @@ def _watch_paths(node: _Node, root: Path) -> tuple[str, ...]:
         if not resolved.exists():
             raise item.error(f"{written!r} does not exist", f"paths are relative to {root}")
         paths.append(resolved.relative_to(root).as_posix())
-    return tuple(paths)
+    return tuple(dict.fromkeys(paths))
 
 
 def _patterns(node: _Node) -> tuple[str, ...]:
@@ -968,8 +967,6 @@ def _parse_service(name: str, node: _Node, parent: _Node, root: Path, watch: Wat
     if not _SERVICE_RE.fullmatch(name):
         raise ConfigError(f"{parent.ctx.display}:{parent.key_lines[name]}: {parent.path} has an invalid service name {name!r}", "")
     fields = node.mapping(_SERVICE_KEYS)
-    if node.value is None:
-        raise node.error("is empty", "set `app: module:callable` or `command: ...` for it")
     process = _parse_process(fields, node, required=True)
     return Service(
         name=name,
@@ -977,6 +974,6 @@ def _parse_service(name: str, node: _Node, parent: _Node, root: Path, watch: Wat
         command=process.command,
         listen=process.listen,
         port=fields["port"].integer(1, 65535) if _set(fields, "port") else DEFAULT_PORT,
-        env=_parse_env(_set(fields, "env")),
+        env=_parse_pairs(_set(fields, "env")),
         watch=_parse_watch(_set(fields, "watch"), root, watch, _SERVICE_WATCH_KEYS),
     )

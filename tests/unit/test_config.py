@@ -323,7 +323,7 @@ def test_nothing_to_run(error):
 
 def test_app_and_command_together(error):
     err = error("app: a:b\nimage: x\ncommand: python -m http.server\n")
-    assert err.message == "devbox.yml:3: command conflicts: `app` and `command` are both set"
+    assert err.message == "devbox.yml:3: command cannot be set together with `app` (line 1)"
 
 
 @pytest.mark.parametrize("app", ["nocolon", "a:", ":b", "a b:c", "a:b()", "1a:b"])
@@ -568,7 +568,7 @@ def test_watch_paths_inside_the_project(load, project):
     (project / "src").mkdir()
     (project / "inner").symlink_to(project / "src")
     cfg = load("app: a:b\nwatch:\n  paths: [., ./src/, src/../src, inner]\n")
-    assert cfg.watch.paths == (".", "src", "src", "src")
+    assert cfg.watch.paths == (".", "src")
 
 
 def test_watch_path_escaping_with_dotdot(error, project):
@@ -642,7 +642,7 @@ def test_compose_services_reuse_the_top_level_rules(load, project):
 @pytest.mark.parametrize(
     "service, message",
     [
-        ("      port: 80\n", "devbox.yml:5: compose.services.web nothing to run"),
+        ("      port: 80\n", "devbox.yml:5: compose.services.web has nothing to run"),
         ("      app: a:b\n      port: http\n", "devbox.yml:6: compose.services.web.port must be an integer in 1..65535, got 'http'"),
         ("      app: a:b\n      ports: [80]\n", "devbox.yml:6: unknown key 'compose.services.web.ports'"),
         ("      app: a:b\n      watch: {debounce_ms: 5}\n", "devbox.yml:6: unknown key 'compose.services.web.watch.debounce_ms'"),
@@ -662,6 +662,11 @@ def test_compose_without_a_file_to_find(error, project):
     err = error("compose:\n  services: {web: {app: a:b}}\n")
     assert err.message.startswith("devbox.yml:2: compose has no `file` and there is no compose.yaml or")
     assert err.hint == "set `file: path/to/compose.yml`"
+
+
+def test_an_empty_service(error):
+    err = error("compose:\n  file: c.yml\n  services:\n    web:\n")
+    assert_error(err, "devbox.yml:4: compose.services.web has nothing to run", "set `app: module:callable` or `command: ...`")
 
 
 def test_compose_without_services(error):
