@@ -54,6 +54,7 @@ SYNC_MODES = ("auto", "bind", "copy")
 # A docker repository path component: the name ends up in image tags (devbox-<name>:dev) and
 # container names, so it must be valid in both.
 _NAME_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_SEPARATOR_RE = re.compile(r"[._]|__|-+")
 _COMPOSE_PROJECT_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _SERVICE_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -321,7 +322,7 @@ def sanitize_name(raw: str) -> str:
     name = re.sub(r"[^a-z0-9._-]+", "-", raw.lower())
     # Docker separates name components with ".", "_", "__" or dashes; any other run ("a.-b",
     # "a___b") becomes one dash.
-    name = re.sub(r"[._-]+", lambda m: m.group() if m.group() in (".", "_", "__") or set(m.group()) == {"-"} else "-", name)
+    name = re.sub(r"[._-]+", lambda m: m.group() if _SEPARATOR_RE.fullmatch(m.group()) else "-", name)
     return name.strip("._-")
 
 
@@ -346,6 +347,10 @@ class _Node:
     def error(self, problem: str, hint: str = "") -> ConfigError:
         subject = f"{self.path} " if self.path else ""
         return ConfigError(f"{self.ctx.display}:{self.line}: {subject}{problem}", hint)
+
+    def key_error(self, key: str, problem: str, hint: str = "") -> ConfigError:
+        """An error about one of this mapping's keys, on the key's line."""
+        return ConfigError(f"{self.ctx.display}:{self.key_lines[key]}: {problem}", hint)
 
     def describe(self) -> str:
         """The value as a user would recognise it in an error message."""
@@ -379,7 +384,7 @@ class _Node:
                 full = f"{self.path}.{key}" if self.path else key
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(allowed)}"
-                raise ConfigError(f"{self.ctx.display}:{self.key_lines[key]}: unknown key '{full}'", hint)
+                raise self.key_error(key, f"unknown key '{full}'", hint)
             children[key] = child
         return children
 
@@ -766,7 +771,7 @@ def _parse_process(fields: Mapping[str, _Node], parent: _Node, *, required: bool
         if app and listen == "self":
             raise listen_node.error(
                 "cannot be 'self' with `app`",
-                "`app` is always served on the supervisor's socket; `listen: self` is for a `command` that binds the port",
+                "`app` is served on the supervisor's socket; `listen: self` is for a `command` that binds the port",
             )
     return _Process(app, command, listen)
 
@@ -786,7 +791,8 @@ def _parse_command(node: _Node) -> tuple[str, ...]:
         try:
             argv = tuple(shlex.split(text))
         except ValueError as exc:
-            raise node.error(f"cannot be split into arguments: {exc}", "check its quotes, or write it as a list") from None
+            hint = "check its quotes, or write it as a list"
+            raise node.error(f"cannot be split into arguments: {exc}", hint) from None
     if not argv or not argv[0].strip():
         raise node.error("must not be empty", "e.g. `command: uvicorn app:app --fd 3`")
     return argv
@@ -860,7 +866,7 @@ def _parse_pairs(node: Optional[_Node]) -> tuple[tuple[str, str], ...]:
     if isinstance(node.value, dict):
         for key, child in node.value.items():
             if not _ENV_KEY_RE.fullmatch(key):
-                raise ConfigError(f"{node.ctx.display}:{node.key_lines[key]}: {node.path} has an invalid name {key!r}", "")
+                raise node.key_error(key, f"{node.path} has an invalid name {key!r}", "no = or spaces in names")
             if child.value is None:
                 raise child.error("is null", f'write {key}: "" for an empty value')
             pairs[key] = child.text(numbers=True)
@@ -919,7 +925,8 @@ def _patterns(node: _Node) -> tuple[str, ...]:
         try:
             pathspec.GitIgnoreSpec.from_lines([pattern])
         except ValueError as exc:
-            raise item.error(f"{pattern!r} is not a valid pattern: {exc}", "use .gitignore syntax, e.g. \"*.log\" or \"build/\"") from None
+            hint = 'use .gitignore syntax, e.g. "*.log" or "build/"'
+            raise item.error(f"{pattern!r} is not a valid pattern: {exc}", hint) from None
         patterns.append(pattern)
     return tuple(patterns)
 
@@ -945,7 +952,8 @@ def _parse_compose(node: _Node, root: Path, name: str, watch: Watch) -> Compose:
     else:
         file = next((f for f in COMPOSE_FILE_NAMES if (root / f).is_file()), "")
         if not file:
-            raise node.error(f"has no `file` and there is no {' or '.join(COMPOSE_FILE_NAMES)} in {root}", "set `file: path/to/compose.yml`")
+            candidates = " or ".join(COMPOSE_FILE_NAMES)
+            raise node.error(f"has no `file` and there is no {candidates} in {root}", "set `file: path/to/compose.yml`")
     if _set(fields, "project_name"):
         project = fields["project_name"].nonempty_text()
         if not _COMPOSE_PROJECT_RE.fullmatch(project):
@@ -956,16 +964,19 @@ def _parse_compose(node: _Node, root: Path, name: str, watch: Watch) -> Compose:
         project = name.replace(".", "-")
     services_node = _set(fields, "services")
     if services_node is None:
-        raise node.error("has no `services`", "list the services devbox runs, e.g. `services: {web: {app: app:app, port: 8000}}`")
+        hint = "list the services devbox runs, e.g. `services: {web: {app: app:app, port: 8000}}`"
+        raise node.error("has no `services`", hint)
     if not isinstance(services_node.value, dict):
         raise services_node.error(f"must be a mapping of service names, got {services_node.describe()}")
-    services = tuple(_parse_service(key, child, services_node, root, watch) for key, child in services_node.value.items())
+    services = tuple(
+        _parse_service(key, child, services_node, root, watch) for key, child in services_node.value.items()
+    )
     return Compose(file=file, file_path=(root / file).resolve(), project_name=project, services=services)
 
 
 def _parse_service(name: str, node: _Node, parent: _Node, root: Path, watch: Watch) -> Service:
     if not _SERVICE_RE.fullmatch(name):
-        raise ConfigError(f"{parent.ctx.display}:{parent.key_lines[name]}: {parent.path} has an invalid service name {name!r}", "")
+        raise parent.key_error(name, f"{parent.path} has an invalid service name {name!r}", "letters, digits, . _ -")
     fields = node.mapping(_SERVICE_KEYS)
     process = _parse_process(fields, node, required=True)
     return Service(

@@ -720,3 +720,14 @@ def test_load_does_not_depend_on_the_process_cwd(project, tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     assert config.load(Path("devbox.yml"), cwd=project, environ={}).root == project.resolve()
     assert os.getcwd() == str(tmp_path)
+
+
+def test_errors_about_a_key_point_at_the_key(error):
+    err = error("app: a:b\nenv:\n  A: 1\n  'B C': 2\n")
+    assert_error(err, "devbox.yml:4: env has an invalid name 'B C'", "no = or spaces in names")
+    err = error("compose:\n  file: c.yml\n  services:\n    'web/1': {app: a:b}\n")
+    assert err.message == "devbox.yml:4: compose.services has an invalid service name 'web/1'"
+
+
+def test_extension_keys_only_at_the_top_level(error):
+    assert error("app: a:b\nwatch:\n  x-note: hi\n").message == "devbox.yml:3: unknown key 'watch.x-note'"
