@@ -116,7 +116,10 @@ def describe(paths: List[str], verb: str = "changed") -> str:
 def load_config(args):
     from devbox import config
 
-    return config.load(Path(args.file) if args.file else None)
+    cfg = config.load(Path(args.file) if args.file else None)
+    for warning in cfg.warnings:
+        print(f"devbox: warning: {warning}", file=sys.stderr, flush=True)
+    return cfg
 
 
 def connect():
