@@ -1,0 +1,411 @@
+"""Copy mode: the project goes into the container as tar archives instead of a bind mount.
+
+Used when the engine cannot see the host's files (a VM over ssh://, a remote tcp:// engine) or
+when devbox.yml says `sync: copy`. The initial tree is one tar stream (`put_archive`) built from
+the same ignore rules as the watcher; each later batch sends only its changed files, and
+deletions are applied by one short exec.
+
+Safety rules, checked before anything goes into an archive:
+- every path is project-relative and clean: no absolute paths, no `..`, `.` or empty parts;
+- a path whose parent directory on the host is a symlink is never followed (it could lead out of
+  the project); symlinks themselves are copied as links, so no outside content comes in;
+- only regular files, directories and symlinks are sent; modes are kept, ownership is the
+  container's user.
+
+Archives are extracted at `/` with the workdir as a prefix of every name: Docker rejects a
+relative symlink that points above the extraction directory, and a project may legitimately
+hold one (`../shared/settings.py`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import posixpath
+import stat
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from devbox.errors import DevboxError
+
+# Archives larger than this are spooled to a temporary file rather than held in memory.
+SPOOL_BYTES = 32 * 1024 * 1024
+
+# Removes paths under a root without following a symlinked parent (a link synced from the host
+# may point anywhere in the container). Runs with the container's python3, which the supervisor
+# needs anyway; -I -S keeps start-up to a few milliseconds.
+REMOVE_SCRIPT = """\
+import os, shutil, sys
+root, failed = sys.argv[1], 0
+for rel in sys.argv[2:]:
+    path, parts = root, rel.split("/")
+    for part in parts[:-1]:
+        path = os.path.join(path, part)
+        if os.path.islink(path) or not os.path.isdir(path):
+            break
+    else:
+        path = os.path.join(path, parts[-1])
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.lexists(path):
+            try:
+                os.unlink(path)
+            except OSError as exc:
+                print(f"{rel}: {exc.strerror}", file=sys.stderr)
+                failed = 1
+sys.exit(failed)
+"""
+
+
+class SyncError(DevboxError):
+    """A file could not be copied into the container, or a path is unsafe to copy."""
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who owns the copied files in the container."""
+
+    uid: int = 0
+    gid: int = 0
+
+
+@dataclass
+class Stats:
+    files: int = 0
+    bytes: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+
+
+# -- paths ------------------------------------------------------------------------------------
+
+def clean_relpath(rel: str) -> str:
+    """`rel` if it is a safe project-relative posix path, else SyncError.
+
+    Safe means: not empty, not absolute, no NUL, and no empty, `.` or `..` part. Nothing is
+    normalised away: a path the watcher would never produce is refused, not repaired.
+    """
+    if not isinstance(rel, str) or not rel:
+        raise SyncError(f"refusing to copy an empty path ({rel!r})")
+    if "\0" in rel:
+        raise SyncError(f"refusing to copy a path with a NUL byte: {rel!r}")
+    if rel.startswith("/") or (len(rel) > 1 and rel[1] == ":" and rel[0].isalpha()):
+        raise SyncError(f"refusing to copy an absolute path: {rel!r}")
+    parts = rel.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise SyncError(f"refusing to copy {rel!r}: paths must stay inside the project")
+    return rel
+
+
+def clean_workdir(workdir: str) -> str:
+    """The workdir as an archive prefix (`app` for `/app`); SyncError unless absolute and clean."""
+    if not workdir.startswith("/") or workdir.startswith("//") or posixpath.normpath(workdir) != workdir \
+            or workdir == "/":
+        raise SyncError(f"the workdir must be an absolute, normalised path other than /, got {workdir!r}")
+    return clean_relpath(workdir.lstrip("/"))
+
+
+def inside(root: Path, rel: str) -> bool:
+    """Whether every parent directory of `rel` under `root` is a real directory, not a symlink:
+    only then does opening `root/rel` stay inside the project."""
+    current = root
+    for part in rel.split("/")[:-1]:
+        current = current / part
+        try:
+            if not stat.S_ISDIR(os.lstat(current).st_mode):
+                return False
+        except OSError:
+            return False
+    return True
+
+
+# -- archives ---------------------------------------------------------------------------------
+
+class ArchiveBuilder:
+    """Builds one tar stream for the container: entries named `<workdir>/<rel>`, owned by
+    `owner`, parent directories added once each, before their contents."""
+
+    def __init__(self, root: Path, workdir: str, owner: Owner):
+        self.root = Path(root)
+        self.prefix = clean_workdir(workdir)
+        self.owner = owner
+        self.stats = Stats()
+        self._dirs: set = set()
+        self._file = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+        self._tar = tarfile.open(fileobj=self._file, mode="w", format=tarfile.PAX_FORMAT)
+
+    def _info(self, rel: str, st: os.stat_result) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(f"{self.prefix}/{rel}" if rel else self.prefix)
+        info.mode = stat.S_IMODE(st.st_mode)
+        info.mtime = int(st.st_mtime)
+        info.uid, info.gid = self.owner.uid, self.owner.gid
+        info.uname = info.gname = ""  # numeric ownership: names mean nothing in the container
+        return info
+
+    def add_workdir(self) -> None:
+        """The workdir itself, so it exists and belongs to the container's user."""
+        st = os.stat(self.root)
+        self._add_dir("", st)
+
+    def _add_dir(self, rel: str, st: Optional[os.stat_result] = None) -> None:
+        if rel in self._dirs:
+            return
+        if st is None:
+            st = os.lstat(self.root / rel)
+        info = self._info(rel, st)
+        info.type = tarfile.DIRTYPE
+        self._tar.addfile(info)
+        self._dirs.add(rel)
+
+    def _add_parents(self, rel: str) -> None:
+        parts = rel.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            self._add_dir("/".join(parts[:depth]))
+
+    def add(self, rel: str) -> bool:
+        """Add the host file `rel` (a regular file, symlink or directory entry); False when it is
+        gone, unsafe to follow, or of another kind (socket, fifo, device)."""
+        clean_relpath(rel)
+        if not inside(self.root, rel):
+            return False
+        path = self.root / rel
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        if stat.S_ISDIR(st.st_mode):
+            self._add_parents(rel)
+            self._add_dir(rel, st)
+            return True
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+            return False
+        info = self._info(rel, st)
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                info.linkname = os.readlink(path)
+            except OSError:
+                return False
+            info.type = tarfile.SYMTYPE
+            self._add_parents(rel)
+            self._tar.addfile(info)
+        else:
+            try:
+                handle = open(path, "rb")
+            except OSError:
+                return False
+            with handle:
+                # The size is the one read now: a file growing meanwhile is cut at that size and
+                # the watcher's next batch sends the rest.
+                info.size = os.fstat(handle.fileno()).st_size
+                self._add_parents(rel)
+                self._tar.addfile(info, _Exact(handle, info.size))
+            self.stats.bytes += info.size
+        self.stats.files += 1
+        return True
+
+    def finish(self):
+        """The archive as a readable file object, positioned at its start."""
+        self._tar.close()
+        self._file.seek(0)
+        return self._file
+
+
+class _Exact(io.RawIOBase):
+    """Exactly `size` bytes of `handle`, zero-padded if it shrank while being read."""
+
+    def __init__(self, handle, size: int):
+        self.handle, self.left = handle, size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        data = self.handle.read(n)
+        data += b"\0" * (n - len(data))
+        self.left -= n
+        return data
+
+
+def build_archive(root: Path, relpaths: Iterable[str], workdir: str, owner: Owner = Owner(),
+                  with_workdir: bool = False) -> Tuple[object, Stats, List[str]]:
+    """(archive file, stats, paths that could not be added) for `relpaths` under `root`."""
+    builder = ArchiveBuilder(root, workdir, owner)
+    if with_workdir:
+        builder.add_workdir()
+    skipped = [rel for rel in relpaths if not builder.add(rel)]
+    return builder.finish(), builder.stats, skipped
+
+
+# -- the container's user ---------------------------------------------------------------------
+
+def parse_user(user: Optional[str], passwd: str = "", group: str = "") -> Owner:
+    """The uid/gid Docker runs `user` ("", "1000", "1000:1000", "app", "app:staff") as, looked
+    up in the image's /etc/passwd and /etc/group text like Docker does. SyncError for an unknown
+    name."""
+    if not user:
+        return Owner(0, 0)
+    name, _, group_name = user.partition(":")
+    entries = [line.split(":") for line in passwd.splitlines() if line.count(":") >= 3]
+    uid = gid = None
+    for entry in entries:
+        if entry[0] == name or (name.isdigit() and entry[2] == name):
+            uid, gid = int(entry[2]), int(entry[3])
+            break
+    if uid is None:
+        if not name.isdigit():
+            raise SyncError(f"user {name!r} is not in the image's /etc/passwd",
+                            "set `user:` to a uid:gid, or to a user the image has")
+        uid, gid = int(name), 0
+    if group_name:
+        if group_name.isdigit():
+            gid = int(group_name)
+        else:
+            found = [line.split(":") for line in group.splitlines() if line.split(":")[0] == group_name]
+            if not found or len(found[0]) < 3 or not found[0][2].isdigit():
+                raise SyncError(f"group {group_name!r} is not in the image's /etc/group",
+                                "set `user:` to a uid:gid")
+            gid = int(found[0][2])
+    return Owner(uid, gid)
+
+
+def _read_container_file(container, path: str) -> str:
+    """A small text file from the container (started or not), "" if it is absent."""
+    import docker
+
+    try:
+        chunks, _ = container.get_archive(path)
+    except docker.errors.NotFound:
+        return ""
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+        member = tar.next()
+        handle = tar.extractfile(member) if member is not None else None
+        return handle.read().decode("utf-8", "replace") if handle else ""
+
+
+_owners: Dict[str, Owner] = {}
+
+
+def container_owner(container) -> Owner:
+    """The uid/gid the container runs as (its configured user, else root), cached per container."""
+    owner = _owners.get(container.id)
+    if owner is None:
+        user = (container.attrs.get("Config") or {}).get("User") or ""
+        name, _, group = user.partition(":")
+        needs_lookup = bool(user) and not (name.isdigit() and (not group or group.isdigit()))
+        passwd = _read_container_file(container, "/etc/passwd") if user else ""
+        groups = _read_container_file(container, "/etc/group") if needs_lookup and group else ""
+        owner = _owners[container.id] = parse_user(user, passwd, groups)
+    return owner
+
+
+# -- the operations -----------------------------------------------------------------------------
+
+_filters: Dict[tuple, object] = {}
+
+
+def path_filter(config):
+    """The watcher's ignore rules for `config`, built once per project."""
+    from devbox import filters
+
+    key = (str(config.root), tuple(config.watch.ignore), tuple(config.watch.no_reload), tuple(config.watch.rebuild))
+    found = _filters.get(key)
+    if found is None:
+        found = _filters[key] = filters.PathFilter(config.root, ignore=config.watch.ignore,
+                                                   no_reload=config.watch.no_reload,
+                                                   rebuild=config.watch.rebuild)
+    return found
+
+
+def _put(container, archive, what: str) -> None:
+    import docker
+
+    try:
+        ok = container.put_archive("/", archive)
+    except docker.errors.APIError as exc:
+        raise SyncError(f"copying {what} into the container failed: {exc.explanation or exc}",
+                        "see `devbox logs`; `devbox down` then `devbox up` copies everything again") from None
+    if ok is False:
+        raise SyncError(f"the engine refused the archive of {what}")
+
+
+def initial(container, config, report: Callable[..., None] = lambda event, **f: None) -> Stats:
+    """Copy the whole project (minus ignored files) into the container's workdir as one archive;
+    the workdir is created and owned by the container's user."""
+    started = time.monotonic()
+    paths = list(path_filter(config).walk(config.root))
+    archive, stats, _ = build_archive(config.root, paths, config.workdir, container_owner(container),
+                                      with_workdir=True)
+    with archive:
+        _put(container, archive, f"{config.root}")
+    stats.seconds = time.monotonic() - started
+    report("copied", files=stats.files, bytes=stats.bytes, seconds=stats.seconds, workdir=config.workdir)
+    return stats
+
+
+def plan_batch(root: Path, changed: Sequence[str], deleted: Sequence[str], path_filter=None) -> Tuple[List[str], List[str]]:
+    """(paths to send, paths to remove) for a batch, decided by what is on the host now: a path
+    reported both deleted and created is sent; a changed directory sends its files."""
+    send, remove = [], []
+    for rel in sorted(set(changed) | set(deleted)):
+        clean_relpath(rel)
+        path = root / rel
+        if not os.path.lexists(path) or not inside(root, rel):
+            remove.append(rel)
+        elif path.is_dir() and not path.is_symlink():
+            if path_filter is not None:
+                send.extend(path_filter.walk(rel))
+            send.append(rel)
+        else:
+            send.append(rel)
+    # A removed directory covers its contents: one argument is enough.
+    remove = [rel for rel in remove if not any(rel.startswith(other + "/") for other in remove)]
+    return send, remove
+
+
+def send(container, config, changed: Sequence[str], deleted: Sequence[str] = ()) -> Stats:
+    """Apply one watcher batch to the container: removals first, then one archive of the files
+    that exist now."""
+    started = time.monotonic()
+    filt = path_filter(config)
+    if any(posixpath.basename(rel) in (".gitignore", ".dockerignore") for rel in changed):
+        filt.reload_rules()
+    to_send, to_remove = plan_batch(Path(config.root), changed, deleted, filt)
+    stats = Stats()
+    if to_remove:
+        remove(container, config.workdir, to_remove)
+        stats.deleted = len(to_remove)
+    if to_send:
+        archive, built, _ = build_archive(config.root, to_send, config.workdir, container_owner(container))
+        with archive:
+            _put(container, archive, _describe(to_send))
+        stats.files, stats.bytes = built.files, built.bytes
+    stats.seconds = time.monotonic() - started
+    return stats
+
+
+def remove(container, workdir: str, relpaths: Sequence[str]) -> None:
+    """Delete project-relative paths (files or whole directories) under the container's workdir."""
+    import docker
+
+    clean_workdir(workdir)
+    args = [clean_relpath(rel) for rel in relpaths]
+    try:
+        result = container.exec_run(["python3", "-I", "-S", "-c", REMOVE_SCRIPT, workdir, *args],
+                                    stdout=False, stderr=True)
+    except docker.errors.APIError as exc:
+        raise SyncError(f"removing {_describe(args)} in the container failed: {exc.explanation or exc}") from None
+    if result.exit_code != 0:
+        text = (result.output or b"").decode("utf-8", "replace").strip().splitlines()
+        raise SyncError(f"removing {_describe(args)} in the container failed: "
+                        f"{text[-1] if text else 'exit status ' + str(result.exit_code)}")
+
+
+def _describe(paths: Sequence[str]) -> str:
+    return paths[0] if len(paths) == 1 else f"{len(paths)} files ({paths[0]}, ...)"
