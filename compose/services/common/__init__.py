@@ -1,0 +1,1 @@
+"""Code shared by web and api: a change here reloads both (both watch services/common)."""
