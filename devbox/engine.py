@@ -29,11 +29,16 @@ class Engine:
 
     @property
     def ssh_destination(self) -> Optional[str]:
-        """`user@host` and port of an ssh:// engine, for port forwarding; None otherwise."""
+        """`user@host:port` of an ssh:// engine, for port forwarding; None otherwise."""
         parsed = urllib.parse.urlparse(self.url)
         if parsed.scheme != "ssh":
             return None
         return parsed.netloc
+
+    @property
+    def forwards_ports(self) -> bool:
+        """An ssh:// engine's published ports are reached through an ssh forward from here."""
+        return self.ssh_destination is not None
 
     def close(self) -> None:
         self.client.close()
@@ -76,6 +81,11 @@ def connect(environ: Optional[Mapping[str, str]] = None, timeout: int = 60) -> E
 
     environ = dict(os.environ if environ is None else environ)
     url, tls = resolve(environ)
+    if url.startswith("ssh://"):
+        from devbox import ssh
+
+        # One ssh login first: its stderr tells a refused key from a dead VM from a stopped Docker.
+        ssh.preflight(ssh.Destination.from_url(url), environ)
     try:
         if url.startswith("ssh://"):
             # The system ssh honours ~/.ssh/config (keys, known hosts); paramiko refuses unknown hosts.
@@ -84,12 +94,20 @@ def connect(environ: Optional[Mapping[str, str]] = None, timeout: int = 60) -> E
             client = docker.from_env(environment=environ, timeout=timeout)
         else:
             client = docker.DockerClient(base_url=url, tls=tls, timeout=timeout)
-        version = client.version().get("Version", "")
+        versions = client.version()
     except docker.errors.TLSParameterError as exc:
         raise EngineError(f"bad TLS settings for the Docker engine at {url}: {exc}",
                           "check DOCKER_CERT_PATH and DOCKER_TLS_VERIFY") from None
     except Exception as exc:  # noqa: BLE001 - every failure to reach it reads the same to a user
         raise EngineError(f"cannot reach the Docker engine at {url}", _start_hint(url, exc)) from None
+    version = versions.get("Version", "")
+    from devbox.ssh import check_engine_version
+
+    try:
+        check_engine_version(url, version, versions.get("ApiVersion", ""))
+    except EngineError:
+        client.close()
+        raise
     return Engine(client=client, url=url, remote=is_remote(url), version=version)
 
 

@@ -31,3 +31,15 @@ class UsageError(DevboxError):
     """The command line is wrong."""
 
     exit_code = 2
+
+
+class RemoteError(EngineError):
+    """An ssh:// engine cannot be used: login refused, host unreachable, Docker missing or too old."""
+
+
+class SyncError(DevboxError):
+    """Copy mode: a file could not be copied into the container, or a path is unsafe to copy."""
+
+
+class ForwardError(DevboxError):
+    """A published port could not be forwarded from this machine to a remote engine."""

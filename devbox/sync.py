@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from devbox.errors import DevboxError
+from devbox.errors import SyncError
 
 # Archives larger than this are spooled to a temporary file rather than held in memory.
 SPOOL_BYTES = 32 * 1024 * 1024
@@ -59,10 +59,6 @@ for rel in sys.argv[2:]:
                 failed = 1
 sys.exit(failed)
 """
-
-
-class SyncError(DevboxError):
-    """A file could not be copied into the container, or a path is unsafe to copy."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,301 @@
+"""Port forwarding for ssh:// engines: one `ssh -N -L` child from this machine to the VM.
+
+The container publishes its ports on the VM's 127.0.0.1 only, at ports the engine picks (so
+nothing on the VM, or another developer's devbox there, conflicts). This machine listens on the
+ports devbox.yml names and forwards each to the VM's 127.0.0.1:<published port> over the same
+ssh destination as the engine. The URL a user opens is the one devbox.yml describes.
+
+Every forward is recorded in a state file (pid, command line) under the user's cache directory,
+so a forward that outlives its `devbox up` (`up -d`, or a killed `up`) is stopped by the next
+`devbox up` or by `devbox down` of the same project on the same engine, and a pid reused by some
+other process is never signalled.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, List, Mapping, Optional, Sequence
+
+from devbox.errors import ForwardError, RemoteError
+from devbox.ssh import Destination, explain
+
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 5.0
+SSH_OPTIONS = (
+    "-N",  # no remote command: forwarding only
+    "-o", "ExitOnForwardFailure=yes",  # a local port it cannot bind is an exit, not a warning
+    "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3",  # notice a dead VM in ~45 s
+    "-o", "ControlMaster=no", "-o", "ControlPath=none",  # our own connection: its pid is the forward's
+)
+
+
+@dataclass(frozen=True)
+class Forward:
+    """One published port: local_ip:local_port here -> 127.0.0.1:remote_port on the VM."""
+
+    local_ip: str
+    local_port: int
+    remote_port: int
+    container_port: int
+
+    @property
+    def spec(self) -> str:
+        return f"{self.local_ip}:{self.local_port}:127.0.0.1:{self.remote_port}"
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.local_ip in ("0.0.0.0", "") else self.local_ip
+        return f"http://{host}:{self.local_port}"
+
+
+def state_dir(environ: Optional[Mapping[str, str]] = None) -> Path:
+    """$XDG_CACHE_HOME/devbox/forwards, else ~/.cache/devbox/forwards."""
+    environ = os.environ if environ is None else environ
+    cache = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "devbox" / "forwards"
+
+
+def state_file(project: str, engine_url: str, environ=None) -> Path:
+    digest = hashlib.sha1(engine_url.encode()).hexdigest()[:8]
+    return state_dir(environ) / f"{project}-{digest}.json"
+
+
+# -- planning -----------------------------------------------------------------------------------
+
+def published(container, spec_forwards) -> List[Forward]:
+    """The forwards for a started container: each (local_ip, local_port, container_port) of the
+    spec joined with the port the engine published it at on the VM."""
+    container.reload()
+    ports = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    result = []
+    for local_ip, local_port, container_port in spec_forwards:
+        bindings = ports.get(f"{container_port}/tcp") or []
+        remote = next((b.get("HostPort") for b in bindings if b.get("HostPort")), None)
+        if remote is None:
+            raise ForwardError(f"the engine published no port for container port {container_port}",
+                               "see `devbox status`; `devbox down` and `devbox up` recreate the container")
+        result.append(Forward(local_ip, int(local_port), int(remote), int(container_port)))
+    return result
+
+
+def check_free(addresses: Sequence[tuple]) -> None:
+    """ForwardError naming the first (ip, port) already taken on this machine."""
+    for ip, port in addresses:
+        with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as probe:
+            try:
+                probe.bind((ip, port))
+            except OSError as exc:
+                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                    raise port_in_use(ip, port) from None
+                raise ForwardError(f"cannot listen on {ip}:{port} on this machine: {exc.strerror}") from None
+
+
+def port_in_use(ip: str, port: int) -> ForwardError:
+    return ForwardError(f"port {port} on {ip} is already in use on this machine, so it cannot be forwarded "
+                        f"to the remote engine; set `ports: [\"{port + 1}:...\"]` in devbox.yml or stop "
+                        "what uses it. Nothing was started")
+
+
+# -- the ssh process ----------------------------------------------------------------------------
+
+class Tunnel:
+    """A running `ssh -N -L ...` and the state file that records it."""
+
+    def __init__(self, pid: int, args: List[str], forwards: List[Forward], state: Path,
+                 process: Optional[subprocess.Popen] = None):
+        self.pid, self.args, self.forwards, self.state = pid, args, forwards, state
+        self.process = process
+        self.stopping = False
+
+    @property
+    def urls(self) -> List[str]:
+        return [f.url for f in self.forwards]
+
+    def alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        return _is_ours(self.pid, self.args)
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> float:
+        """SIGTERM the ssh process (SIGKILL after `timeout`), forget it; seconds taken."""
+        started = time.monotonic()
+        self.stopping = True
+        if self.alive():
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            if not _wait_gone(self, timeout):
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                _wait_gone(self, timeout)
+        try:
+            self.state.unlink()
+        except FileNotFoundError:
+            pass
+        return time.monotonic() - started
+
+    def record(self, destination: str, engine_url: str, detached: bool) -> None:
+        self.state.parent.mkdir(parents=True, exist_ok=True)
+        payload = dict(pid=self.pid, args=self.args, destination=destination, engine=engine_url,
+                       detached=detached, started=time.time(), forwards=[asdict(f) for f in self.forwards])
+        temporary = self.state.with_suffix(".tmp")
+        temporary.write_text(json.dumps(payload, indent=1))
+        os.replace(temporary, self.state)
+
+    @classmethod
+    def recorded(cls, state: Path) -> Optional["Tunnel"]:
+        """The forward a state file describes, or None (no file, or an unreadable one)."""
+        try:
+            payload = json.loads(state.read_text())
+            forwards = [Forward(**f) for f in payload["forwards"]]
+            return cls(int(payload["pid"]), list(payload["args"]), forwards, state)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+def _wait_gone(tunnel: Tunnel, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    if tunnel.process is not None:
+        try:
+            tunnel.process.wait(timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    while time.monotonic() < deadline:
+        if not _is_ours(tunnel.pid, tunnel.args):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _is_ours(pid: int, args: Sequence[str]) -> bool:
+    """Whether `pid` is alive (not a zombie) and runs exactly `args`."""
+    proc = Path(f"/proc/{pid}")
+    if Path("/proc/self").exists():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")[:-1]
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state not in ("Z", "X") and [part.decode(errors="replace") for part in cmdline] == list(args)
+    try:  # no /proc (macOS): ask ps
+        out = subprocess.run(["ps", "-o", "stat=,command=", "-p", str(pid)], capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    stat_, _, command = out.partition(" ")
+    return bool(out) and not stat_.startswith("Z") and command.strip() == " ".join(args)
+
+
+def release(project: str, engine_url: str, environ=None) -> bool:
+    """Stop the recorded forward of this project on this engine, if any; whether one was running."""
+    state = state_file(project, engine_url, environ)
+    tunnel = Tunnel.recorded(state)
+    if tunnel is None:
+        try:
+            state.unlink()
+        except FileNotFoundError:
+            pass
+        return False
+    was_running = tunnel.alive()
+    tunnel.stop()
+    return was_running
+
+
+def find(project: str, engine_url: str, environ=None) -> Optional[Tunnel]:
+    """The recorded forward of this project if it still runs."""
+    tunnel = Tunnel.recorded(state_file(project, engine_url, environ))
+    return tunnel if tunnel is not None and tunnel.alive() else None
+
+
+def start(dest: Destination, forwards: List[Forward], state: Path, *, engine_url: str, detach: bool,
+          report: Callable[..., None] = lambda event, **f: None, env: Optional[Mapping[str, str]] = None,
+          timeout: float = READY_TIMEOUT) -> Tunnel:
+    """Start `ssh -N -L ...` for `forwards` and return once every local port accepts connections.
+
+    The process runs in its own session, so Ctrl-C in the terminal reaches devbox, which stops it
+    in order, and a detached forward survives this process. Its stderr goes to a log file next to
+    the state file; a failure to start is raised as ForwardError/RemoteError with ssh's reason.
+    """
+    options = list(SSH_OPTIONS)
+    for forward in forwards:
+        options += ["-L", forward.spec]
+    args = dest.command(options=options)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    log_path = state.with_suffix(".log")
+    with open(log_path, "wb") as log:
+        try:
+            process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                                       start_new_session=True, env=None if env is None else dict(env))
+        except FileNotFoundError:
+            raise RemoteError("forwarding ports to an ssh:// engine needs the `ssh` client, and it is not "
+                              "installed here") from None
+    tunnel = Tunnel(process.pid, args, forwards, state, process)
+    tunnel.record(str(dest), engine_url, detach)
+    deadline = time.monotonic() + timeout
+    pending = list(forwards)
+    while pending:
+        if process.poll() is not None:
+            tunnel.stop()
+            raise _failure(dest, forwards, log_path.read_text(errors="replace"), process.returncode)
+        if _accepts(pending[0]):
+            pending.pop(0)
+            continue
+        if time.monotonic() > deadline:
+            tunnel.stop()
+            raise ForwardError(f"the ssh forward to {dest} did not start listening within {timeout:g} s",
+                               f"see {log_path}")
+        time.sleep(0.02)
+    for forward in forwards:
+        report("forwarding", url=forward.url, destination=str(dest), remote_port=forward.remote_port,
+               pid=process.pid, detached=detach)
+    if not detach:
+        threading.Thread(target=_watch_exit, args=(tunnel, log_path, report), daemon=True,
+                         name="ssh-forward").start()
+    return tunnel
+
+
+def _accepts(forward: Forward) -> bool:
+    host = "127.0.0.1" if forward.local_ip in ("0.0.0.0", "") else ("::1" if forward.local_ip == "::" else forward.local_ip)
+    try:
+        with socket.create_connection((host, forward.local_port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _failure(dest: Destination, forwards: List[Forward], stderr: str, status: int):
+    """The error a forward's early exit means."""
+    if "Address already in use" in stderr or "cannot listen to port" in stderr:
+        for forward in forwards:
+            if re.search(rf"(\]:|port: ){forward.local_port}\b", stderr):
+                return port_in_use(forward.local_ip, forward.local_port)
+    if status == 255 and "forwarding" not in stderr.lower():
+        return explain(dest, stderr)
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return ForwardError(f"the ssh port forward to {dest} failed: {lines[-1] if lines else f'exit status {status}'}",
+                        "is TCP forwarding allowed by the VM's sshd (AllowTcpForwarding)?")
+
+
+def _watch_exit(tunnel: Tunnel, log_path: Path, report) -> None:
+    """Tell the user when a foreground forward dies on its own (VM gone, network lost)."""
+    process = tunnel.process
+    status = process.wait()
+    if tunnel.stopping:
+        return
+    lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+    report("forward_lost", status=status, reason=lines[-1] if lines else f"exit status {status}")
