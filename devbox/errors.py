@@ -43,3 +43,8 @@ class SyncError(DevboxError):
 
 class ForwardError(DevboxError):
     """A published port could not be forwarded from this machine to a remote engine."""
+
+
+class ComposeError(DevboxError):
+    """A compose project cannot be run: no compose CLI, the compose file is missing or invalid,
+    or devbox.yml names a service it lacks."""
