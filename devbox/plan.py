@@ -28,6 +28,7 @@ class HostFacts:
     uid: Optional[int] = None  # None where uid:gid mapping makes no sense (not Linux)
     gid: Optional[int] = None
     remote: bool = False  # the engine cannot see the host's files
+    forward: bool = False  # published ports are reached through an ssh forward (ssh:// engine)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class ContainerSpec:
     stop_signal: str = "SIGTERM"
     stop_timeout: int = 10
     config_hash: str = field(default="", compare=False)
+    # (local_ip, local_port, container_port) forwarded over ssh to the ports the engine publishes
+    # on its own loopback; not part of the config hash (the container does not depend on them).
+    forwards: Tuple[Tuple[str, int, int], ...] = field(default=(), compare=False)
 
     @property
     def sync(self) -> str:
@@ -51,6 +55,8 @@ class ContainerSpec:
 
     @property
     def urls(self) -> Tuple[str, ...]:
+        if self.forwards:
+            return tuple(f"http://{_url_host(ip)}:{port}" for ip, port, _ in self.forwards)
         return tuple(f"http://{_url_host(ip)}:{host_port}" for _, ip, host_port in self.ports)
 
     def create_kwargs(self) -> dict:
@@ -62,7 +68,7 @@ class ContainerSpec:
             working_dir=self.workdir,
             environment=dict(self.env),
             labels=dict(self.labels),
-            ports={f"{c}/tcp": (ip, h) for c, ip, h in self.ports},
+            ports={f"{c}/tcp": (ip, h or None) for c, ip, h in self.ports},  # 0: the engine picks
             stop_signal=self.stop_signal,
             stop_timeout=self.stop_timeout,
             detach=True,
@@ -117,7 +123,11 @@ def plan(config, facts: HostFacts, image_id: str = "", supervisor_digest: str = 
                                    listen=config.listen, grace=config.stop_grace),
         workdir=config.workdir,
         bind_source=str(config.root) if bind else None,
-        ports=tuple((p.container_port, p.host_ip, p.host_port) for p in config.ports),
+        # Behind an ssh forward the engine publishes on its own loopback at ports it picks: the
+        # ports devbox.yml names are taken on this machine, by the forward.
+        ports=tuple((p.container_port, "127.0.0.1", 0) if facts.forward else (p.container_port, p.host_ip, p.host_port)
+                    for p in config.ports),
+        forwards=tuple((p.host_ip, p.host_port, p.container_port) for p in config.ports) if facts.forward else (),
         env=tuple(sorted(env.items())),
         user=user,
         stop_timeout=int(config.stop_grace) + 2,
@@ -137,6 +147,7 @@ def config_hash(spec: ContainerSpec, image_id: str = "", supervisor_digest: str 
     payload = asdict(spec)
     payload.pop("labels")
     payload.pop("config_hash")
+    payload.pop("forwards")
     payload["image_id"] = image_id
     payload["supervisor"] = supervisor_digest
     blob = json.dumps(payload, sort_keys=True).encode()

@@ -62,10 +62,10 @@ def supervisor_archive() -> bytes:
     return buffer.getvalue()
 
 
-def host_facts(remote: bool) -> planning.HostFacts:
+def host_facts(remote: bool, forward: bool = False) -> planning.HostFacts:
     if sys.platform.startswith("linux"):
-        return planning.HostFacts(uid=os.getuid(), gid=os.getgid(), remote=remote)
-    return planning.HostFacts(remote=remote)
+        return planning.HostFacts(uid=os.getuid(), gid=os.getgid(), remote=remote, forward=forward)
+    return planning.HostFacts(remote=remote, forward=forward)
 
 
 class Session:
@@ -76,7 +76,7 @@ class Session:
         self.engine = engine
         self.client = engine.client
         self.report = report
-        self.facts = host_facts(engine.remote)
+        self.facts = host_facts(engine.remote, forward=getattr(engine, "forwards_ports", False))
 
     # -- finding -------------------------------------------------------------------------------
     def containers(self, all: bool = True) -> List:
@@ -162,6 +162,12 @@ class Session:
         spec = self.plan(image_id)
         existing = self.container()
         if existing is not None and existing.labels.get(planning.LABEL_HASH) == spec.config_hash:
+            if spec.sync == "copy":
+                # A reused container holds the tree of its last session: send today's (files
+                # deleted here since then stay until `devbox down`).
+                from devbox import sync
+
+                sync.initial(existing, self.config, self.report)
             if existing.status == "running":
                 self.report("container", name=existing.name, how="running", spec=spec)
                 return existing, self.follow(existing, since=None, tail=0)
