@@ -27,21 +27,33 @@ class Console:
         self.out = out or sys.stdout
         self.lock = threading.Lock()
         self.serving_reported = False
+        self.width = len(PREFIX)  # compose: widened to fit the longest "[service]" tag
+        self._local = threading.local()  # the compose service of the event being rendered
 
     def say(self, text: str) -> None:
+        service = getattr(self._local, "service", None)
         with self.lock:
-            print(f"{PREFIX} {text}", file=self.out, flush=True)
+            print(f"{PREFIX} {service + ': ' if service else ''}{text}", file=self.out, flush=True)
 
     def raw(self, text: str) -> None:
         with self.lock:
             print(text, file=self.out, flush=True)
 
-    def __call__(self, event: str, **f) -> None:
+    def __call__(self, event: str, service: Optional[str] = None, **f) -> None:
         handler = getattr(self, f"on_{event}", None)
-        if handler is not None:
-            handler(**f)
-        elif self.verbose:
-            self.say(f"{event} {f}")
+        self._local.service = service  # events of a compose service say which one
+        try:
+            if handler is not None:
+                handler(**f)
+            elif self.verbose:
+                self.say(f"{event} {f}")
+        finally:
+            self._local.service = None
+
+    def tag(self) -> str:
+        """The prefix of an app output line: [app], or [web] for a compose service."""
+        service = getattr(self._local, "service", None)
+        return f"[{service}]".ljust(self.width) if service else APP_PREFIX
 
     # -- image and container ---------------------------------------------------------------
     def on_image(self, image, how):
@@ -65,9 +77,9 @@ class Console:
     def on_line(self, line):
         if line.startswith(PREFIX):
             if self.verbose:
-                self.raw(line)
+                self.raw(line if self.tag() == APP_PREFIX else f"{self.tag()} {line}")
         else:
-            self.raw(f"{APP_PREFIX} {line}")
+            self.raw(f"{self.tag()} {line}")
 
     def on_supervisor(self, kind, **f):
         if kind == "crashed":
@@ -103,6 +115,15 @@ class Console:
     def on_rebuilt(self, seconds):
         self.say(f"image rebuilt in {seconds:.1f} s, container recreated, serving again")
 
+    # -- compose ---------------------------------------------------------------------------------
+    def on_compose_up(self, cli, project, file, services):
+        self.width = max(len(PREFIX), *(len(name) + 2 for name in services))
+        self.say(f"compose project {project} ({file}) starting with {cli}")
+
+    def on_compose(self, line):
+        if self.verbose:
+            self.raw(f"{'[compose]'.ljust(self.width)} {line}")
+
 
 def describe(paths: List[str], verb: str = "changed") -> str:
     if len(paths) == 1:
@@ -130,6 +151,10 @@ def connect():
 
 def open_session(args, console):
     cfg = load_config(args)  # a bad devbox.yml is reported before anything else happens
+    if cfg.compose:
+        from devbox.compose import ComposeSession
+
+        return ComposeSession(cfg, connect, report=console)  # connects when it needs the engine
     from devbox.session import Session
 
     return Session(cfg, connect(), report=console)
@@ -146,6 +171,8 @@ def cmd_init(args, console) -> int:
 
 def cmd_up(args, console) -> int:
     session = open_session(args, console)
+    if session.config.compose:
+        return compose_up(args, console, session)
     container, stream = session.up()
     spec = session.plan()
     url = spec.urls[0] if spec.urls else "(no published port)"
@@ -176,16 +203,18 @@ def cmd_run(args, console) -> int:
     return watch_until_interrupted(cfg, target, console, stop=target.stop)
 
 
-def watch_until_interrupted(cfg, target, console, stop) -> int:
-    """Watch the project and drive `target` until Ctrl-C/SIGTERM; then `stop()` and say how long."""
+def watch_until_interrupted(cfg, target, console, stop, watcher=None) -> int:
+    """Watch the project and drive `target` (or run `watcher`, already wired to its targets)
+    until Ctrl-C/SIGTERM; then `stop()` and say how long."""
     from devbox import filters
     from devbox.watch import Watcher
 
-    path_filter = filters.PathFilter(cfg.root, ignore=cfg.watch.ignore, no_reload=cfg.watch.no_reload,
-                                     rebuild=cfg.watch.rebuild)
-    watcher = Watcher(cfg.root, cfg.watch.paths, path_filter, cfg.watch.debounce_ms,
-                      on_batch=target.act, on_unchanged=lambda paths: console("unchanged", paths=paths))
-    console("watching", paths=list(cfg.watch.paths), files=watcher.prime())
+    if watcher is None:
+        path_filter = filters.PathFilter(cfg.root, ignore=cfg.watch.ignore, no_reload=cfg.watch.no_reload,
+                                         rebuild=cfg.watch.rebuild)
+        watcher = Watcher(cfg.root, cfg.watch.paths, path_filter, cfg.watch.debounce_ms,
+                          on_batch=target.act, on_unchanged=lambda paths: console("unchanged", paths=paths))
+    console("watching", paths=[p.relative_to(watcher.root).as_posix() for p in watcher.paths], files=watcher.prime())
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         watcher.run()
@@ -225,6 +254,8 @@ def cmd_status(args, console) -> int:
         parts = [row["name"], row["state"], " ".join(row["urls"]) or "-", f"image {row['image']}"]
         if row["state"] == "running":
             parts.append(f"up {_ago(row['started_at'])}")
+        if row.get("supervised") is False:
+            parts.append("not supervised")
         if sup:
             latencies = sorted(sup.get("last_reload_ms") or [])
             p50 = f" (p50 {latencies[len(latencies) // 2]:.0f} ms)" if latencies else ""
@@ -253,6 +284,15 @@ def _ago(started_at: str) -> str:
 
 def cmd_logs(args, console) -> int:
     session = open_session(args, console)
+    if session.config.compose:
+        try:
+            session.logs(args.services, args.follow, args.tail,
+                         on_line=lambda label, line: console.raw(f"{('[' + label + ']'):<{console.width}} {line}"))
+        except KeyboardInterrupt:
+            pass
+        return 0
+    if args.services:
+        raise UsageError(f"{session.config.name} has no compose services; run `devbox logs` without names")
     container = session.container()
     if container is None:
         raise DevboxError(f"{session.config.name} is not up", "start it with `devbox up`")
@@ -269,6 +309,11 @@ def cmd_logs(args, console) -> int:
 
 def cmd_exec(args, console) -> int:
     session = open_session(args, console)
+    if session.config.compose:
+        if not args.cmd:
+            raise UsageError("name the service: `devbox exec SERVICE [COMMAND...]`")
+        argv = session.exec_argv(args.cmd[0], args.cmd[1:], tty=sys.stdin.isatty() and sys.stdout.isatty())
+        os.execvpe(argv[0], argv, session.cli.environ)
     container = session.running()
     command = args.cmd or ["sh"]
     docker_cli = shutil.which("docker")
@@ -283,9 +328,30 @@ def cmd_exec(args, console) -> int:
 
 def cmd_reload(args, console) -> int:
     session = open_session(args, console)
+    if session.config.compose:
+        for label, ms in session.reload(args.service).items():
+            console.say(f"↻ {label} reloaded in {ms:.0f} ms")
+        return 0
+    if args.service:
+        raise UsageError(f"{session.config.name} has no compose services; run `devbox reload` without a name")
     ms = session.reload(wait=True)
     console.say(f"↻ reloaded in {ms:.0f} ms")
     return 0
+
+
+def compose_up(args, console, session) -> int:
+    """`devbox up` for a compose project: compose starts it, devbox watches and reloads per service."""
+    running = session.up()
+    for service, urls in running.urls.items():
+        console.say(f"{service}: serving {urls[0] if urls else '(port not published)'}")
+    for service in running.unsupervised:
+        console.say(f"{service}: running as compose runs it (not supervised)")
+    if args.detach:
+        console.say("detached: `devbox logs -f`, `devbox down`")
+        return 0
+    console.say("Ctrl-C to stop")
+    watcher = session.watcher(running, on_unchanged=lambda paths: console("unchanged", paths=paths))
+    return watch_until_interrupted(session.config, None, console, stop=session.stop, watcher=watcher)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -323,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("logs", parents=[common], help="the container's output")
     p.add_argument("-f", "--follow", action="store_true", help="keep following")
     p.add_argument("--tail", type=int, default=None, help="only the last N lines")
+    p.add_argument("services", nargs="*", help="compose: only these services (default: all)")
     p.set_defaults(func=cmd_logs)
 
     p = sub.add_parser("exec", parents=[common], help="run a command in the container")
@@ -330,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_exec)
 
     p = sub.add_parser("reload", parents=[common], help="reload the app now (SIGHUP to the supervisor)")
+    p.add_argument("service", nargs="?", help="compose: the service to reload (default: every supervised one)")
     p.set_defaults(func=cmd_reload)
     return parser
 
