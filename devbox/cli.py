@@ -115,6 +115,20 @@ class Console:
     def on_rebuilt(self, seconds):
         self.say(f"image rebuilt in {seconds:.1f} s, container recreated, serving again")
 
+    # -- remote engines (copy sync, ssh port forwards) ---------------------------------------------
+    def on_copied(self, files, bytes, seconds, workdir):
+        self.say(f"copied {files:,} files ({bytes / 1e6:.1f} MB) to {workdir} in {seconds:.2f} s")
+
+    def on_sync_failed(self, paths, error):
+        self.say(f"✗ {describe(paths)} but copying failed: {error}; the next save tries again")
+
+    def on_forwarding(self, url, destination, remote_port, pid, detached):
+        self.say(f"forwarding {url} over ssh to {destination} (its 127.0.0.1:{remote_port}; ssh pid {pid}"
+                 + (", stopped by `devbox down`)" if detached else ")"))
+
+    def on_forward_lost(self, status, reason):
+        self.say(f"✗ the ssh port forward ended ({reason}); the app is unreachable here until `devbox up` again")
+
     # -- compose ---------------------------------------------------------------------------------
     def on_compose_up(self, cli, project, file, services):
         self.width = max(len(PREFIX), *(len(name) + 2 for name in services))
@@ -173,17 +187,31 @@ def cmd_up(args, console) -> int:
     session = open_session(args, console)
     if session.config.compose:
         return compose_up(args, console, session)
+    forwarding = None
+    if session.engine.forwards_ports:  # ssh:// engine: its ports are forwarded to this machine
+        from devbox.tunnel import Forwarding
+
+        forwarding = Forwarding(session.engine.url, session.config.name, report=console)
+        forwarding.prepare(session.plan().forwards)
     container, stream = session.up()
     spec = session.plan()
+    if forwarding is not None:
+        try:
+            forwarding.open(container, spec.forwards, detach=args.detach)
+        except DevboxError:
+            session.stop()
+            raise
     url = spec.urls[0] if spec.urls else "(no published port)"
     if args.detach:
         console.say(f"serving {url}  (detached: `devbox logs -f`, `devbox down`)")
         return 0
     from devbox.targets import ContainerTarget
 
-    target = ContainerTarget(session, container, stream, console)
+    on_recreated = (lambda new: forwarding.refresh(new, spec.forwards)) if forwarding else None
+    target = ContainerTarget(session, container, stream, console, on_recreated=on_recreated)
     console.say(f"serving {url}  (Ctrl-C to stop)")
-    return watch_until_interrupted(session.config, target, console, stop=lambda: session.stop())
+    return watch_until_interrupted(session.config, target, console,
+                                   stop=lambda: session.stop() + (forwarding.close() if forwarding else 0.0))
 
 
 def cmd_run(args, console) -> int:
@@ -236,6 +264,12 @@ def cmd_down(args, console) -> int:
     session = open_session(args, console)
     started = time.monotonic()
     removed = session.down(volumes=args.volumes)
+    if session.engine.forwards_ports:
+        from devbox import tunnel
+
+        stopped = tunnel.release(session.config.name, session.engine.url)
+        if stopped is not None:
+            console.say(f"stopped the ssh port forward of {', '.join(stopped.urls)} (pid {stopped.pid})")
     if removed:
         console.say(f"removed {', '.join(removed)} in {time.monotonic() - started:.1f} s")
     else:

@@ -69,12 +69,14 @@ class Target:
 class ContainerTarget(Target):
     """The supervisor as PID 1 of the project's container, signalled through the Docker API."""
 
-    def __init__(self, session, container, stream: LogStream, report):
+    def __init__(self, session, container, stream: LogStream, report,
+                 on_recreated: Optional[Callable[[object], None]] = None):
         super().__init__(report)
         self.session = session
         self.container = container
         self.stream = stream
         self.copy_mode = planning.sync_mode(session.config, session.facts) == "copy"
+        self.on_recreated = on_recreated  # e.g. re-forward ports to the new container
 
     def send_reload(self) -> None:
         self.container.kill(signal="SIGHUP")
@@ -83,12 +85,19 @@ class ContainerTarget(Target):
         if self.copy_mode:
             from devbox import sync
 
-            sync.send(self.container, self.session.config, batch.changed, batch.deleted)
+            from devbox.errors import SyncError
+
+            try:
+                sync.send(self.container, self.session.config, batch.changed, batch.deleted)
+            except SyncError as exc:  # one bad batch must not end the session; the next save retries
+                self.report("sync_failed", paths=batch.paths, error=str(exc))
 
     def rebuild(self, batch: Batch) -> None:
         self.report("rebuilding", paths=batch.paths)
         started = time.monotonic()
         self.container, self.stream = self.session.up(rebuild=True)
+        if self.on_recreated is not None:
+            self.on_recreated(self.container)
         self.report("rebuilt", seconds=time.monotonic() - started)
 
 

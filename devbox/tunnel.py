@@ -104,7 +104,7 @@ def check_free(addresses: Sequence[tuple]) -> None:
 def port_in_use(ip: str, port: int) -> ForwardError:
     return ForwardError(f"port {port} on {ip} is already in use on this machine, so it cannot be forwarded "
                         f"to the remote engine; set `ports: [\"{port + 1}:...\"]` in devbox.yml or stop "
-                        "what uses it. Nothing was started")
+                        "what uses it. Nothing is left running")
 
 
 # -- the ssh process ----------------------------------------------------------------------------
@@ -201,8 +201,8 @@ def _is_ours(pid: int, args: Sequence[str]) -> bool:
     return bool(out) and not stat_.startswith("Z") and command.strip() == " ".join(args)
 
 
-def release(project: str, engine_url: str, environ=None) -> bool:
-    """Stop the recorded forward of this project on this engine, if any; whether one was running."""
+def release(project: str, engine_url: str, environ=None) -> Optional[Tunnel]:
+    """Stop the recorded forward of this project on this engine; the one stopped, if it ran."""
     state = state_file(project, engine_url, environ)
     tunnel = Tunnel.recorded(state)
     if tunnel is None:
@@ -210,10 +210,10 @@ def release(project: str, engine_url: str, environ=None) -> bool:
             state.unlink()
         except FileNotFoundError:
             pass
-        return False
+        return None
     was_running = tunnel.alive()
     tunnel.stop()
-    return was_running
+    return tunnel if was_running else None
 
 
 def find(project: str, engine_url: str, environ=None) -> Optional[Tunnel]:
@@ -299,3 +299,45 @@ def _watch_exit(tunnel: Tunnel, log_path: Path, report) -> None:
         return
     lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
     report("forward_lost", status=status, reason=lines[-1] if lines else f"exit status {status}")
+
+
+class Forwarding:
+    """The ssh forwards of one project's container on one ssh:// engine, across its lifetime:
+    checked before the container starts, opened once it serves, reopened when a rebuild
+    recreates it (the engine picks new ports), closed on exit."""
+
+    def __init__(self, engine_url: str, project: str, report: Callable[..., None] = lambda event, **f: None,
+                 environ: Optional[Mapping[str, str]] = None):
+        self.engine_url, self.project, self.report, self.environ = engine_url, project, report, environ
+        self.dest = Destination.from_url(engine_url)
+        self.state = state_file(project, engine_url, environ)
+        self.tunnel: Optional[Tunnel] = None
+        self.detach = False
+
+    def prepare(self, spec_forwards) -> None:
+        """Stop this project's earlier forward (its ports are ours again), then check that every
+        local port is free, before anything starts."""
+        release(self.project, self.engine_url, self.environ)
+        check_free([(ip, port) for ip, port, _ in spec_forwards])
+
+    def open(self, container, spec_forwards, detach: bool = False) -> Optional[Tunnel]:
+        self.detach = detach
+        if not spec_forwards:
+            return None
+        forwards = published(container, spec_forwards)
+        self.tunnel = start(self.dest, forwards, self.state, engine_url=self.engine_url, detach=detach,
+                            report=self.report, env=self.environ)
+        return self.tunnel
+
+    def refresh(self, container, spec_forwards) -> None:
+        """After the container was recreated: forward to its new ports if they changed."""
+        if self.tunnel is not None and published(container, spec_forwards) == self.tunnel.forwards \
+                and self.tunnel.alive():
+            return
+        self.close()
+        self.open(container, spec_forwards, self.detach)
+
+    def close(self) -> float:
+        """Stop the forward; seconds taken."""
+        tunnel, self.tunnel = self.tunnel, None
+        return tunnel.stop() if tunnel is not None else 0.0
