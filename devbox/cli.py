@@ -198,7 +198,7 @@ def cmd_up(args, console) -> int:
     if forwarding is not None:
         try:
             forwarding.open(container, spec.forwards, detach=args.detach)
-        except DevboxError:
+        except BaseException:  # no URL: leave nothing running (the container is kept for the next up)
             session.stop()
             raise
     url = spec.urls[0] if spec.urls else "(no published port)"

@@ -246,20 +246,11 @@ def start(dest: Destination, forwards: List[Forward], state: Path, *, engine_url
                               "installed here") from None
     tunnel = Tunnel(process.pid, args, forwards, state, process)
     tunnel.record(str(dest), engine_url, detach)
-    deadline = time.monotonic() + timeout
-    pending = list(forwards)
-    while pending:
-        if process.poll() is not None:
-            tunnel.stop()
-            raise _failure(dest, forwards, log_path.read_text(errors="replace"), process.returncode)
-        if _accepts(pending[0]):
-            pending.pop(0)
-            continue
-        if time.monotonic() > deadline:
-            tunnel.stop()
-            raise ForwardError(f"the ssh forward to {dest} did not start listening within {timeout:g} s",
-                               f"see {log_path}")
-        time.sleep(0.02)
+    try:
+        _wait_listening(tunnel, dest, log_path, timeout)
+    except BaseException:  # a failure, or Ctrl-C meanwhile: no forward is left behind
+        tunnel.stop()
+        raise
     for forward in forwards:
         report("forwarding", url=forward.url, destination=str(dest), remote_port=forward.remote_port,
                pid=process.pid, detached=detach)
@@ -267,6 +258,22 @@ def start(dest: Destination, forwards: List[Forward], state: Path, *, engine_url
         threading.Thread(target=_watch_exit, args=(tunnel, log_path, report), daemon=True,
                          name="ssh-forward").start()
     return tunnel
+
+
+def _wait_listening(tunnel: Tunnel, dest: Destination, log_path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    pending = list(tunnel.forwards)
+    while pending:
+        status = tunnel.process.poll()
+        if status is not None:
+            raise _failure(dest, tunnel.forwards, log_path.read_text(errors="replace"), status)
+        if _accepts(pending[0]):
+            pending.pop(0)
+            continue
+        if time.monotonic() > deadline:
+            raise ForwardError(f"the ssh forward to {dest} did not start listening within {timeout:g} s",
+                               f"see {log_path}")
+        time.sleep(0.02)  # ssh says nothing when it listens: poll the port, bounded by the deadline
 
 
 def _accepts(forward: Forward) -> bool:
