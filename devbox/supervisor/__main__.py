@@ -1,0 +1,82 @@
+"""python3 -m devbox.supervisor [--app mod:callable | -- COMMAND ...] [options]"""
+
+import argparse
+import os
+import sys
+
+from devbox.supervisor import protocol
+
+
+def parse_args(argv):
+    """Options from the command line; everything after `--` is the child command."""
+    own, command = argv, []
+    if "--" in argv:
+        i = argv.index("--")
+        own, command = argv[:i], argv[i + 1:]
+    parser = argparse.ArgumentParser(
+        prog="python3 -m devbox.supervisor",
+        description="Run a WSGI app (--app) or any command (-- CMD ...) and reload it on SIGHUP "
+                    "or exit status 3.")
+    parser.add_argument("--app", metavar="MODULE:CALLABLE",
+                        help="WSGI app served by a threaded wsgiref child")
+    parser.add_argument("--port", type=int,
+                        help="port to serve on (default %d with --app)" % protocol.DEFAULT_PORT)
+    parser.add_argument("--host", default=protocol.DEFAULT_HOST,
+                        help="address to bind (default %(default)s)")
+    parser.add_argument("--listen", choices=protocol.LISTEN_MODES,
+                        help="fd: the supervisor binds the port and passes it as fd %d "
+                             "(default when a port is given); self: the child binds it"
+                             % protocol.LISTEN_FD)
+    parser.add_argument("--interval", type=float, default=protocol.DEFAULT_INTERVAL,
+                        help="heartbeat interval in seconds (default %(default)s)")
+    parser.add_argument("--grace", type=float, default=protocol.DEFAULT_GRACE,
+                        help="seconds a stopping child may take before SIGKILL "
+                             "(default %(default)s)")
+    parser.add_argument("--poll-modules", action="store_true",
+                        help="the app child stats its modules every interval and reloads on a "
+                             "change (when no host watcher sends SIGHUP)")
+    parser.add_argument("--status-file", default=protocol.DEFAULT_STATUS_FILE,
+                        help="JSON status, rewritten on every change (default %(default)s)")
+    parser.add_argument("--lock-file",
+                        help="heartbeat lockfile (default %s)" % protocol.DEFAULT_LOCK_FILE)
+    options = parser.parse_args(own)
+    options.command = command
+    if bool(options.app) == bool(command):
+        parser.error("give either --app MODULE:CALLABLE or -- COMMAND ARGS...")
+    if options.app and options.port is None:
+        options.port = protocol.DEFAULT_PORT
+    if options.listen is None:
+        options.listen = protocol.LISTEN_MODE_FD if options.port is not None \
+            else protocol.LISTEN_MODE_SELF
+    if options.listen == protocol.LISTEN_MODE_FD and options.port is None:
+        parser.error("--listen fd needs --port")
+    if options.interval <= 0 or options.grace < 0:
+        parser.error("--interval must be > 0 and --grace >= 0")
+    if options.lock_file is None:
+        options.lock_file = protocol.default_lock_file(os.getpid())
+    return options
+
+
+def main(argv=None):
+    options = parse_args(sys.argv[1:] if argv is None else argv)
+    from devbox.supervisor.heartbeat import Heartbeat
+    from devbox.supervisor.parent import Supervisor, bind_listener, format_address
+    from devbox.supervisor.spawn import ExecSpawner
+
+    listen_sock = None
+    if options.listen == protocol.LISTEN_MODE_FD:
+        try:
+            listen_sock = bind_listener(options.host, options.port)
+        except OSError as exc:
+            print(protocol.log_line("cannot listen on %s: %s (is something else using the port?)"
+                                    % (format_address(options.host, options.port),
+                                       exc.strerror or exc)), flush=True)
+            return 1
+        options.port = listen_sock.getsockname()[1]  # --port 0: the one the system picked
+    spawner = ExecSpawner(options, listen_sock, options.lock_file)
+    supervisor = Supervisor(options, spawner, Heartbeat(options.lock_file, options.interval))
+    return supervisor.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

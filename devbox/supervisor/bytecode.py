@@ -1,0 +1,49 @@
+"""Keep bytecode caches from hiding fresh edits.
+
+A .pyc is trusted when the source's mtime (whole seconds) and size match. Two saves of the same
+size within one second (say `v1` -> `v2`) then load the first version's bytecode: the reload
+serves old code. Git solves the same "racy" timestamps by not trusting entries as new as the
+index; we do the same for the bytecode cache: a source modified in the last few seconds is
+compiled but not cached. Older files are cached as usual, so big projects stay fast.
+"""
+
+import os
+import sys
+import time
+
+RACY_SECONDS = 2.0
+
+
+def avoid_racy_bytecode(racy_seconds=RACY_SECONDS):
+    """Install the source loader below for every directory on sys.path. Best effort: it relies on
+    importlib internals that CPython has had since 3.4; without them nothing changes."""
+    try:
+        from importlib import machinery
+
+        base = machinery.SourceFileLoader
+        base._cache_bytecode  # noqa: B018 - the internal hook we override
+    except (ImportError, AttributeError):
+        return False
+
+    class FreshSourceLoader(base):
+        def _cache_bytecode(self, source_path, bytecode_path, data):
+            try:
+                mtime = os.stat(source_path).st_mtime
+            except OSError:
+                return None
+            if time.time() - mtime < racy_seconds:
+                return None
+            return super()._cache_bytecode(source_path, bytecode_path, data)
+
+    loaders = [
+        (machinery.ExtensionFileLoader, machinery.EXTENSION_SUFFIXES),
+        (FreshSourceLoader, machinery.SOURCE_SUFFIXES),
+        (machinery.SourcelessFileLoader, machinery.BYTECODE_SUFFIXES),
+    ]
+    hooks = sys.path_hooks
+    for i, hook in enumerate(hooks):
+        if "FileFinder" in getattr(hook, "__qualname__", ""):
+            hooks[i] = machinery.FileFinder.path_hook(*loaders)
+            sys.path_importer_cache.clear()
+            return True
+    return False

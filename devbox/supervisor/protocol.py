@@ -1,0 +1,131 @@
+"""The supervisor contract in one file: environment names, fds, exit codes, signals, timings,
+default paths, and the event lines the supervisor prints for the host to parse.
+
+Both sides import this module (the host from the devbox package, the container from the copy
+under /opt/devbox), so no literal of the contract is written anywhere else. Standard library only,
+Python 3.8+, and cheap to import: the child imports it on every reload.
+"""
+
+# -- environment of the child ---------------------------------------------------------------
+ENV_CHILD = "BOTTLE_CHILD"
+CHILD_VALUE = "true"
+ENV_LOCK_FILE = "LOCK_FILE"
+ENV_BOTTLE_LOCKFILE = "BOTTLE_LOCKFILE"  # the name real Bottle reads; same path as LOCK_FILE
+ENV_LISTEN_FD = "DEVBOX_LISTEN_FD"
+ENV_LISTEN_FDS = "LISTEN_FDS"  # systemd socket activation: number of passed fds (1)
+ENV_LISTEN_PID = "LISTEN_PID"  # systemd socket activation: pid the fds are meant for
+ENV_CONTROL_FD = "DEVBOX_CONTROL_FD"  # wsgiref child only: socket to the parent (see MSG_*)
+ENV_UNBUFFERED = "PYTHONUNBUFFERED"
+
+# -- fds, exit codes, signals ---------------------------------------------------------------
+LISTEN_FD = 3
+CONTROL_FD = 4
+RELOAD_EXIT_CODE = 3  # Bottle's and werkzeug's "restart me"
+RELOAD_SIGNAL = "SIGHUP"  # host -> supervisor: reload now
+STOP_SIGNALS = ("SIGTERM", "SIGINT")  # host -> supervisor: stop the child gracefully, exit 0
+
+# -- timings (seconds) ----------------------------------------------------------------------
+DEFAULT_INTERVAL = 1.0  # the parent touches the lockfile this often
+STALE_MARGIN = 5.0
+STALE_AFTER = DEFAULT_INTERVAL + STALE_MARGIN  # for the default interval; see stale_after()
+DEFAULT_GRACE = 5.0  # SIGTERM -> SIGKILL for a child that does not finish in time
+IDLE_TIMEOUT = 5.0  # a connection that sends no request for this long is closed
+RELOAD_HISTORY = 50  # reload latencies kept in the status file
+
+
+def stale_after(interval):
+    """Age after which a lockfile touched every `interval` seconds means the parent is gone."""
+    return interval + STALE_MARGIN
+
+
+# -- defaults of the command line ----------------------------------------------------------
+DEFAULT_HOST = "0.0.0.0"
+DEFAULT_PORT = 8000
+LISTEN_MODE_FD = "fd"  # the supervisor binds the port and passes it as fd 3
+LISTEN_MODE_SELF = "self"  # the command binds the port itself; the supervisor holds no socket
+LISTEN_MODES = (LISTEN_MODE_FD, LISTEN_MODE_SELF)
+# Fixed paths (not tempfile.gettempdir()): the host reads them inside the container, where the
+# host's own temp dir means nothing.
+DEFAULT_STATUS_FILE = "/tmp/devbox-supervisor.json"
+DEFAULT_LOCK_FILE = "/tmp/devbox-supervisor-{pid}.lock"  # one per supervisor
+
+
+def default_lock_file(pid):
+    return DEFAULT_LOCK_FILE.format(pid=pid)
+
+
+# -- status file ----------------------------------------------------------------------------
+STATE_STARTING = "starting"
+STATE_SERVING = "serving"
+STATE_CRASHED = "crashed"
+STATE_STOPPING = "stopping"
+
+# -- child -> parent messages on the control socket, one line each --------------------------
+MSG_READY = "ready"  # "ready": the app imported, the server accepts now
+MSG_CRASHED = "crashed"  # "crashed {json report}": the app failed; the child serves the error page
+MSG_RELOAD = "reload"  # "reload poll": the child is about to exit 3 because a module changed
+
+# -- events on the supervisor's stdout ------------------------------------------------------
+LOG_PREFIX = "[devbox]"
+EVENT_STARTED = "started"  # started pid=P python=X.Y.Z listen=H:P|self|none: app|command ...
+EVENT_READY = "ready"  # ready generation=N pid=P ms=T
+EVENT_RELOADING = "reloading"  # reloading generation=N reason=R  (N: the generation to come)
+EVENT_CRASHED = "crashed"  # crashed generation=N status=S: one-line summary
+EVENT_STOPPING = "stopping"  # stopping signal=SIGTERM
+EVENT_STOPPED = "stopped"  # stopped ms=T
+EVENTS = (EVENT_STARTED, EVENT_READY, EVENT_RELOADING, EVENT_CRASHED, EVENT_STOPPING,
+          EVENT_STOPPED)
+REASON_SIGHUP = "sighup"
+REASON_EXIT3 = "exit3"
+REASON_POLL = "poll"
+# status=startup in a crashed event: the app failed to import and the child, still running,
+# serves the error page. Otherwise status is the exit status (negative: killed by that signal).
+STATUS_STARTUP = "startup"
+
+
+def format_event(kind, message=None, **fields):
+    """One event line: `[devbox] KIND key=value ...[: message]`, readable by people too.
+
+    Values must be single words (no whitespace, not ending in ':'); free text goes in message.
+    """
+    parts = [LOG_PREFIX, kind]
+    for key, value in fields.items():
+        text = str(value)
+        if not text or text.endswith(":") or any(ch.isspace() for ch in text):
+            raise ValueError("event field %s=%r must be one word" % (key, text))
+        parts.append("%s=%s" % (key, text))
+    line = " ".join(parts)
+    if message is not None:
+        line += ": " + " ".join(str(message).split())
+    return line
+
+
+def parse_event(line):
+    """(kind, fields) for an event line, else None. Integer values come back as int; the text
+    after ': ' comes back as fields["message"]."""
+    line = line.strip()
+    if not line.startswith(LOG_PREFIX + " "):
+        return None
+    head, sep, message = line[len(LOG_PREFIX) + 1:].partition(": ")
+    words = head.split()
+    if not words or words[0] not in EVENTS:
+        return None
+    fields = {}
+    for word in words[1:]:
+        key, eq, value = word.partition("=")
+        if not eq:
+            return None
+        fields[key] = _typed(value)
+    if sep:
+        fields["message"] = message
+    return words[0], fields
+
+
+def _typed(value):
+    digits = value[1:] if value.startswith("-") else value
+    return int(value) if digits.isdigit() else value
+
+
+def log_line(message):
+    """A supervisor line that is not an event (parse_event returns None for it)."""
+    return "%s %s" % (LOG_PREFIX, message)
