@@ -70,7 +70,8 @@ class ContainerSpec:
             labels=dict(self.labels),
             ports={f"{c}/tcp": (ip, h or None) for c, ip, h in self.ports},  # 0: the engine picks
             stop_signal=self.stop_signal,
-            stop_timeout=self.stop_timeout,
+            # No stop_timeout: docker-py's containers.create refuses it; devbox passes the timeout
+            # to every stop it makes.
             detach=True,
         )
         if self.bind_source:
