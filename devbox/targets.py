@@ -52,6 +52,8 @@ class Target:
             self.report("reload_timeout", paths=batch.paths, seconds=RELOAD_TIMEOUT)
             return
         kind, fields, at = event
+        # The event's own `ms` is the supervisor's respawn time; `ms` here is edit-to-ready.
+        fields = {("supervisor_ms" if key == "ms" else key): value for key, value in fields.items()}
         self.report("reloaded" if kind == "ready" else "reload_failed", paths=batch.paths,
                     ms=max(0.0, (at - batch.t0) * 1000.0), **fields)
 
