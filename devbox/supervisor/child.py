@@ -357,13 +357,22 @@ class _BadRequest(Exception):
 
 def _request_arrives(conn, stop_fd):
     """Wait for the first byte of a request. An idle connection (a browser opens spare ones) is
-    closed after IDLE_TIMEOUT, or at once when the server stops: it must not hold a draining
-    child open."""
+    closed after IDLE_TIMEOUT, or STOP_IDLE_TIMEOUT after the server stops, so it does not hold
+    a stopping child open. Not at once: a client connects first and sends a moment later."""
     poller = select.poll()
     poller.register(conn, select.POLLIN)
     poller.register(stop_fd, select.POLLIN)
-    events = poller.poll(protocol.IDLE_TIMEOUT * 1000)
-    return any(fd == conn.fileno() for fd, _ in events)
+    deadline = time.monotonic() + protocol.IDLE_TIMEOUT
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        events = poller.poll(left * 1000)
+        if any(fd == conn.fileno() for fd, _ in events):
+            return True
+        if events:  # the stop pipe: from now on it is always readable
+            poller.unregister(stop_fd)
+            deadline = min(deadline, time.monotonic() + protocol.STOP_IDLE_TIMEOUT)
 
 
 def _read_request(rfile):

@@ -30,6 +30,7 @@ STALE_MARGIN = 5.0
 STALE_AFTER = DEFAULT_INTERVAL + STALE_MARGIN  # for the default interval; see stale_after()
 DEFAULT_GRACE = 5.0  # SIGTERM -> SIGKILL for a child that does not finish in time
 IDLE_TIMEOUT = 5.0  # a connection that sends no request for this long is closed
+STOP_IDLE_TIMEOUT = 1.0  # ... or for this long once its child is stopping
 RELOAD_HISTORY = 50  # reload latencies kept in the status file
 
 
