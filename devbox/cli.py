@@ -134,6 +134,9 @@ class Console:
         self.width = max(len(PREFIX), *(len(name) + 2 for name in services))
         self.say(f"compose project {project} ({file}) starting with {cli}")
 
+    def on_action_failed(self, paths, error):
+        self.say(f"✗ {describe(paths)} -> {error}")
+
     def on_compose(self, line):
         if self.verbose:
             self.raw(f"{'[compose]'.ljust(self.width)} {line}")

@@ -95,17 +95,28 @@ def _answers(argv: Sequence[str], environ: Mapping[str, str]) -> bool:
         return False
 
 
+# Progress lines, not the error: compose's and the builder's.
+_NOISE = ("WARNING:", "DEPRECATED:", "Building ", "Sending build context", "Step ",
+          "--->", "Removing intermediate", "Successfully ", "Creating ", "Recreating ", "Starting ",
+          "Stopping ", "Removing ", "Pulling ", "Network ", "Container ", "#")
+
+
 def compose_message(output: str) -> str:
-    """Compose's error output as one line (v1 spreads one error over several lines)."""
-    lines = []
-    for line in output.splitlines():
-        line = line.strip()
+    """Compose's error as one line: progress dropped, the last few lines kept (v1 spreads one
+    error over several lines)."""
+    lines: List[str] = []
+    noise = False
+    for raw in output.splitlines():
+        line = raw.strip()
         if line.startswith("ERROR:"):
             line = line[len("ERROR:"):].strip()
-        if line and not line.startswith(("WARNING:", "Building ", "Step ", " ---> ")):
+        if raw[:1].isspace() and noise:
+            continue  # an indented continuation of a noise line
+        noise = line.startswith(_NOISE)
+        if line and not noise:
             lines.append(line)
-    text = " ".join(lines) or "no output"
-    return text if len(text) <= 400 else text[:397] + "..."
+    text = " ".join(lines[-4:]) or "no output"
+    return text if len(text) <= 400 else "..." + text[-397:]
 
 
 class ComposeCLI:
@@ -334,11 +345,21 @@ class Dispatcher:
                 action, changed, deleted = parts[target.service]
                 jobs.append((target, Batch(action=action, changed=changed, deleted=deleted, t0=batch.t0)))
         if len(jobs) == 1:
-            jobs[0][0].act(jobs[0][1])
+            self._act(*jobs[0])
             return
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
-            for future in [pool.submit(target.act, sub) for target, sub in jobs]:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            for future in [pool.submit(self._act, target, sub) for target, sub in jobs]:
                 future.result()
+
+    def _act(self, target: ServiceTarget, batch: Batch) -> None:
+        """One service's action; its failure (say, its container was removed) is reported and
+        the others and the watcher carry on."""
+        import docker
+
+        try:
+            target.act(batch)
+        except (DevboxError, docker.errors.DockerException) as exc:
+            target.report("action_failed", paths=batch.paths, error=str(exc).splitlines()[0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,6 +544,8 @@ class ComposeSession:
                 waits.append((helper, container, stream))
         for helper, container, stream in waits:
             helper.wait_ready(container, stream, after=0, timeout=READY_TIMEOUT)
+        order = [s.name for s in self.compose.services]
+        running.urls = {name: running.urls[name] for name in order if name in running.urls}
         return running
 
     def _helper(self, label: str):
