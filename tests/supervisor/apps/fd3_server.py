@@ -1,0 +1,44 @@
+"""A server that takes its socket the systemd way (LISTEN_FDS / LISTEN_PID, fd 3), as
+`uvicorn --fd 3` or `gunicorn --bind fd://3` do. Answers every request with its pid, LISTEN_PID
+and BODY. Standard library only; run as a command child of the supervisor."""
+
+import json
+import os
+import select
+import signal
+import socket
+import sys
+
+BODY = "fd3 v1"
+
+
+def main():
+    if os.environ.get("LISTEN_FDS") != "1" or os.environ.get("LISTEN_PID") != str(os.getpid()):
+        sys.exit("no socket passed for this pid: LISTEN_FDS=%r LISTEN_PID=%r pid=%d" % (
+            os.environ.get("LISTEN_FDS"), os.environ.get("LISTEN_PID"), os.getpid()))
+    listener = socket.socket(fileno=3)
+    listener.setblocking(False)  # the socket is shared with other generations
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while True:
+        select.select([listener], [], [])
+        try:
+            conn, _ = listener.accept()
+        except BlockingIOError:
+            continue
+        with conn:
+            conn.setblocking(True)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                request += chunk
+            body = json.dumps({"body": BODY, "pid": os.getpid(),
+                               "listen_pid": os.environ["LISTEN_PID"]}).encode()
+            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            conn.shutdown(socket.SHUT_WR)
+
+
+if __name__ == "__main__":
+    main()
