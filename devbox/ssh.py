@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
 import urllib.parse
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence, Tuple
@@ -140,3 +141,106 @@ def preflight(dest: Destination, env: Optional[Mapping[str, str]] = None) -> Tup
         raise RemoteError(f"Docker on {dest.host} does not answer: {reason}", hint)
     check_engine_version(f"ssh://{dest}", server, api)
     return server, api
+
+
+# -- docker-py's connections over ssh --------------------------------------------------------------
+
+class _ResponseReader:
+    """An ssh process's stdout as one HTTP response sees it: closing it ends the response and
+    leaves the pipe open for the next request on the same connection."""
+
+    def __init__(self, stdout, channel):
+        self._stdout = stdout
+        self.channel = channel  # docker-py finds the socket of a hijacked stream here
+        self.closed = False
+
+    def read(self, n=-1):
+        return self._stdout.read(n)
+
+    def read1(self, n=-1):
+        return self._stdout.read1(n)
+
+    def readinto(self, buffer):
+        return self._stdout.readinto(buffer)
+
+    def readline(self, limit=-1):
+        return self._stdout.readline(limit)
+
+    def peek(self, n=0):
+        return self._stdout.peek(n)
+
+    def fileno(self):
+        return self._stdout.fileno()
+
+    def readable(self):
+        return True
+
+    def flush(self):
+        pass
+
+    def close(self):
+        self.closed = True
+
+
+def pooled_adapter(url: str, timeout: int):
+    """A docker-py transport adapter for `ssh://` through the system ssh that keeps connections.
+
+    docker-py's own shell-out adapter builds a new connection pool, so starts a new `ssh` process
+    with a full login (~0.4 s even on loopback), for every API request: its socket hands out the
+    ssh process's stdout as the response file, and the first response closes it. Here each
+    response gets its own non-closing view of that stdout, and the client keeps one pool, so a
+    `ssh ... docker system dial-stdio` process serves request after request: a reload over ssh
+    then costs round trips, not logins.
+    """
+    from docker.transport import sshconn
+
+    class KeptSocket(sshconn.SSHSocket):
+        def makefile(self, mode):
+            if not self.proc:
+                self.connect()
+            return _ResponseReader(self.proc.stdout, self)
+
+        def close(self):
+            # After a hijacked stream (exec, attach) the remote end has already gone: the
+            # goodbye write then fails, which must not fail the request that just succeeded.
+            proc, self.proc = self.proc, None
+            if proc is None:
+                return
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+            proc.terminate()
+            threading.Thread(target=proc.wait, daemon=True).start()  # reap it without waiting here
+
+    class KeptConnection(sshconn.SSHConnection):
+        def connect(self):
+            sock = KeptSocket(self.ssh_host)
+            sock.settimeout(self.timeout)
+            sock.connect()
+            self.sock = sock
+
+    class KeptPool(sshconn.SSHConnectionPool):
+        def _new_conn(self):
+            return KeptConnection(None, self.timeout, self.ssh_host)
+
+    class PooledSSHAdapter(sshconn.SSHHTTPAdapter):
+        def __init__(self):
+            super().__init__(url, timeout=timeout, shell_out=True)
+            self._pool = None
+            self._pool_lock = threading.Lock()
+
+        def get_connection(self, url, proxies=None):
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = KeptPool(timeout=self.timeout, maxsize=self.max_pool_size, host=self.ssh_host)
+                return self._pool
+
+        def close(self):
+            super().close()
+            with self._pool_lock:
+                pool, self._pool = self._pool, None
+            if pool is not None:
+                pool.close()
+
+    return PooledSSHAdapter()

@@ -54,8 +54,7 @@ for rel in sys.argv[2:]:
         elif os.path.lexists(path):
             try:
                 os.unlink(path)
-            except OSError as exc:
-                print(f"{rel}: {exc.strerror}", file=sys.stderr)
+            except OSError:
                 failed = 1
 sys.exit(failed)
 """
@@ -386,21 +385,32 @@ def send(container, config, changed: Sequence[str], deleted: Sequence[str] = ())
     return stats
 
 
-def remove(container, workdir: str, relpaths: Sequence[str]) -> None:
+def remove(container, workdir: str, relpaths: Sequence[str], timeout: float = 30.0) -> None:
     """Delete project-relative paths (files or whole directories) under the container's workdir."""
     import docker
 
     clean_workdir(workdir)
     args = [clean_relpath(rel) for rel in relpaths]
+    api = container.client.api
     try:
-        result = container.exec_run(["python3", "-I", "-S", "-c", REMOVE_SCRIPT, workdir, *args],
-                                    stdout=False, stderr=True)
+        # A detached exec, then its status: an attached one hijacks the HTTP connection, which
+        # over ssh costs a new ssh login for the request after it.
+        exec_id = api.exec_create(container.id, ["python3", "-I", "-S", "-c", REMOVE_SCRIPT, workdir, *args],
+                                  stdout=False, stderr=False)["Id"]
+        api.exec_start(exec_id, detach=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            state = api.exec_inspect(exec_id)
+            if not state.get("Running") and state.get("ExitCode") is not None:
+                break
+            if time.monotonic() > deadline:
+                raise SyncError(f"removing {_describe(args)} in the container took over {timeout:g} s")
+            time.sleep(0.005)  # the exec has no event to wait on; it takes a few milliseconds
     except docker.errors.APIError as exc:
         raise SyncError(f"removing {_describe(args)} in the container failed: {exc.explanation or exc}") from None
-    if result.exit_code != 0:
-        text = (result.output or b"").decode("utf-8", "replace").strip().splitlines()
-        raise SyncError(f"removing {_describe(args)} in the container failed: "
-                        f"{text[-1] if text else 'exit status ' + str(result.exit_code)}")
+    if state["ExitCode"] != 0:
+        raise SyncError(f"removing {_describe(args)} in the container failed (exit status {state['ExitCode']})",
+                        "is the workdir writable by the container's user?")
 
 
 def _describe(paths: Sequence[str]) -> str:
