@@ -64,13 +64,14 @@ def pid_alive(pid):
 class Supervisor:
     """One `python -m devbox.supervisor` with its output in files (never an undrained pipe)."""
 
-    def __init__(self, workdir, args, env=None, ignore_sigint=False):
+    def __init__(self, workdir, args, env=None, ignore_sigint=False, python_argv=None):
         self.workdir = Path(workdir)
         self.status_file = self.workdir / "status.json"
         self.lock_file = self.workdir / "heartbeat.lock"
         self.out_path = self.workdir / "supervisor.out"
         self.err_path = self.workdir / "supervisor.err"
-        argv = [sys.executable, "-m", "devbox.supervisor", "--host", "127.0.0.1",
+        argv = list(python_argv or [sys.executable, "-m", "devbox.supervisor"])
+        argv += ["--host", "127.0.0.1",
                 "--status-file", str(self.status_file), "--lock-file", str(self.lock_file)]
         argv += list(args)
         full_env = dict(os.environ, **(env or {}))

@@ -1,0 +1,102 @@
+"""Command mode: any server as the child, taking fd 3 or binding the port itself."""
+
+import json
+import signal
+import sys
+
+from devbox.supervisor import protocol
+from tests.supervisor.conftest import APPS, free_port, http_get
+from tests.waiting import wait_until
+
+SELF_BINDING_SERVER = """
+import os, sys
+from wsgiref.simple_server import make_server
+BODY = %r
+def app(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [('%%s pid=%%d' %% (BODY, os.getpid())).encode()]
+assert 'LISTEN_FDS' not in os.environ, 'listen self: no socket is passed'
+make_server('127.0.0.1', int(sys.argv[1]), app).serve_forever()
+"""
+
+BOTTLE_SCRIPT = """
+import sys
+import bottle
+BODY = %r
+@bottle.route('/')
+def index():
+    return BODY
+bottle.run(host='127.0.0.1', port=int(sys.argv[1]), reloader=True, interval=0.1, quiet=True)
+"""
+
+
+def test_command_serving_on_fd_3(tmp_path, supervisor):
+    script = tmp_path / "server.py"
+    script.write_text((APPS / "fd3_server.py").read_text())
+    sup = supervisor(["--port", "0", "--", sys.executable, str(script)])
+    first = sup.wait_event(protocol.EVENT_READY, generation=1)
+    seen = json.loads(wait_until(lambda: http_get(sup.port)[1], message="fd3 server answers"))
+    assert seen == {"body": "fd3 v1", "pid": first["pid"], "listen_pid": str(first["pid"])}
+
+    script.write_text(script.read_text().replace('"fd3 v1"', '"fd3 v2"'))
+    second = sup.reload()
+    wait_until(lambda: json.loads(http_get(sup.port)[1])["body"] == "fd3 v2",
+               message="new command serves")
+    seen = json.loads(http_get(sup.port)[1])
+    assert seen["pid"] == second["pid"] and seen["listen_pid"] == str(second["pid"])
+    assert sup.status()["command"] == [sys.executable, str(script)]
+
+
+def test_listen_self_command_binds_the_port_itself(tmp_path, supervisor):
+    port = free_port()
+    script = tmp_path / "server.py"
+    script.write_text(SELF_BINDING_SERVER % "self v1")
+    sup = supervisor(["--listen", "self", "--port", str(port), "--",
+                      sys.executable, str(script), str(port)])
+    first = sup.wait_event(protocol.EVENT_READY, generation=1)
+    assert sup.wait_event(protocol.EVENT_STARTED)["listen"] == "self"
+    assert wait_until(lambda: http_get(port)[1], message="self-bound server answers") == \
+        "self v1 pid=%d" % first["pid"]
+
+    script.write_text(SELF_BINDING_SERVER % "self v2")
+    second = sup.reload()  # the old one must release the port before the new one binds it
+    assert wait_until(lambda: http_get(port)[1], message="new server answers") == \
+        "self v2 pid=%d" % second["pid"]
+    assert not sup.events(protocol.EVENT_CRASHED)
+    code, _ = sup.stop()
+    assert code == 0
+
+
+def test_bottle_reloader_script_runs_under_the_supervisor(tmp_path, supervisor):
+    """A real `bottle.run(reloader=True)`: Bottle sees BOTTLE_CHILD and BOTTLE_LOCKFILE, so it
+    serves instead of starting its own reloader, and its file checker's exit 3 reloads it. The
+    supervisor starts with SIGINT ignored, as under some shells and CI runners: the checker's
+    interrupt_main() only works because the child gets SIGINT back to default."""
+    port = free_port()
+    script = tmp_path / "bottle_app.py"
+    script.write_text(BOTTLE_SCRIPT % "bottle v1")
+    sup = supervisor(["--listen", "self", "--port", str(port), "--",
+                      sys.executable, str(script), str(port)], ignore_sigint=True)
+    sup.wait_event(protocol.EVENT_READY, generation=1)
+    assert wait_until(lambda: http_get(port)[1], message="bottle answers") == "bottle v1"
+
+    script.write_text(BOTTLE_SCRIPT % "bottle v2")
+    sup.wait_event(protocol.EVENT_READY, generation=2, timeout=20)
+    assert sup.wait_event(protocol.EVENT_RELOADING, generation=2)["reason"] == "exit3"
+    assert wait_until(lambda: http_get(port)[1], message="bottle answers") == "bottle v2"
+
+    sup.send(signal.SIGHUP)  # and the host's reload works for it too
+    sup.wait_event(protocol.EVENT_READY, generation=3, timeout=20)
+    assert wait_until(lambda: http_get(port)[1], message="bottle answers") == "bottle v2"
+    assert not sup.events(protocol.EVENT_CRASHED)
+
+
+def test_command_starts_with_no_ignored_signals(tmp_path, supervisor):
+    """Python ignores SIGPIPE and the test starts the supervisor with SIGINT ignored: neither
+    may leak into the child (an ignored SIGINT makes interrupt_main() a no-op)."""
+    sup = supervisor(["--", "sleep", "60"], ignore_sigint=True)
+    child = sup.wait_event(protocol.EVENT_READY, generation=1)["pid"]
+    with open("/proc/%d/status" % child) as f:
+        fields = dict(line.split(":", 1) for line in f.read().splitlines())
+    assert int(fields["SigIgn"], 16) == 0
+    assert int(fields["SigBlk"], 16) == 0

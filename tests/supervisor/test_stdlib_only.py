@@ -1,0 +1,84 @@
+"""The supervisor package runs alone: standard library only, Python 3.8 syntax and APIs."""
+
+import ast
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import devbox.supervisor
+from devbox.supervisor import protocol
+from tests.supervisor.conftest import http_get
+
+PACKAGE = Path(devbox.supervisor.__file__).parent
+SOURCES = sorted(PACKAGE.glob("*.py"))
+
+# Names that exist only on Python >= 3.9 (the supervisor must run on 3.8).
+NEWER_THAN_38 = re.compile(
+    r"\.removeprefix\(|\.removesuffix\(|waitstatus_to_exitcode|pidfd_open|process_group=|"
+    r"functools\.cache\b|\bzoneinfo\b|\bgraphlib\b|\b(list|dict|tuple|set|type)\[[A-Za-z]")
+
+CHECK_IMPORTS = """
+import sys, sysconfig
+sys.path.insert(0, sys.argv[1])
+import devbox.supervisor
+for name in sys.argv[2:]:
+    __import__('devbox.supervisor.' + name)
+stdlib = {sysconfig.get_paths()[k] for k in ('stdlib', 'platstdlib')}
+bad = []
+for name, module in sorted(sys.modules.items()):
+    path = getattr(module, '__file__', None)
+    if path and not path.startswith(sys.argv[1]) and not any(path.startswith(p) for p in stdlib):
+        bad.append('%s (%s)' % (name, path))
+print('\\n'.join(bad) or 'stdlib only')
+"""
+
+
+@pytest.fixture
+def copied_package(tmp_path):
+    """devbox/supervisor copied alone, as devbox copies it into a container."""
+    root = tmp_path / "opt"
+    shutil.copytree(str(PACKAGE), str(root / "devbox" / "supervisor"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def test_imports_only_the_standard_library(copied_package):
+    modules = [p.stem for p in SOURCES if p.stem != "__init__"]
+    result = subprocess.run(
+        [sys.executable, "-S", "-I", "-c", CHECK_IMPORTS, str(copied_package)] + modules,
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "stdlib only"
+
+
+def test_the_copy_alone_serves_and_reloads(tmp_path, copied_package, supervisor):
+    project = tmp_path / "project"
+    project.mkdir()
+    app = ("import sys\n"
+           "def app(environ, start_response):\n"
+           "    start_response('200 OK', [])\n"
+           "    return [(%r + ' ' + sys.modules['devbox.supervisor.child'].__file__).encode()]\n")
+    (project / "app.py").write_text(app % "copy v1")
+    run_copy = ("import runpy, sys; sys.path.insert(0, %r); "
+                "runpy.run_module('devbox.supervisor', run_name='__main__', alter_sys=True)"
+                % str(copied_package))
+    sup = supervisor(["--app", "app:app", "--port", "0"], workdir=project,
+                     python_argv=[sys.executable, "-I", "-c", run_copy])
+    sup.wait_event(protocol.EVENT_READY, generation=1)
+    child_file = str(copied_package / "devbox" / "supervisor" / "child.py")
+    assert http_get(sup.port) == (200, "copy v1 " + child_file)
+    (project / "app.py").write_text(app % "copy v2")
+    sup.reload()
+    assert http_get(sup.port) == (200, "copy v2 " + child_file)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_python_38_syntax_and_apis(path):
+    source = path.read_text()
+    ast.parse(source, filename=str(path), feature_version=(3, 8))
+    assert not NEWER_THAN_38.findall(source), "uses a Python >= 3.9 name"
+    assert "from devbox." not in source.replace("from devbox.supervisor", "")
