@@ -286,6 +286,12 @@ def cmd_status(args, console) -> int:
     if not rows:
         console.raw(f"{session.config.name}  not created  (start it with `devbox up`)")
         return 0
+    if session.engine.forwards_ports:  # the engine's own bindings are on the VM: show the forward
+        from devbox import tunnel
+
+        forward = tunnel.find(session.config.name, session.engine.url)
+        for row in rows:
+            row["urls"] = forward.urls if forward else ["(not forwarded here: `devbox up`)"]
     for row in rows:
         sup = row["supervisor"]
         parts = [row["name"], row["state"], " ".join(row["urls"]) or "-", f"image {row['image']}"]

@@ -142,10 +142,11 @@ class Tunnel:
                 except ProcessLookupError:
                     pass
                 _wait_gone(self, timeout)
-        try:
-            self.state.unlink()
-        except FileNotFoundError:
-            pass
+        for path in (self.state, self.state.with_suffix(".log")):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
         return time.monotonic() - started
 
     def record(self, destination: str, engine_url: str, detached: bool) -> None:
@@ -183,22 +184,31 @@ def _wait_gone(tunnel: Tunnel, timeout: float) -> bool:
 
 
 def _is_ours(pid: int, args: Sequence[str]) -> bool:
-    """Whether `pid` is alive (not a zombie) and runs exactly `args`."""
+    """Whether `pid` is alive (not a zombie) and runs our ssh command line. An `ssh` found on
+    PATH may be a wrapper that execs the real one with options of its own before ours, so the
+    program must be an ssh and its arguments must end with ours."""
     proc = Path(f"/proc/{pid}")
     if Path("/proc/self").exists():
         try:
-            cmdline = (proc / "cmdline").read_bytes().split(b"\0")[:-1]
+            cmdline = [part.decode(errors="replace") for part in (proc / "cmdline").read_bytes().split(b"\0")[:-1]]
             state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except (OSError, IndexError):
             return False
-        return state not in ("Z", "X") and [part.decode(errors="replace") for part in cmdline] == list(args)
+        return state not in ("Z", "X") and _same_ssh(cmdline, list(args))
     try:  # no /proc (macOS): ask ps
         out = subprocess.run(["ps", "-o", "stat=,command=", "-p", str(pid)], capture_output=True, text=True,
                              timeout=10).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return False
     stat_, _, command = out.partition(" ")
-    return bool(out) and not stat_.startswith("Z") and command.strip() == " ".join(args)
+    return bool(out) and not stat_.startswith("Z") and command.strip().endswith(" ".join(args[1:])) \
+        and "ssh" in command.split()[0]
+
+
+def _same_ssh(cmdline: List[str], args: List[str]) -> bool:
+    tail = args[1:]
+    return bool(cmdline) and "ssh" in os.path.basename(cmdline[0]) and len(cmdline) >= len(args) \
+        and cmdline[len(cmdline) - len(tail):] == tail
 
 
 def release(project: str, engine_url: str, environ=None) -> Optional[Tunnel]:
