@@ -19,6 +19,8 @@ from benchmarks.contenders import Contender
 from benchmarks.project import Project, marker
 
 SERVE_TIMEOUT = 10.0  # an edit not served within this is "never served"
+QUIET_WINDOW = 0.5
+QUIET_PERCENT = 5.0
 
 
 @dataclass
@@ -31,12 +33,14 @@ class Settings:
     settle: float = 1.5  # after the first response, before measuring: watchers take their baseline
     gap: tuple = (0.6, 1.2)  # random pause after each served edit, so edits fall at any phase of a poller
     start_timeout: float = 60.0
+    quiet_max: float = 10.0  # longest wait for the tree to go quiet before an idle window
     poll_interval: float = 0.005
     failure_interval: float = 0.010
 
     @classmethod
     def quick(cls) -> "Settings":
-        return cls(rounds=1, edits=3, heavy_edits=2, idle_seconds=3.0, settle=1.2, gap=(0.3, 0.6))
+        return cls(rounds=1, edits=3, heavy_edits=2, idle_seconds=3.0, settle=1.2, gap=(0.3, 0.6),
+                   quiet_max=4.0)
 
 
 def free_port() -> int:
@@ -99,11 +103,27 @@ class Session:
 
     # -- inside a session --------------------------------------------------------------------------
     def idle_cpu(self) -> dict:
-        """CPU of the contender's whole tree over the idle window, no request sent meanwhile."""
+        """CPU of the contender's whole tree over the idle window, no request sent meanwhile.
+
+        The window opens once the tree has gone quiet (or after `quiet_max` s): a watcher that is
+        still taking its first inventory of the tree is starting, not idle.
+        """
+        settled = self.wait_quiet()
         meter = proctree.CpuMeter(self.contender.roots)
         meter.start()
         self.sleep(self.settings.idle_seconds)
-        return meter.stop()
+        return {**meter.stop(), "quiet_after_s": settled}
+
+    def wait_quiet(self) -> float:
+        """Seconds until a `QUIET_WINDOW` used under `QUIET_PERCENT` of a core, at most `quiet_max`."""
+        started = time.monotonic()
+        while time.monotonic() - started < self.settings.quiet_max:
+            meter = proctree.CpuMeter(self.contender.roots)
+            meter.start()
+            self.sleep(QUIET_WINDOW)
+            if meter.stop()["percent"] < QUIET_PERCENT:
+                break
+        return round(time.monotonic() - started, 2)
 
     def edits(self, count: int) -> dict:
         """`count` edits, each waited for (or given up after SERVE_TIMEOUT), with a second client
