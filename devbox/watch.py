@@ -65,8 +65,14 @@ class ContentIndex:
         self._digests[rel] = new
         return new is None or new != old
 
-    def forget(self, rel: str) -> None:
-        self._digests.pop(rel, None)
+    def forget(self, rel: str) -> bool:
+        """Drop `rel` (a file, or a directory's files); False when nothing under it was known,
+        e.g. an editor's temporary file created and renamed away within one batch."""
+        prefix = rel + "/"
+        known = [key for key in self._digests if key == rel or key.startswith(prefix)]
+        for key in known:
+            del self._digests[key]
+        return bool(known)
 
 
 class Watcher:
@@ -88,8 +94,8 @@ class Watcher:
         self.contents = ContentIndex(self.root)
 
     def prime(self) -> int:
-        """Hash the watched tree once; the number of files watched."""
-        return self.contents.prime(self.filter.walk(self.root))
+        """Hash the watched files once; their number."""
+        return sum(self.contents.prime(self.filter.walk(path)) for path in self.paths)
 
     def run(self) -> None:
         import watchfiles
@@ -110,11 +116,9 @@ class Watcher:
                 continue
 
     def to_batch(self, changes) -> Optional[Batch]:
-        import watchfiles
-
         arrival = time.time()
         changed, deleted, unchanged, mtimes = set(), set(), set(), []
-        for change, raw in changes:
+        for _change, raw in changes:
             path = Path(raw)
             try:
                 rel = path.resolve().relative_to(self.root).as_posix() if path.exists() else os.path.relpath(raw, self.root)
@@ -122,11 +126,9 @@ class Watcher:
                 continue
             if rel.startswith(".."):
                 continue
-            if rel.endswith((".gitignore", ".dockerignore")):
-                self.filter.reload_rules()
-            if change == watchfiles.Change.deleted or not path.exists():
-                deleted.add(rel)
-                self.contents.forget(rel)
+            if not path.exists():  # whatever the event said, what counts is what is there now
+                if self.contents.forget(rel):
+                    deleted.add(rel)
                 continue
             if path.is_dir():
                 continue
@@ -138,6 +140,7 @@ class Watcher:
                 changed.add(rel)
             else:
                 unchanged.add(rel)
+        deleted -= changed  # deleted then written again (git checkout, rename-save): a change
         action = self.filter.classify_batch(sorted(changed | deleted))
         if action == filters.IGNORE:
             if unchanged:
