@@ -59,6 +59,7 @@ def parse_args(argv):
 
 def main(argv=None):
     options = parse_args(sys.argv[1:] if argv is None else argv)
+    from devbox.supervisor.bytecode import precompile_package
     from devbox.supervisor.heartbeat import Heartbeat
     from devbox.supervisor.parent import Supervisor, bind_listener, format_address
     from devbox.supervisor.spawn import ExecSpawner
@@ -73,10 +74,18 @@ def main(argv=None):
                                        exc.strerror or exc)), flush=True)
             return 1
         options.port = listen_sock.getsockname()[1]  # --port 0: the one the system picked
+    precompile_package()
     spawner = ExecSpawner(options, listen_sock, options.lock_file)
     supervisor = Supervisor(options, spawner, Heartbeat(options.lock_file, options.interval))
     return supervisor.run()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # Everything is cleaned up by now; interpreter finalization would add ~15 ms to every stop.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)

@@ -130,6 +130,8 @@ class Supervisor:
             os.close(wake_r)
             os.close(wake_w)
         elapsed = self.clock() - (self.stopping_since or self.clock())
+        self.current = None
+        self._write_status()
         self._emit(protocol.EVENT_STOPPED, ms=_ms(elapsed))
         return 0
 
