@@ -19,7 +19,9 @@ import threading
 import time
 from wsgiref.handlers import SimpleHandler
 
-from devbox.supervisor import heartbeat, protocol
+from devbox.supervisor import bytecode, errorpage, heartbeat, protocol
+
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 _IO_TIMEOUT = 60.0  # seconds a started request may stall reading or writing
 _MAX_LINE = 65536
@@ -32,7 +34,7 @@ _FLAGS = ("--poll-modules",)
 def main(argv=None):
     """Run the child; returns the exit status (3 asks the parent for a reload)."""
     opts = _parse_args(sys.argv[1:] if argv is None else argv)
-    sys.path[0] = os.getcwd()  # `--app examples.hello:app` imports from the project directory
+    _step_aside()
     interval = float(opts.get("--interval", protocol.DEFAULT_INTERVAL))
     grace = float(opts.get("--grace", protocol.DEFAULT_GRACE))
     host = opts.get("--host", protocol.DEFAULT_HOST)
@@ -46,8 +48,6 @@ def main(argv=None):
     if "--errorpage" in opts:
         import json
 
-        from devbox.supervisor import errorpage
-
         app = errorpage.make_app(json.loads(opts["--errorpage"]))
     else:
         app = _load_or_report(opts["--app"], control, monitor, "--poll-modules" in opts)
@@ -60,19 +60,30 @@ def main(argv=None):
     return _exit(stop.code)
 
 
+def _step_aside():
+    """Make the project's imports work as if we were not here: the cwd first on sys.path (so
+    `--app examples.hello:app` imports from the project directory), and our package out of
+    sys.path and sys.modules, so a project with its own `devbox` package imports that one. Our
+    code keeps working: it holds its modules already."""
+    if sys.path and sys.path[0] == _PACKAGE_ROOT:
+        del sys.path[0]
+    if sys.path and sys.path[0] in ("", os.curdir):
+        sys.path[0] = os.getcwd()
+    else:
+        sys.path.insert(0, os.getcwd())
+    for name in [n for n in sys.modules if n == "devbox" or n.startswith("devbox.")]:
+        del sys.modules[name]
+
+
 def _load_or_report(spec, control, monitor, poll_modules):
     """Import the app. If that fails, tell the parent, print the traceback and return the error
     page app instead: the child stays up so every request shows what is wrong."""
-    from devbox.supervisor import bytecode
-
     bytecode.avoid_racy_bytecode()
     try:
         app = load_app(spec)
         extra = ()
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure is shown, not raised
         import json
-
-        from devbox.supervisor import errorpage
 
         report = errorpage.report_from_exception(exc)
         sys.stderr.write(report["traceback"] + "\n")
@@ -340,8 +351,6 @@ class _Gateway(SimpleHandler):
 
     def error_output(self, environ, start_response):
         """A request that raised gets the devbox error page (wsgiref logs the traceback too)."""
-        from devbox.supervisor import errorpage
-
         exc_info = sys.exc_info()
         body = errorpage.render(
             errorpage.report_from_exception(exc_info[1], hint=errorpage.HINT_REQUEST))

@@ -17,7 +17,9 @@ from devbox.supervisor import prctl, protocol
 # copy under /opt/devbox works without PYTHONPATH.
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-_BOOTSTRAP = ("import sys; sys.path.insert(1, %r); "
+# First on sys.path while the child imports itself (a project may have its own `devbox`
+# package); the child then steps aside, see child.main.
+_BOOTSTRAP = ("import sys; sys.path.insert(0, %r); "
               "from devbox.supervisor.child import main; sys.exit(main(sys.argv[1:]))")
 
 ROLE_APP = "app"

@@ -55,25 +55,30 @@ def test_imports_only_the_standard_library(copied_package):
     assert result.stdout.strip() == "stdlib only"
 
 
-def test_the_copy_alone_serves_and_reloads(tmp_path, copied_package, supervisor):
+def test_the_copy_alone_serves_a_project_with_its_own_devbox_package(tmp_path, copied_package,
+                                                                     supervisor):
+    """Run as the container runs it (the copy, -I, no PYTHONPATH); the project's own `devbox`
+    package is the one its app imports."""
     project = tmp_path / "project"
-    project.mkdir()
-    app = ("import sys\n"
+    (project / "devbox").mkdir(parents=True)
+    (project / "devbox" / "__init__.py").write_text("NAME = 'the project devbox'\n")
+    app = ("import devbox\n"
            "def app(environ, start_response):\n"
            "    start_response('200 OK', [])\n"
-           "    return [(%r + ' ' + sys.modules['devbox.supervisor.child'].__file__).encode()]\n")
-    (project / "app.py").write_text(app % "copy v1")
+           "    return [(%r + ' ' + devbox.NAME).encode()]\n")
+    (project / "app.py").write_text(app % "v1")
     run_copy = ("import runpy, sys; sys.path.insert(0, %r); "
                 "runpy.run_module('devbox.supervisor', run_name='__main__', alter_sys=True)"
                 % str(copied_package))
     sup = supervisor(["--app", "app:app", "--port", "0"], workdir=project,
                      python_argv=[sys.executable, "-I", "-c", run_copy])
-    sup.wait_event(protocol.EVENT_READY, generation=1)
-    child_file = str(copied_package / "devbox" / "supervisor" / "child.py")
-    assert http_get(sup.port) == (200, "copy v1 " + child_file)
-    (project / "app.py").write_text(app % "copy v2")
+    child = sup.wait_event(protocol.EVENT_READY, generation=1)["pid"]
+    assert http_get(sup.port) == (200, "v1 the project devbox")
+    with open("/proc/%d/cmdline" % child, "rb") as f:
+        assert str(copied_package).encode() in f.read()
+    (project / "app.py").write_text(app % "v2")
     sup.reload()
-    assert http_get(sup.port) == (200, "copy v2 " + child_file)
+    assert http_get(sup.port) == (200, "v2 the project devbox")
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
