@@ -18,7 +18,7 @@ import uuid
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from benchmarks import contenders, facts, peers_venv, proctree, report, runner
+from benchmarks import breakdown, contenders, facts, peers_venv, proctree, report, runner
 from benchmarks.measure import Settings
 
 HERE = Path(__file__).resolve().parent
@@ -61,6 +61,23 @@ def update_readme(text: str) -> bool:
     return True
 
 
+def devbox_breakdown(classes, python: str, settings: Settings, logs: Path, results: dict) -> list:
+    """devbox's reload path stage by stage, for each devbox contender that was run."""
+    names = {c.name for c in classes}
+    runs = []
+    if "devbox-run" in names:
+        runs += [(False, False), (False, True)]
+    if "devbox-up" in names and results.get("docker_version"):
+        runs.append((True, False))
+    found = []
+    for container, heavy in runs:
+        print(f"devbox reload path, stage by stage: {'container' if container else 'native'}"
+              f"{', heavy import' if heavy else ''}", flush=True)
+        log = logs / f"breakdown-{'up' if container else 'run'}{'-heavy' if heavy else ''}.log"
+        found.append(breakdown.collect(python, max(settings.edits, 3), container, heavy, log))
+    return found
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     proctree.make_sigint_default()
@@ -94,6 +111,7 @@ def main(argv=None) -> int:
         return 130
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    results["breakdown"] = devbox_breakdown(classes, str(python), settings, out / "logs", results)
     meta["load_after"] = facts.load_average()
     for name, contender in results["contenders"].items():
         if contender["kind"] == contenders.DEVBOX:

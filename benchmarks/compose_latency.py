@@ -39,14 +39,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class BadAnswer(Exception):
+    pass
+
+
+BAD_ANSWERS = []  # (port, what) of answers that were not the service's JSON, during reloads
+
+
 def get_json(port: int):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
-        return json.loads(response.read())
+        body = response.read()
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise BadAnswer(f"status {response.status}, headers {dict(response.headers)}, body {body[:200]!r}") from None
 
 
 def poll(port: int, ready, timeout: float = SERVE_TIMEOUT):
     """The first answer of `port` that `ready` accepts, and when it came."""
     deadline = time.monotonic() + timeout
+    data = None
     while time.monotonic() < deadline:
         try:
             data = get_json(port)
@@ -54,8 +66,10 @@ def poll(port: int, ready, timeout: float = SERVE_TIMEOUT):
                 return data, time.monotonic()
         except OSError:
             pass
+        except BadAnswer as exc:
+            BAD_ANSWERS.append((port, str(exc)))
         time.sleep(POLL)
-    raise TimeoutError(f"port {port}: no new answer within {timeout:g} s")
+    raise TimeoutError(f"port {port}: no new answer within {timeout:g} s (last: {data})")
 
 
 def replace_in(path: Path, old: str, new: str) -> None:
@@ -129,6 +143,10 @@ def main(argv=None) -> int:
             after_web, after_api = get_json(web_port)["pid"], get_json(api_port)["pid"]
             proof.append((which, before_web, after_web, before_api, after_api))
             time.sleep(random.uniform(0.3, 0.6))  # edits land at any phase of the watcher
+    except BaseException:
+        lines = (work / "up.log").read_text(errors="replace").splitlines()
+        print("\n".join(line for line in lines if line.startswith("[devbox]") or "rror" in line), file=sys.stderr)
+        raise
     finally:
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGINT)
@@ -155,6 +173,9 @@ def main(argv=None) -> int:
         wrong += not ok
         print(f"  edit {which:6}  web {bw:>4} -> {aw:<4}  api {ba:>4} -> {aa:<4}  {'ok' if ok else 'UNEXPECTED'}")
     print(f"\nonly the edited service restarted: {len(proof) - wrong}/{len(proof)} edits")
+    print(f"answers that were not the service's JSON while polling: {len(BAD_ANSWERS)}")
+    for port, what in BAD_ANSWERS[:5]:
+        print(f"  {'web' if port == web_port else 'api'}: {what}")
     shutil.rmtree(work, ignore_errors=True)
     return 1 if wrong else 0
 

@@ -19,7 +19,7 @@ def docker(*args: str, timeout: float = 120.0, check: bool = True) -> str:
     result = subprocess.run(["docker", *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
                             timeout=timeout)
     if check and result.returncode != 0:
-        raise RuntimeError(f"docker {' '.join(args[:2])} failed: {result.stderr.strip()[:300]}")
+        raise RuntimeError(f"docker {' '.join(args[:2])} failed: {result.stderr.strip()[-300:]}")
     return result.stdout.strip()
 
 

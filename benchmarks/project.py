@@ -94,7 +94,7 @@ class Project:
         self.root.mkdir(parents=True, exist_ok=True)
         for name, text in SCRIPTS.items():
             (self.root / name).write_text(textwrap.dedent(text))
-        if self.heavy and self.site is not None:
+        if self.site is not None:  # installed for every project, imported by the heavy one
             self.site.mkdir(parents=True, exist_ok=True)
             (self.site / f"{HEAVY_MODULE}.py").write_text(HEAVY)
         if self.extra_files:

@@ -165,6 +165,13 @@ def document(results: dict, meta: dict) -> str:
         "",
         legend(results),
     ]
+    stages = [b for b in results.get("breakdown") or [] if "median" in b]
+    if stages:
+        from benchmarks.breakdown import render
+
+        parts += ["", "Where devbox's reload time goes (medians; `python -m benchmarks.breakdown`):", ""]
+        for result in stages:
+            parts += [render(result), ""]
     if errors:
         parts += ["", "Not measured:", *errors]
     return "\n".join(parts) + "\n"
