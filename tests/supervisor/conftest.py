@@ -75,6 +75,8 @@ class Supervisor:
                 "--status-file", str(self.status_file), "--lock-file", str(self.lock_file)]
         argv += list(args)
         full_env = dict(os.environ, **(env or {}))
+        # Bytecode caching on, as in most images: reloads must not serve stale .pyc files.
+        full_env.pop("PYTHONDONTWRITEBYTECODE", None)
 
         def preexec():
             if ignore_sigint:
