@@ -203,8 +203,7 @@ def plan_override(config, user_services: Mapping[str, dict], supervisor_dir: Opt
         user_env = (user_services.get(service.name) or {}).get("environment") or {}
         if isinstance(user_env, list):  # compose v2 may print KEY=VALUE items
             user_env = dict(item.partition("=")[::2] for item in user_env)
-        env = {key: value for key, value in (("PYTHONUNBUFFERED", "1"),
-                                              ("PYTHONPYCACHEPREFIX", "/tmp/devbox-pycache")) if key not in user_env}
+        env = {key: value for key, value in _default_env(service) if key not in user_env}
         env.update(service.env_dict())
         command = planning.supervisor_command(app=service.app, command=service.command, port=service.port,
                                               listen=service.listen, grace=config.stop_grace)
@@ -226,6 +225,19 @@ def plan_override(config, user_services: Mapping[str, dict], supervisor_dir: Opt
             entry["volumes"] = [f"{_escape(str(supervisor_dir))}:{planning.SUPERVISOR_ROOT}:ro"]
         services[service.name] = entry
     return {"services": services}
+
+
+def _default_env(service) -> Tuple[Tuple[str, str], ...]:
+    """Environment a supervised service gets unless its compose file sets it.
+
+    Bytecode stays out of the user's bind-mounted tree either way. A .pyc is trusted when the
+    source's mtime (whole seconds) and size match, so two same-size saves in one second would
+    serve the first one's code after a reload: the supervisor's own child guards against that,
+    but a `command` imports with plain Python, so there no bytecode is written at all.
+    """
+    if service.app:
+        return (("PYTHONUNBUFFERED", "1"), ("PYTHONPYCACHEPREFIX", "/tmp/devbox-pycache"))
+    return (("PYTHONUNBUFFERED", "1"), ("PYTHONDONTWRITEBYTECODE", "1"))
 
 
 def missing_services(config, user_services: Iterable[str], display: str) -> Optional[ComposeError]:

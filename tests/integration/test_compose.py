@@ -2,6 +2,7 @@
 (web calls api, docs unsupervised), copied to a temporary directory under a unique project name."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -143,6 +144,20 @@ def test_up_status_reload_logs_exec_down(shop, docker_client):
     assert shop.containers(docker_client) == []
     assert docker_client.networks.list(filters={"label": f"{COMPOSE_PROJECT}={shop.name}"}) == []
     assert (shop.root / "docker-compose.yml").read_bytes() == compose_file
+
+
+def test_a_reload_never_serves_stale_bytecode(shop):
+    # A .pyc is trusted when the source's mtime (whole seconds) and size match: a same-size save
+    # within the same second as the cached version must still be served after the reload.
+    shop.devbox("up", "-d", timeout=180)
+    assert shop.api()["message"] == "hello from api v1"
+    source = shop.root / "services/api/app.py"
+    before = source.stat()
+    shop.edit("services/api/app.py", '"hello from api v1"', '"hello from api v2"')
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert source.stat().st_size == before.st_size
+    shop.devbox("reload", "api")
+    assert shop.api()["message"] == "hello from api v2"
 
 
 # -- bad input: one line, exit 1, nothing started ------------------------------------------------

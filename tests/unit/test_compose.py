@@ -70,6 +70,12 @@ def test_user_environment_wins_over_devbox_defaults_but_not_over_devbox_yml(cfg)
     assert env["GREETING"] == "costs $$5"  # devbox.yml's service env is explicit: it wins
 
 
+def test_a_command_service_writes_no_bytecode(cfg):
+    # Its imports are plain Python: a same-second, same-size save would load stale bytecode.
+    env = compose.plan_override(cfg, {}, None)["services"]["api"]["environment"]
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1" and "PYTHONPYCACHEPREFIX" not in env
+
+
 def test_remote_engine_gets_no_bind_mount(cfg):
     for service in compose.plan_override(cfg, {}, None)["services"].values():
         assert "volumes" not in service

@@ -6,13 +6,16 @@ import importlib
 import os
 import signal
 import socket
-import sys
+import threading
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 
 class Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
+    # Non-daemon request threads that server_close() joins: a stop lets in-flight requests
+    # finish instead of cutting a response off after its status line.
+    daemon_threads = False
+    block_on_close = True
 
     def server_bind(self):
         # HTTPServer.server_bind looks the host up (getfqdn): slow where no DNS answers.
@@ -38,8 +41,6 @@ def main(argv=None):
     where.add_argument("--port", type=int, help="bind 0.0.0.0:PORT")
     where.add_argument("--fd", type=int, help="serve on this inherited listening socket")
     args = parser.parse_args(argv)
-    # As PID 1 (plain `docker-compose up`) Python ignores SIGTERM; stop at once instead.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     app = load(args.app)
     if args.fd is not None:
         server = Server(("", 0), Handler, bind_and_activate=False)
@@ -51,11 +52,14 @@ def main(argv=None):
     else:
         server = Server(("0.0.0.0", args.port), Handler)
     server.set_app(app)
+    # SIGTERM (a reload, or `docker stop`; as PID 1 Python would ignore it) stops accepting and
+    # lets the requests in flight finish. shutdown() must not run on the serving thread.
+    stop = lambda signum, frame: threading.Thread(target=server.shutdown, daemon=True).start()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     print(f"serving {args.app} on port {server.server_port} (pid {os.getpid()})", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    server.serve_forever(poll_interval=0.05)
+    server.server_close()
 
 
 if __name__ == "__main__":
