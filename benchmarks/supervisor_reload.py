@@ -75,8 +75,9 @@ def stdlib_only_check(python):
         code = ("import sys, sysconfig; sys.path.insert(0, %r)\n"
                 "for m in %r: __import__('devbox.supervisor.' + m)\n"
                 "std = [sysconfig.get_paths()[k] for k in ('stdlib', 'platstdlib')]\n"
-                "bad = [n for n, m in sys.modules.items() if getattr(m, '__file__', None) and "
-                "not m.__file__.startswith(%r) and not any(m.__file__.startswith(s) for s in std)]\n"
+                "bad = [n for n, m in sys.modules.items() if getattr(m, '__file__', None)"
+                " and not m.__file__.startswith(%r)"
+                " and not any(m.__file__.startswith(s) for s in std)]\n"
                 "print(', '.join(sorted(bad)) or 'stdlib only')") % (tmp, modules, tmp)
         out = subprocess.run([python, "-S", "-I", "-c", code], capture_output=True, text=True)
         return (out.stdout.strip() or out.stderr.strip().splitlines()[-1]), modules

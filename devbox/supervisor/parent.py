@@ -153,13 +153,15 @@ class Supervisor:
 
     def _handle_signals(self):
         pending, self._signals = self._signals, []
-        for signum, at in pending:
-            if signum == signal.SIGCHLD:
-                self._reap()
-            elif signum == _RELOAD_SIGNAL:
-                self._reload(protocol.REASON_SIGHUP, at)
-            else:
-                self._stop(signum, at)
+        if any(signum == signal.SIGCHLD for signum, _ in pending):
+            self._reap()
+        stops = [(signum, at) for signum, at in pending if signum in _STOP_SIGNALS]
+        reloads = [at for signum, at in pending if signum == _RELOAD_SIGNAL]
+        for signum, at in stops:
+            self._stop(signum, at)
+        if reloads and not stops:
+            # SIGHUPs that arrived together are one reload: one spawn, timed from the first.
+            self._reload(protocol.REASON_SIGHUP, reloads[0])
 
     def _enforce_deadlines(self):
         now = self.clock()

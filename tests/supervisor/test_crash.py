@@ -1,8 +1,8 @@
 """A broken app is shown, not respawned in a loop: the error page until the next reload."""
 
 import http.client
-import sys
 import signal
+import sys
 
 from devbox.supervisor import protocol
 from tests.supervisor.conftest import APPS, http_get, write_app

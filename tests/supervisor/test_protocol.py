@@ -6,7 +6,8 @@ from devbox.supervisor import protocol
 
 
 def test_event_round_trip_with_message():
-    line = protocol.format_event(protocol.EVENT_CRASHED, "app/views.py:12: SyntaxError: invalid syntax",
+    line = protocol.format_event(protocol.EVENT_CRASHED,
+                                 "app/views.py:12: SyntaxError: invalid syntax",
                                  generation=3, status=1)
     assert line == ("[devbox] crashed generation=3 status=1: "
                     "app/views.py:12: SyntaxError: invalid syntax")

@@ -1,4 +1,4 @@
-"""Reloading the wsgiref child: SIGHUP, exit status 3, --poll-modules, and the child's environment."""
+"""Reloading the wsgiref child: SIGHUP, exit 3, --poll-modules, and the child's environment."""
 
 import json
 import signal
