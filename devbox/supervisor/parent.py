@@ -311,11 +311,9 @@ class Supervisor:
 
     def _announce(self):
         o = self.options
-        listen = o.listen if self.spawner.holds_socket or o.listen == protocol.LISTEN_MODE_SELF \
-            else "none"
         what = "app %s" % o.app if o.app else "command %s" % " ".join(o.command)
         self._emit(protocol.EVENT_STARTED, what, pid=os.getpid(),
-                   python=platform.python_version(), listen=listen,
+                   python=platform.python_version(), listen=o.listen,
                    address=format_address(o.host, o.port))
 
     def _what(self):
