@@ -137,6 +137,9 @@ class Console:
     def on_action_failed(self, paths, error):
         self.say(f"✗ {describe(paths)} -> {error}")
 
+    def on_compose_unusable(self, error):
+        self.say(f"compose could not run ({error}); removing the project by its labels instead")
+
     def on_compose(self, line):
         if self.verbose:
             self.raw(f"{'[compose]'.ljust(self.width)} {line}")

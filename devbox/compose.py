@@ -159,10 +159,10 @@ class ComposeCLI:
             raise ComposeError(f"{display}: cannot read `{self.name} config` output: {exc}") from None
         return data if isinstance(data, dict) else {}
 
-    def run(self, *args: str, report: Report = _noop, what: str = "") -> None:
+    def run(self, *args: str, report: Report = _noop, what: str = "", files: Optional[Sequence[Path]] = None) -> None:
         """Run a compose command, reporting each output line as a "compose" event; a failure is
         a ComposeError carrying compose's own message."""
-        process = subprocess.Popen(self.command(*args), env=self.environ, stdin=subprocess.DEVNULL,
+        process = subprocess.Popen(self.command(*args, files=files), env=self.environ, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
         tail: List[str] = []
         try:
@@ -590,12 +590,20 @@ class ComposeSession:
         return time.monotonic() - started
 
     def down(self, volumes: bool = False) -> List[str]:
-        """`compose down` (containers and networks), then anything left with the project's label."""
+        """`compose down` (containers and networks), then anything left with the project's labels.
+
+        Only the user's file is needed to find the project. When compose cannot run (the file was
+        deleted or broken, no CLI), the labels alone are enough: down always cleans up."""
         names = [c.name for c in self.containers()]
-        self.prepare()
-        self.cli.run("down", *(["-v"] if volumes else []), "--remove-orphans", report=self.report)
+        try:
+            self.cli.run("down", *(["-v"] if volumes else []), "--remove-orphans", report=self.report,
+                         files=[self.compose.file_path])
+        except ComposeError as exc:
+            self.report("compose_unusable", error=exc.message)
         for container in self.containers():
             container.remove(force=True, v=volumes)
+        for network in self.client.networks.list(filters={"label": f"{COMPOSE_PROJECT}={self.compose.project_name}"}):
+            network.remove()
         return names
 
     def reload(self, service: Optional[str] = None, timeout: float = RELOAD_TIMEOUT) -> Dict[str, float]:

@@ -160,6 +160,15 @@ def test_a_reload_never_serves_stale_bytecode(shop):
     assert shop.api()["message"] == "hello from api v2"
 
 
+def test_down_cleans_up_even_when_the_compose_file_is_gone(shop, docker_client):
+    shop.devbox("up", "-d", timeout=180)
+    (shop.root / "docker-compose.yml").unlink()
+    result = shop.devbox("down")
+    assert "removing the project by its labels" in result.stdout
+    assert shop.containers(docker_client) == []
+    assert docker_client.networks.list(filters={"label": f"{COMPOSE_PROJECT}={shop.name}"}) == []
+
+
 # -- bad input: one line, exit 1, nothing started ------------------------------------------------
 
 
