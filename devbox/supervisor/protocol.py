@@ -68,7 +68,7 @@ MSG_RELOAD = "reload"  # "reload poll": the child is about to exit 3 because a m
 
 # -- events on the supervisor's stdout ------------------------------------------------------
 LOG_PREFIX = "[devbox]"
-EVENT_STARTED = "started"  # started pid=P python=X.Y.Z listen=fd|self address=H:P|none: app|command ...
+EVENT_STARTED = "started"  # started pid=P python=3.x.y listen=fd|self address=H:P|none: app|command
 EVENT_READY = "ready"  # ready generation=N pid=P ms=T
 EVENT_RELOADING = "reloading"  # reloading generation=N reason=R  (N: the generation to come)
 EVENT_CRASHED = "crashed"  # crashed generation=N status=S: one-line summary
