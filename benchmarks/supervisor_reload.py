@@ -16,7 +16,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 import time
@@ -89,6 +88,7 @@ def main():
     parser.add_argument("--python", default=sys.executable,
                         help="interpreter for the supervisor and its child")
     args = parser.parse_args()
+    args.python = os.path.abspath(shutil.which(args.python) or args.python)
 
     work = Path(tempfile.mkdtemp(prefix="devbox-bench-"))
     out_path = work / "supervisor.out"
@@ -144,7 +144,7 @@ def main():
         stop_ms = (time.perf_counter() - t0) * 1000
         reported = [f["ms"] for f in events(out_path, protocol.EVENT_READY)[1:]]
         check, modules = stdlib_only_check(args.python)
-        print("python %s (%s)" % (args.python, sysconfig.get_python_version()))
+        print("python %s (%s)" % (args.python, started["python"]))
         print("reload latency, SIGHUP -> first new response, %d reloads: p50 %.1f ms, "
               "p95 %.1f ms, max %.1f ms" % (len(latencies), statistics.median(latencies),
                                             percentile(latencies, 95), max(latencies)))
