@@ -348,16 +348,20 @@ class Dispatcher:
         if not parts:
             return
         rebuild = sorted(name for name, (action, _, _) in parts.items() if action == filters.REBUILD)
+        recreated: List[str] = []
         if rebuild:
             paths = sorted({p for name in rebuild for p in parts[name][1] + parts[name][2]})
-            self.session.rebuild(self.running, rebuild, paths)
+            recreated = self.session.rebuild(self.running, rebuild, paths)
         jobs = []
         for target in self.running.targets:
-            if target.service in parts and target.service not in rebuild:
+            if target.service in parts and target.service not in recreated:
                 action, changed, deleted = parts[target.service]
+                # An image that came out the same keeps its container: a reload then does.
+                action = filters.RELOAD if action == filters.REBUILD else action
                 jobs.append((target, Batch(action=action, changed=changed, deleted=deleted, t0=batch.t0)))
-        if len(jobs) == 1:
-            self._act(*jobs[0])
+        if len(jobs) <= 1:
+            for job in jobs:
+                self._act(*job)
             return
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs)) as pool:
             for future in [pool.submit(self._act, target, sub) for target, sub in jobs]:
@@ -570,8 +574,9 @@ class ComposeSession:
         report = self.report
         return lambda event, **fields: report(event, service=label, **fields)
 
-    def rebuild(self, running: Running, services: Sequence[str], paths: Sequence[str]) -> None:
-        """Rebuild the images of `services` and recreate their containers (others keep running)."""
+    def rebuild(self, running: Running, services: Sequence[str], paths: Sequence[str]) -> List[str]:
+        """Rebuild the images of `services`; compose recreates the containers whose image (or
+        configuration) changed, the others keep running. Returns the services recreated."""
         for service in services:
             self.report("rebuilding", paths=list(paths), service=service)
         started = time.monotonic()
@@ -579,8 +584,12 @@ class ComposeSession:
         self.write_override(self.cli.config(self.compose.file_path, self.display).get("services") or {})
         self._compose_up(services, build=True)
         self._attach(before, only=services, into=running)
-        for service in services:
+        recreated = sorted({c.labels.get(COMPOSE_SERVICE) for c in self.containers(all=False)
+                            if c.labels.get(COMPOSE_SERVICE) in services
+                            and before.get(c.id) != c.attrs["State"].get("StartedAt")})
+        for service in recreated:
             self.report("rebuilt", seconds=time.monotonic() - started, service=service)
+        return recreated
 
     def stop(self) -> float:
         """Stop the project's containers (kept for a fast next `up`); seconds taken."""

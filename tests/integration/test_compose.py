@@ -109,6 +109,28 @@ def test_an_edit_reloads_only_the_services_that_watch_it(shop, docker_client):
     assert (shop.root / "docker-compose.yml").read_bytes() == compose_file
 
 
+def test_a_rebuild_file_recreates_only_its_service(shop, docker_client):
+    # requirements.txt goes into the image (docker/Dockerfile copies it): web watches it.
+    (shop.root / "requirements.txt").write_text("# no dependencies yet\n")
+    shop.edit("devbox.yml", 'paths: ["services/web", "services/common"]',
+              'paths: ["services/web", "services/common", "requirements.txt"]')
+    process = shop.spawn("up")
+    wait_until(lambda: "watching" in shop.output(process), 120, 0.05, "devbox up watching")
+    ids = {c.labels["com.docker.compose.service"]: c.id for c in shop.containers(docker_client)}
+    api_pid = shop.api()["pid"]
+
+    (shop.root / "requirements.txt").write_text("# still none, but a new image\n")
+    wait_until(lambda: "web: image rebuilt" in shop.output(process), 120, 0.05, "web rebuilt")
+    after = {c.labels["com.docker.compose.service"]: c.id for c in shop.containers(docker_client)}
+    assert after["web"] != ids["web"]
+    assert (after["api"], after["docs"]) == (ids["api"], ids["docs"])
+    assert shop.api()["pid"] == api_pid
+    assert shop.web()["title"] == "web v1"
+
+    shop.edit("services/web/app.py", '"web v1"', '"web v2"')  # the new container is watched too
+    wait_until(lambda: shop.web()["title"] == "web v2", 30, 0.01, "web v2 after the rebuild")
+
+
 def test_up_status_reload_logs_exec_down(shop, docker_client):
     compose_file = (shop.root / "docker-compose.yml").read_bytes()
     shop.devbox("up", "-d", timeout=180)
