@@ -210,8 +210,9 @@ def pooled_adapter(url: str, timeout: int):
                 proc.stdin.close()
             except OSError:
                 pass
+            # No wait here: close() can run inside a finalizer, where blocking (or starting a
+            # thread to reap) can deadlock. subprocess reaps an abandoned Popen on its own.
             proc.terminate()
-            threading.Thread(target=proc.wait, daemon=True).start()  # reap it without waiting here
 
     class KeptConnection(sshconn.SSHConnection):
         def connect(self):

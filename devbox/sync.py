@@ -30,10 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+from devbox import receiver
 from devbox.errors import SyncError
 
 # Archives larger than this are spooled to a temporary file rather than held in memory.
 SPOOL_BYTES = 32 * 1024 * 1024
+# Batches larger than this go by put_archive (streamed) rather than through the receiver (in memory).
+RECEIVER_MAX_BYTES = 16 * 1024 * 1024
 
 # Removes paths under a root without following a symlinked parent (a link synced from the host
 # may point anywhere in the container). Runs with the container's python3, which the supervisor
@@ -136,7 +139,7 @@ class ArchiveBuilder:
     def _info(self, rel: str, st: os.stat_result) -> tarfile.TarInfo:
         info = tarfile.TarInfo(f"{self.prefix}/{rel}" if rel else self.prefix)
         info.mode = stat.S_IMODE(st.st_mode)
-        info.mtime = int(st.st_mtime)
+        info.mtime = st.st_mtime  # sub-second, in a PAX header: same-second edits stay distinguishable
         info.uid, info.gid = self.owner.uid, self.owner.gid
         info.uname = info.gname = ""  # numeric ownership: names mean nothing in the container
         return info
@@ -359,9 +362,19 @@ def plan_batch(root: Path, changed: Sequence[str], deleted: Sequence[str], path_
             send.append(rel)
         else:
             send.append(rel)
-    # A removed directory covers its contents: one argument is enough.
+    # A path whose directory is gone too: remove the highest missing directory (`rm -rf pkg` may
+    # be reported as its files only). A removed directory covers its contents.
+    remove = sorted({_highest_missing(root, rel) for rel in remove})
     remove = [rel for rel in remove if not any(rel.startswith(other + "/") for other in remove)]
     return send, remove
+
+
+def _highest_missing(root: Path, rel: str) -> str:
+    parts = rel.split("/")
+    for depth in range(1, len(parts)):
+        if not os.path.lexists(root.joinpath(*parts[:depth])):
+            return "/".join(parts[:depth])
+    return rel
 
 
 def send(container, config, changed: Sequence[str], deleted: Sequence[str] = ()) -> Stats:
@@ -374,15 +387,43 @@ def send(container, config, changed: Sequence[str], deleted: Sequence[str] = ())
     to_send, to_remove = plan_batch(Path(config.root), changed, deleted, filt)
     stats = Stats()
     if to_remove:
-        remove(container, config.workdir, to_remove)
+        payload = "\0".join(clean_relpath(rel) for rel in to_remove).encode("utf-8", "surrogateescape")
+        if not _via_receiver(container, config.workdir, b"rm   ", payload):
+            remove(container, config.workdir, to_remove)
         stats.deleted = len(to_remove)
     if to_send:
         archive, built, _ = build_archive(config.root, to_send, config.workdir, container_owner(container))
         with archive:
-            _put(container, archive, _describe(to_send))
+            if built.bytes > RECEIVER_MAX_BYTES or not _via_receiver(container, config.workdir, b"tar  ", archive.read()):
+                archive.seek(0)
+                _put(container, archive, _describe(to_send))
         stats.files, stats.bytes = built.files, built.bytes
     stats.seconds = time.monotonic() - started
     return stats
+
+
+def prepare(container, config) -> None:
+    """Start the container's receiver now, so the first save does not pay for it."""
+    receiver.for_container(container, config.workdir)
+    try:
+        # The receiver's exec took over a pooled connection; over ssh a new one is a login, so
+        # make it now rather than in the first save's reload.
+        container.client.api.ping()
+    except Exception:  # noqa: BLE001 - only a warm-up
+        pass
+
+
+def _via_receiver(container, workdir: str, op: bytes, payload: bytes) -> bool:
+    """Whether the container's receiver applied the request; False means: use the fallback."""
+    found = receiver.for_container(container, workdir)
+    if found is None:
+        return False
+    try:
+        found.request(op, payload)
+    except receiver.Broken:
+        receiver.discard(container)
+        return False
+    return True
 
 
 def remove(container, workdir: str, relpaths: Sequence[str], timeout: float = 30.0) -> None:

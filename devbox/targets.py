@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Callable, Optional
 
@@ -79,6 +80,15 @@ class ContainerTarget(Target):
         self.stream = stream
         self.copy_mode = planning.sync_mode(session.config, session.facts) == "copy"
         self.on_recreated = on_recreated  # e.g. re-forward ports to the new container
+        self._prepare_copy()
+
+    def _prepare_copy(self) -> None:
+        """Copy mode: open the container's receiver in the background before the first save."""
+        if self.copy_mode:
+            from devbox import sync
+
+            threading.Thread(target=sync.prepare, args=(self.container, self.session.config), daemon=True,
+                             name="receiver").start()
 
     def send_reload(self) -> None:
         self.container.kill(signal="SIGHUP")
@@ -98,6 +108,7 @@ class ContainerTarget(Target):
         self.report("rebuilding", paths=batch.paths)
         started = time.monotonic()
         self.container, self.stream = self.session.up(rebuild=True)
+        self._prepare_copy()
         if self.on_recreated is not None:
             self.on_recreated(self.container)
         self.report("rebuilt", seconds=time.monotonic() - started)

@@ -32,8 +32,12 @@ from devbox.ssh import Destination, explain
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
+# A foreground forward runs this on the VM with its stdin a pipe from devbox: when devbox exits
+# for any reason (even SIGKILL) the pipe closes, `cat` ends, and ssh with it. A detached forward
+# runs no command (-N) and lives until `devbox down`.
+LIFELINE = "cat >/dev/null"
 SSH_OPTIONS = (
-    "-N",  # no remote command: forwarding only
+    "-T",  # no terminal on the VM
     "-o", "ExitOnForwardFailure=yes",  # a local port it cannot bind is an exit, not a warning
     "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3",  # notice a dead VM in ~45 s
     "-o", "ControlMaster=no", "-o", "ControlPath=none",  # our own connection: its pid is the forward's
@@ -241,16 +245,17 @@ def start(dest: Destination, forwards: List[Forward], state: Path, *, engine_url
     in order, and a detached forward survives this process. Its stderr goes to a log file next to
     the state file; a failure to start is raised as ForwardError/RemoteError with ssh's reason.
     """
-    options = list(SSH_OPTIONS)
+    options = list(SSH_OPTIONS) + (["-N"] if detach else [])
     for forward in forwards:
         options += ["-L", forward.spec]
-    args = dest.command(options=options)
+    args = dest.command(*([] if detach else [LIFELINE]), options=options)
     state.parent.mkdir(parents=True, exist_ok=True)
     log_path = state.with_suffix(".log")
     with open(log_path, "wb") as log:
         try:
-            process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
-                                       start_new_session=True, env=None if env is None else dict(env))
+            process = subprocess.Popen(args, stdin=subprocess.DEVNULL if detach else subprocess.PIPE,
+                                       stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+                                       env=None if env is None else dict(env))
         except FileNotFoundError:
             raise RemoteError("forwarding ports to an ssh:// engine needs the `ssh` client, and it is not "
                               "installed here") from None

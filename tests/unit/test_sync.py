@@ -106,6 +106,9 @@ def test_plan_batch_decides_by_what_is_on_disk(tree):
                               path_filter=filters.PathFilter(tree))
     assert send == ["app.py", "new/one.py", "new"]
     assert remove == ["dir-link/secret.txt", "old", "vanished.py"]
+    # `rm -rf gone` reported as its files only: the directory goes too.
+    assert plan_batch(tree, changed=[], deleted=["gone/a/x.py", "gone/b.py", "pkg/sub/old.py"]) == \
+        ([], ["gone", "pkg/sub/old.py"])
 
 
 def test_plan_batch_refuses_escapes(tree):
