@@ -166,3 +166,33 @@ def test_state_dir_ignores_itself(tmp_path):
     before = os.stat(target).st_mtime_ns
     compose._write_if_changed(target, "services: {}\n")
     assert os.stat(target).st_mtime_ns == before
+
+
+# -- a remote engine: create, copy the supervisor in, start ----------------------------------------
+
+
+class FakeContainer:
+    def __init__(self, service):
+        self.labels = {compose.COMPOSE_SERVICE: service, compose.COMPOSE_PROJECT: "shop"}
+        self.archives = []
+
+    def put_archive(self, path, data):
+        self.archives.append((path, len(data)))
+
+
+def test_remote_engine_gets_the_supervisor_copied_in_before_the_start(cfg):
+    calls = []
+
+    class FakeCLI:
+        def run(self, *args, **kwargs):
+            calls.append(args)
+
+    web, api, docs = FakeContainer("web"), FakeContainer("api"), FakeContainer("docs")
+    session = compose.ComposeSession(cfg, connect=lambda: None)
+    session._engine = type("Engine", (), {"remote": True})()
+    session._cli = FakeCLI()
+    session.by_service = lambda all=True: {"web": [web], "api": [api], "docs": [docs]}
+    session._compose_up([], build=True)
+    assert calls == [("up", "--no-start", "--build"), ("up", "-d")]
+    assert web.archives and api.archives and web.archives[0][0] == "/"
+    assert docs.archives == []  # not supervised: left as compose made it
