@@ -711,9 +711,6 @@ class ComposeSession:
         return Watcher(self.config.root, paths, union, debounce, on_batch=Dispatcher(self, running, union).act,
                        on_unchanged=on_unchanged)
 
-    def watched_paths(self) -> List[str]:
-        return sorted({p for s in self.compose.services for p in s.watch.paths})
-
 
 def _number(container) -> int:
     try:
