@@ -66,7 +66,7 @@ def devbox_breakdown(classes, python: str, settings: Settings, logs: Path, resul
     names = {c.name for c in classes}
     runs = []
     if "devbox-run" in names:
-        runs += [(False, False), (False, True)]
+        runs += [(False, False)] + ([(False, True)] if settings.heavy_edits >= 5 else [])
     if "devbox-up" in names and results.get("docker_version"):
         runs.append((True, False))
     found = []

@@ -39,8 +39,7 @@ class Settings:
 
     @classmethod
     def quick(cls) -> "Settings":
-        return cls(rounds=1, edits=3, heavy_edits=2, idle_seconds=3.0, settle=1.2, gap=(0.3, 0.6),
-                   quiet_max=4.0)
+        return cls(rounds=1, edits=3, heavy_edits=2, idle_seconds=2.0, settle=0.8, gap=(0.2, 0.4), quiet_max=2.0)
 
 
 def free_port() -> int:
@@ -78,6 +77,7 @@ class Session:
         self.port = free_port()
         self.startup_s: Optional[float] = None
         self.stop_s: Optional[float] = None
+        self.exited_early = False
 
     def __enter__(self) -> "Session":
         version = self.versions.next()
@@ -97,7 +97,9 @@ class Session:
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if exc_type is None:
-                self.stop_s = self.contender.stop()
+                # A contender that died meanwhile has no stop time: its crash is in its log.
+                self.exited_early = not self.contender.running()
+                self.stop_s = None if self.exited_early else self.contender.stop()
         finally:
             self.contender.cleanup()
 

@@ -173,5 +173,5 @@ def document(results: dict, meta: dict) -> str:
         for result in stages:
             parts += [render(result), ""]
     if errors:
-        parts += ["", "Not measured:", *errors]
+        parts += ["", "Problems seen during the run:", *errors]
     return "\n".join(parts) + "\n"

@@ -58,6 +58,8 @@ def run_session(contender: Contender, project: Project, scenario: str, rnd: int,
             record["edit_series"] = session.edits(settings.heavy_edits)
     record["startup_s"] = session.startup_s
     record["stop_s"] = session.stop_s
+    if session.exited_early:
+        record["exited_early"] = True
     return record
 
 
@@ -78,6 +80,7 @@ def run(classes: List[type], tools: Tools, settings: Settings, workdir: Path, lo
             runnable.append(name)
     made = projects(workdir, settings, tools.site)
     versions = Versions()
+    failed_start = set()
     started = time.monotonic()
     try:
         if docker_version and tools.image:
@@ -85,17 +88,20 @@ def run(classes: List[type], tools: Tools, settings: Settings, workdir: Path, lo
             containers.build_image(tools.image, tools.base_image, tools.site, tools.run_id)
         steps = schedule(runnable, settings)
         for index, (rnd, name, scenario) in enumerate(steps, 1):
-            if results[name]["errors"] and scenario != PLAIN:
+            if name in failed_start and scenario != PLAIN:
                 continue  # a contender that failed to start once is not retried in every scenario
             log_path = logs / f"{name}-{scenario}-r{rnd + 1}.log"
-            say(f"[{index}/{len(steps)}] round {rnd + 1} {name} {scenario}")
+            say(f"[{index}/{len(steps)}] {time.monotonic() - started:5.0f} s  round {rnd + 1} {name} {scenario}")
             try:
                 record = run_session(contenders[name], made[scenario], scenario, rnd, versions, settings, log_path)
             except StartFailed as exc:
+                failed_start.add(name)
                 results[name]["errors"].append(str(exc))
                 say(f"  {exc}")
                 continue
             results[name]["sessions"].append(record)
+            if record.get("exited_early"):
+                results[name]["errors"].append(f"exited during the {scenario} session of round {rnd + 1} (see {log_path})")
             say("  " + describe(record))
     finally:
         for contender in contenders.values():
@@ -118,5 +124,6 @@ def describe(record: dict) -> str:
         if lat:
             parts.append(f"edits p50 {lat[len(lat) // 2]:.0f} ms max {lat[-1]:.0f} ms")
         parts.append(f"{len(series['failures'])} failed of {series['requests']} requests, {series['missed']} missed")
-    parts.append(f"stopped in {record['stop_s']:.2f} s")
+    parts.append("EXITED before the stop (see its log)" if record.get("exited_early")
+                 else f"stopped in {record['stop_s']:.2f} s")
     return ", ".join(parts)
