@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     run_id = uuid.uuid4().hex[:8]
     stamp = facts.now().replace(" ", "_").replace(":", "")
     out = Path(args.out) / f"{stamp}-{run_id}"
-    workdir = Path(tempfile.mkdtemp(prefix="devbox-bench-"))
+    workdir = Path(tempfile.mkdtemp(prefix="reload-bench-"))
     tools = contenders.Tools(python=str(python), bin_dir=str(peers_venv.bin_dir()), run_id=run_id,
                              site=workdir / "site", image=f"devbox-bench:{run_id}",
                              base_image=os.environ.get("DEVBOX_IMAGE", "devbox-python:bookworm"))

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -94,7 +95,7 @@ def run(edits: int, container: bool, heavy: bool, image: str) -> dict:
     from devbox.watch import Watcher
 
     proctree.make_sigint_default()
-    workdir = Path(tempfile.mkdtemp(prefix="devbox-breakdown-"))
+    workdir = Path(tempfile.mkdtemp(prefix="reload-breakdown-"))
     site = workdir / "site"
     project = Project(workdir / "app", heavy=heavy, site=site).create()
     os.environ["PYTHONPATH"] = str(site)
@@ -146,6 +147,7 @@ def run(edits: int, container: bool, heavy: bool, image: str) -> dict:
         thread.join(5)
     finally:
         cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
         if container:
             containers.remove(f"{name}-devbox")
             containers.remove_image(image)
