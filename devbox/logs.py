@@ -67,6 +67,15 @@ class LogStream:
             self._cond.notify_all()
         self._on_event(kind, fields)
 
+    def close(self) -> None:
+        """Stop following (the reader thread ends; waiters see `ended`)."""
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - already closed or the connection is gone
+                pass
+
     def mark(self) -> int:
         """A position in the event list; `wait_for(after=mark)` sees only later events."""
         with self._cond:

@@ -47,6 +47,7 @@ class Target:
         mark = self.stream.mark()
         last = self.stream.generation
         self.send_reload()
+        sent = time.time()
         event = self.stream.wait_for(("ready", "crashed"), after=mark, timeout=RELOAD_TIMEOUT,
                                      match=lambda f: int(f.get("generation", 0) or 0) > last)
         if event is None:
@@ -55,8 +56,15 @@ class Target:
         kind, fields, at = event
         # The event's own `ms` is the supervisor's respawn time; `ms` here is edit-to-ready.
         fields = {("supervisor_ms" if key == "ms" else key): value for key, value in fields.items()}
+        # The child serves from SIGHUP + the supervisor's own figure (the signal is delivered when
+        # the call returns); the event reaches us later, by the log stream's delay. Neither sum
+        # mixes the container's clock with ours.
+        respawn = float(fields.get("supervisor_ms", 0) or 0) / 1000.0
+        ready = min(at, sent + respawn) if kind == "ready" and respawn else at
+        stages = dict(batch_ms=(batch.at - batch.t0) * 1000.0, signal_ms=(sent - batch.at) * 1000.0,
+                      log_ms=(at - ready) * 1000.0) if batch.at else {}
         self.report("reloaded" if kind == "ready" else "reload_failed", paths=batch.paths,
-                    ms=max(0.0, (at - batch.t0) * 1000.0), **fields)
+                    ms=max(0.0, (ready - batch.t0) * 1000.0), **stages, **fields)
 
     def sync(self, batch: Batch) -> None:
         self.copy(batch)
@@ -107,11 +115,31 @@ class ContainerTarget(Target):
     def rebuild(self, batch: Batch) -> None:
         self.report("rebuilding", paths=batch.paths)
         started = time.monotonic()
-        self.container, self.stream = self.session.up(rebuild=True)
+        if self._up(rebuild=True):
+            self.report("rebuilt", seconds=time.monotonic() - started)
+        else:  # the same image: the container stays, and a reload covers whatever the save meant
+            self.report("rebuild_unchanged", seconds=time.monotonic() - started)
+            self.reload(batch)
+
+    def reconfigure(self, config) -> bool:
+        """Run `up` again with a changed devbox.yml; True when that recreated the container (its
+        config hash changed: ports, env, image...), False when the running one was kept."""
+        self.session.config = config
+        self.copy_mode = planning.sync_mode(config, self.session.facts) == "copy"
+        return self._up()
+
+    def _up(self, rebuild: bool = False) -> bool:
+        """session.up(); True when the container was replaced. A kept container's output is
+        already being followed, so the second stream `up` opened on it is closed."""
+        container, stream = self.session.up(rebuild=rebuild)
+        if container.id == self.container.id:
+            stream.close()
+            return False
+        self.container, self.stream = container, stream
         self._prepare_copy()
         if self.on_recreated is not None:
             self.on_recreated(self.container)
-        self.report("rebuilt", seconds=time.monotonic() - started)
+        return True
 
 
 class ProcessTarget(Target):
