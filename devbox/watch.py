@@ -1,25 +1,44 @@
 """The host watcher: watchfiles events -> one classified action per batch -> the target.
 
 Events always arrive on the host (inotify/FSEvents), even when the engine runs elsewhere. A
-batch becomes one action, the strongest in it (rebuild > reload > sync > ignore). While an action
-runs, watchfiles keeps collecting, so the changes made meanwhile collapse into one trailing batch.
-A file whose bytes equal what was last served (a touch, a save without edits, an atomic rename
-of the same content) is not a change.
+batch becomes one action, the strongest in it (rebuild > reload > sync > ignore).
+
+Timing, the part that decides both latency and the number of reloads:
+
+- A lone save is acted on as soon as the tree has been quiet for one `STEP_MS` (an editor's
+  write-temp-and-rename is a handful of events well within it): no debounce delay on the common case.
+- While an action runs, the notifier keeps collecting. Changes found pending when it ends (saves
+  made during a reload, the rest of a `git checkout`) are a burst: they are drained until the
+  tree has been quiet for `debounce_ms`, then acted on once. So a burst costs at most two
+  actions, the first maybe on a partial tree, the second on the final one; `BURST_LIMIT_S` bounds
+  the wait when something writes without pause.
+
+A file whose bytes equal what was last acted on (a touch, a save without edits, an atomic rename
+of the same content) is not a change. A watched path that vanishes is watched again from its
+nearest existing parent until it comes back; the watcher itself never dies of it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from devbox import filters
 
 MAX_HASHED_BYTES = 8 * 1024 * 1024
+# watchfiles polls its event set every step: this is both the quiet time that closes a lone save's
+# batch and the wake-up period while idle (about 0.7 % of a core at 5 ms, 0.35 % at 10 ms).
+STEP_MS = 5
+BURST_LIMIT_S = 2.0
+IDLE_TIMEOUT_MS = 500  # how often an idle watcher looks at the stop event and vanished paths
+
+RawChange = Tuple[int, str]
 
 
 @dataclass
@@ -28,6 +47,7 @@ class Batch:
     changed: List[str]  # project-relative paths, sorted, changed or created
     deleted: List[str] = field(default_factory=list)
     t0: float = 0.0  # epoch seconds of the earliest write in the batch (file mtime), else arrival
+    at: float = 0.0  # epoch seconds when the watcher handed the batch over
 
     @property
     def paths(self) -> List[str]:
@@ -45,13 +65,16 @@ def file_digest(path: Path) -> Optional[str]:
 
 
 class ContentIndex:
-    """What each watched file held when it was last served, to drop changes that change nothing."""
+    """What each watched file held when it was last acted on, to drop changes that change nothing."""
 
     def __init__(self, root: Path):
         self.root = root
         self._digests: Dict[str, Optional[str]] = {}
 
-    def prime(self, relpaths) -> int:
+    def __contains__(self, rel: str) -> bool:
+        return rel in self._digests
+
+    def prime(self, relpaths: Iterable[str]) -> int:
         count = 0
         for rel in relpaths:
             self._digests[rel] = file_digest(self.root / rel)
@@ -59,7 +82,8 @@ class ContentIndex:
         return count
 
     def really_changed(self, rel: str) -> bool:
-        """True when `rel`'s bytes differ from the last recorded ones (and records the new ones)."""
+        """True when `rel`'s bytes differ from the last recorded ones (and records the new ones).
+        A file never seen, or too big to hash, counts as changed."""
         new = file_digest(self.root / rel)
         old = self._digests.get(rel, "unknown")
         self._digests[rel] = new
@@ -68,83 +92,269 @@ class ContentIndex:
     def forget(self, rel: str) -> bool:
         """Drop `rel` (a file, or a directory's files); False when nothing under it was known,
         e.g. an editor's temporary file created and renamed away within one batch."""
-        prefix = rel + "/"
-        known = [key for key in self._digests if key == rel or key.startswith(prefix)]
+        if rel in self._digests:
+            del self._digests[rel]
+            return True
+        prefix = rel + "/" if rel else ""
+        known = [key for key in self._digests if key.startswith(prefix)]
         for key in known:
             del self._digests[key]
         return bool(known)
 
 
-class Watcher:
-    """Runs watchfiles over `paths` and calls `on_batch(batch)` for each batch worth acting on.
+def covers(paths: Iterable[str], rel: str) -> bool:
+    """Whether project-relative `rel` is one of `paths` (relative, "." for the root) or below one."""
+    return any(p in (".", "") or rel == p or rel.startswith(p + "/") for p in paths)
 
-    `on_unchanged(paths)` hears of batches dropped by the content check.
+
+class Watcher:
+    """Runs watchfiles over `paths` (relative to `root`) and calls `on_batch(batch)` for each
+    batch worth acting on.
+
+    `on_unchanged(paths)` hears of batches dropped by the content check. With `config_file` and
+    `on_config(batch)`, a changed config file goes to `on_config` first (the rest of its batch,
+    if any, to `on_batch`). `on_error(batch, exc)` hears of an action that raised; without it the
+    exception ends `run()`.
     """
 
     def __init__(self, root: Path, paths, path_filter: "filters.PathFilter", debounce_ms: int,
                  on_batch: Callable[[Batch], None], on_unchanged: Callable[[List[str]], None] = lambda p: None,
-                 stop_event: Optional[threading.Event] = None):
+                 stop_event: Optional[threading.Event] = None, config_file: Optional[Path] = None,
+                 on_config: Optional[Callable[[Batch], None]] = None,
+                 on_error: Optional[Callable[[Batch, Exception], None]] = None):
         self.root = Path(root).resolve()
-        self.paths = [self.root / p for p in paths]
-        self.filter = path_filter
-        self.debounce_ms = debounce_ms
         self.on_batch = on_batch
         self.on_unchanged = on_unchanged
+        self.on_config = on_config
+        self.on_error = on_error
+        self.config_file = config_file
         self.stop_event = stop_event or threading.Event()
         self.contents = ContentIndex(self.root)
+        self._prefixes = tuple(dict.fromkeys((str(Path(root).absolute()), str(self.root))))
+        self._notify = None
+        self._watched: Tuple[Path, ...] = ()
+        self._reopen = False
+        self.files: Optional[int] = None
+        self._since = time.time()  # every change of the next batch happened after this
+        self.reconfigure(paths, path_filter, debounce_ms)
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def reconfigure(self, paths, path_filter, debounce_ms: int) -> None:
+        """New paths, rules or debounce (devbox.yml changed); takes effect at the next batch."""
+        self.rel_paths = [Path(os.path.normpath(p)).as_posix() for p in paths]
+        self.paths = [self.root / p for p in self.rel_paths]
+        self.filter = path_filter
+        self.debounce_ms = debounce_ms
+        if self._notify is not None:
+            self._reopen = True
+
+    @property
+    def config_rel(self) -> Optional[str]:
+        return self._relative(str(self.config_file)) if self.config_file is not None else None
 
     def prime(self) -> int:
         """Hash the watched files once; their number."""
-        return sum(self.contents.prime(self.filter.walk(path)) for path in self.paths)
+        return sum(self.contents.prime(self.filter.walk(path)) for path in self.paths if os.path.lexists(path))
+
+    def start(self) -> int:
+        """Start receiving events, then hash the watched files (in that order, so no save falls
+        between the two); the number of files. From here on no change is missed, even one made
+        before `run()`: start before the app is started and a save made while it starts is
+        acted on when `run()` begins."""
+        if self.files is None:
+            self._open()
+            self.files = self.prime()
+        return self.files
+
+    def close(self) -> None:
+        if self._notify is not None:
+            self._notify.close()
+            self._notify = None
+
+    def _roots(self) -> Tuple[Path, ...]:
+        """What to hand the notifier: each watched path, or its nearest existing parent while it
+        is missing; none inside another."""
+        roots = []
+        for path in self.paths:
+            while not path.exists() and path != self.root:
+                path = path.parent
+            if path.exists():
+                roots.append(path)
+        roots.sort(key=lambda p: len(p.parts))
+        kept: List[Path] = []
+        for path in roots:
+            if not any(path == k or k in path.parents for k in kept):
+                kept.append(path)
+        return tuple(kept)
+
+    def _open(self) -> bool:
+        """(Re)start the notifier on the current roots; False when there is nothing to watch."""
+        from watchfiles._rust_notify import RustNotify
+
+        self.close()
+        self._reopen = False
+        while True:
+            self._watched = self._roots()
+            if not self._watched:
+                return False
+            try:
+                self._notify = RustNotify([str(p) for p in self._watched], False, False, 300, True, False)
+                return True
+            except FileNotFoundError:  # a root vanished between the check and the watch
+                continue
+
+    def _roots_moved(self) -> bool:
+        return self._reopen or self._roots() != self._watched
+
+    # -- the loop ------------------------------------------------------------------------------
 
     def run(self) -> None:
-        import watchfiles
+        """Watch and act until the stop event is set or Ctrl-C (KeyboardInterrupt)."""
+        self.start()
+        burst = False  # were changes pending when the last action ended?
+        try:
+            while not self.stop_event.is_set():
+                if self._notify is None or self._roots_moved():
+                    reconfigured = self._reopen
+                    if not self._open():
+                        self.stop_event.wait(IDLE_TIMEOUT_MS / 1000.0)  # the project itself is gone
+                        continue
+                    if reconfigured:  # newly watched files are taken as they are now
+                        self.contents.prime(self._unknown_files())
+                    else:
+                        self._rescan()
+                raw = self._collect(burst)
+                if raw is None:
+                    burst = False
+                    continue
+                batch = self.to_batch((change, path) for path, change in raw.items())
+                self._since = time.time()
+                if batch is not None:
+                    self._act(batch)
+                burst = batch is not None
+        finally:
+            self.close()
 
-        step = max(1, min(10, self.debounce_ms))
-        while not self.stop_event.is_set():
-            existing = [p for p in self.paths if p.exists()] or [self.root]
-            try:
-                for changes in watchfiles.watch(*existing, watch_filter=self.filter, debounce=max(self.debounce_ms, step),
-                                                step=step, stop_event=self.stop_event, rust_timeout=1000,
-                                                yield_on_timeout=False, raise_interrupt=True):
-                    batch = self.to_batch(changes)
-                    if batch is not None:
-                        self.on_batch(batch)
-                    if any(p not in existing and p.exists() for p in self.paths) or not all(p.exists() for p in existing):
-                        break  # a watched path appeared or vanished: watch the new set
-            except FileNotFoundError:
+    def _wait(self, timeout_ms: int) -> Optional[Dict[str, int]]:
+        """One batch from the notifier, filtered: {} when only ignored paths changed, None on
+        timeout or stop; Ctrl-C raises KeyboardInterrupt."""
+        result = self._notify.watch(int(BURST_LIMIT_S * 1000), STEP_MS, max(1, int(timeout_ms)), None)
+        if result == "signal":
+            raise KeyboardInterrupt
+        if isinstance(result, str):  # "timeout" or "stop"
+            return None
+        kept: Dict[str, int] = {}
+        for change, path in result:
+            if self.filter(change, path) or self._is_config(path):
+                kept[path] = change
+        return kept
+
+    def _collect(self, burst: bool) -> Optional[Dict[str, int]]:
+        """The raw changes of the next batch, or None when there are none (yet). A lone save is
+        returned once quiet for a step; in a burst, changes are drained until quiet for
+        `debounce_ms` (at most BURST_LIMIT_S)."""
+        changes = self._wait(STEP_MS if burst else IDLE_TIMEOUT_MS)
+        if not changes:
+            return None
+        if not burst:
+            return changes
+        quiet = max(STEP_MS, self.debounce_ms) / 1000.0
+        started = last = time.monotonic()
+        while time.monotonic() - started < BURST_LIMIT_S and not self.stop_event.is_set():
+            more = self._wait((quiet - (time.monotonic() - last)) * 1000.0)
+            if more is None:
+                if time.monotonic() - last >= quiet:
+                    break
                 continue
+            if more:
+                changes.update(more)
+                last = time.monotonic()
+        return changes
 
-    def to_batch(self, changes) -> Optional[Batch]:
+    def _act(self, batch: Batch) -> None:
+        config_rel = self.config_rel
+        if self.on_config is not None and config_rel in batch.changed:
+            self._call(self.on_config, Batch(action=filters.RELOAD, changed=[config_rel], t0=batch.t0, at=batch.at))
+            batch.changed.remove(config_rel)
+            batch.action = self.filter.classify_batch(batch.paths)
+            if batch.action == filters.IGNORE:
+                return
+        self._call(self.on_batch, batch)
+
+    def _call(self, handler: Callable[[Batch], None], batch: Batch) -> None:
+        try:
+            handler(batch)
+        except Exception as exc:  # noqa: BLE001 - one failed action must not end the session
+            if self.on_error is None:
+                raise
+            self.on_error(batch, exc)
+
+    def _rescan(self) -> None:
+        """After the notifier restarted (a watched path came back, say): files it could not
+        report, whose bytes differ from the last known ones, are acted on as one batch."""
+        raw = [(1, os.path.join(self.root, rel)) for rel in self._unknown_files()]
+        batch = self.to_batch(raw) if raw else None
+        if batch is not None:
+            self._act(batch)
+
+    def _unknown_files(self) -> List[str]:
+        return sorted({rel for path in self.paths if path.exists() for rel in self.filter.walk(path)
+                       if rel not in self.contents})
+
+    # -- turning events into a batch -----------------------------------------------------------
+
+    def _relative(self, raw: str) -> Optional[str]:
+        for prefix in self._prefixes:
+            if raw.startswith(prefix) and (len(raw) == len(prefix) or raw[len(prefix)] == os.sep):
+                rel = raw[len(prefix) + 1:]
+                return rel.replace(os.sep, "/") if os.sep != "/" else rel
+        return None
+
+    def _is_config(self, raw: str) -> bool:
+        return self.on_config is not None and self.config_file is not None and self._relative(raw) == self.config_rel
+
+    def to_batch(self, changes: Iterable[RawChange]) -> Optional[Batch]:
+        """One batch from watchfiles' (change, absolute path) pairs, or None when nothing
+        changed: paths outside the watched ones, directories, files whose bytes are the same.
+        What counts is what is on disk now, not what the events said. A new directory is
+        walked, since files written into it before its watch began raised no events."""
         arrival = time.time()
         changed, deleted, unchanged, mtimes = set(), set(), set(), []
-        for _change, raw in changes:
-            path = Path(raw)
+        config_rel = self.config_rel if self.on_config is not None else None
+        pending = [(int(change), raw) for change, raw in changes]
+        seen = set()
+        while pending:
+            change, raw = pending.pop()
+            rel = self._relative(raw)
+            if not rel or rel in seen or not (covers(self.rel_paths, rel) or rel == config_rel):
+                continue
+            seen.add(rel)
             try:
-                rel = path.resolve().relative_to(self.root).as_posix() if path.exists() else os.path.relpath(raw, self.root)
-            except ValueError:
-                continue
-            if rel.startswith(".."):
-                continue
-            if not path.exists():  # whatever the event said, what counts is what is there now
+                info = os.stat(raw)
+            except OSError:
                 if self.contents.forget(rel):
                     deleted.add(rel)
                 continue
-            if path.is_dir():
+            if stat.S_ISDIR(info.st_mode):
+                if change == 1:  # added: its files may have been written before it was watched
+                    pending += [(1, os.path.join(self.root, f)) for f in self.filter.walk(raw)
+                                if f not in self.contents]
                 continue
-            try:
-                mtimes.append(path.stat().st_mtime)
-            except OSError:
-                pass
+            mtimes.append(info.st_mtime)
             if self.contents.really_changed(rel):
                 changed.add(rel)
             else:
                 unchanged.add(rel)
         deleted -= changed  # deleted then written again (git checkout, rename-save): a change
-        action = self.filter.classify_batch(sorted(changed | deleted))
+        paths = sorted(changed | deleted)
+        action = self.filter.classify_batch([p for p in paths if p != config_rel])
+        if config_rel in changed:
+            action = filters.strongest([action, filters.RELOAD])
         if action == filters.IGNORE:
             if unchanged:
                 self.on_unchanged(sorted(unchanged))
             return None
-        t0 = min(min(mtimes), arrival) if mtimes else arrival
-        return Batch(action=action, changed=sorted(changed), deleted=sorted(deleted), t0=t0)
+        # An mtime can be old (a file moved in, `cp -p`): no change of this batch predates the last one.
+        t0 = min(max(min(mtimes), self._since), arrival) if mtimes else arrival
+        return Batch(action=action, changed=sorted(changed), deleted=sorted(deleted), t0=t0, at=time.time())
