@@ -94,7 +94,11 @@ class Console:
         self.say(f"watching {where} ({files:,} files; .gitignore and .dockerignore applied)")
 
     def on_reloaded(self, paths, ms, **f):
-        self.say(f"↻ {describe(paths)} -> reloaded in {ms:.0f} ms")
+        stages = ""
+        if self.verbose and "batch_ms" in f:
+            stages = (f" (save->batch {f['batch_ms']:.0f}, ->SIGHUP {f['signal_ms']:.0f}, "
+                      f"respawn {f.get('supervisor_ms', 0):.0f}, ready->log line +{f['log_ms']:.0f} ms)")
+        self.say(f"↻ {describe(paths)} -> reloaded in {ms:.0f} ms{stages}")
 
     def on_reload_failed(self, paths, ms, **f):
         pass  # the crashed event already said it, with the reason
@@ -114,6 +118,23 @@ class Console:
 
     def on_rebuilt(self, seconds):
         self.say(f"image rebuilt in {seconds:.1f} s, container recreated, serving again")
+
+    def on_rebuild_unchanged(self, seconds):
+        self.say(f"image unchanged ({seconds:.1f} s); container kept, reloading")
+
+    def on_config_applied(self, recreated, url):
+        self.say(f"⚙ devbox.yml changed -> container recreated, serving {url}" if recreated
+                 else "⚙ devbox.yml changed -> applied (the container did not need to change)")
+
+    def on_config_unchanged(self):
+        if self.verbose:
+            self.say("= devbox.yml changed, but not what it means; nothing to apply")
+
+    def on_config_invalid(self, error):
+        self.say(f"✗ {error}; still running the previous devbox.yml")
+
+    def on_config_restart(self, reason):
+        self.say(f"devbox.yml changed ({reason}); restart devbox to apply it")
 
     # -- remote engines (copy sync, ssh port forwards) ---------------------------------------------
     def on_copied(self, files, bytes, seconds, workdir):
@@ -199,6 +220,8 @@ def cmd_up(args, console) -> int:
 
         forwarding = Forwarding(session.engine.url, session.config.name, report=console)
         forwarding.prepare(session.plan().forwards)
+    # Watching starts before the app does, so a save made while it starts is not lost.
+    watcher = None if args.detach else new_watcher(session.config, console)
     container, stream = session.up()
     spec = session.plan()
     if forwarding is not None:
@@ -215,9 +238,38 @@ def cmd_up(args, console) -> int:
 
     on_recreated = (lambda new: forwarding.refresh(new, spec.forwards)) if forwarding else None
     target = ContainerTarget(session, container, stream, console, on_recreated=on_recreated)
+    watcher.on_batch = target.act
+    watcher.on_config = lambda batch: apply_config(target, watcher, console, forwarding is not None)
     console.say(f"serving {url}  (Ctrl-C to stop)")
-    return watch_until_interrupted(session.config, target, console,
+    return watch_until_interrupted(session.config, target, console, watcher=watcher,
                                    stop=lambda: session.stop() + (forwarding.close() if forwarding else 0.0))
+
+
+def apply_config(target, watcher, console, forwarded: bool) -> None:
+    """devbox.yml changed under a running `devbox up`: what `devbox up` would do with it, which
+    recreates the container only when its config hash changed; the watcher takes the new watch
+    settings. A broken file is reported and the running app kept."""
+    from devbox import config
+
+    old = target.session.config
+    try:
+        new = config.load(old.path)
+    except DevboxError as exc:
+        console("config_invalid", error=str(exc))
+        return
+    if new.to_dict() == old.to_dict():
+        console("config_unchanged")
+        return
+    reason = ("the project's name changed" if new.name != old.name else
+              "it now describes a compose project" if new.compose else
+              "the forwarded ports changed" if forwarded and new.ports != old.ports else None)
+    if reason:
+        console("config_restart", reason=reason)
+        return
+    recreated = target.reconfigure(new)
+    watcher.reconfigure(new.watch.paths, path_filter(new), new.watch.debounce_ms)
+    urls = target.session.plan().urls
+    console("config_applied", recreated=recreated, url=urls[0] if urls else "(no published port)")
 
 
 def cmd_run(args, console) -> int:
@@ -226,7 +278,9 @@ def cmd_run(args, console) -> int:
     cfg = load_config(args)
     if not (cfg.app or cfg.command):
         raise UsageError("`devbox run` needs `app:` or `command:` in devbox.yml")
+    watcher = new_watcher(cfg, console)
     target = ProcessTarget(cfg, console)
+    watcher.on_batch = target.act
     event = target.wait_ready()
     if event is None:
         code = target.process.poll()
@@ -234,21 +288,19 @@ def cmd_run(args, console) -> int:
         raise DevboxError(f"the supervisor did not start (exit status {code})", "see its output above")
     url = f"http://127.0.0.1:{cfg.ports[0].host_port}" if cfg.ports else "(no port)"
     console.say(f"serving {url} natively  (Ctrl-C to stop)")
-    return watch_until_interrupted(cfg, target, console, stop=target.stop)
+    return watch_until_interrupted(cfg, target, console, stop=target.stop, watcher=watcher)
 
 
 def watch_until_interrupted(cfg, target, console, stop, watcher=None) -> int:
     """Watch the project and drive `target` (or run `watcher`, already wired to its targets)
     until Ctrl-C/SIGTERM; then `stop()` and say how long."""
-    from devbox import filters
-    from devbox.watch import Watcher
-
     if watcher is None:
-        path_filter = filters.PathFilter(cfg.root, ignore=cfg.watch.ignore, no_reload=cfg.watch.no_reload,
-                                         rebuild=cfg.watch.rebuild)
-        watcher = Watcher(cfg.root, cfg.watch.paths, path_filter, cfg.watch.debounce_ms,
-                          on_batch=target.act, on_unchanged=lambda paths: console("unchanged", paths=paths))
-    console("watching", paths=[p.relative_to(watcher.root).as_posix() for p in watcher.paths], files=watcher.prime())
+        watcher = new_watcher(cfg, console, on_batch=target.act)
+    watcher.config_file = watcher.config_file or cfg.path
+    watcher.on_config = watcher.on_config or (lambda batch: console("config_restart", reason="not applied live here"))
+    watcher.on_error = watcher.on_error or (lambda batch, exc: console("action_failed", paths=batch.paths,
+                                                                        error=_one_line(exc)))
+    console("watching", paths=watcher.rel_paths, files=watcher.start())
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         watcher.run()
@@ -260,6 +312,30 @@ def watch_until_interrupted(cfg, target, console, stop, watcher=None) -> int:
         seconds = stop()
         console.say(f"stopped in {seconds:.1f} s")
     return 0
+
+
+def path_filter(cfg):
+    from devbox import filters
+
+    return filters.PathFilter(cfg.root, ignore=cfg.watch.ignore, no_reload=cfg.watch.no_reload,
+                              rebuild=cfg.watch.rebuild)
+
+
+def new_watcher(cfg, console, on_batch=None):
+    """The project's watcher, started: changes are collected from now on, acted on in `run()`."""
+    from devbox.watch import Watcher
+
+    watcher = Watcher(cfg.root, cfg.watch.paths, path_filter(cfg), cfg.watch.debounce_ms,
+                      on_batch=on_batch or (lambda batch: None),
+                      on_unchanged=lambda paths: console("unchanged", paths=paths), config_file=cfg.path,
+                      on_error=lambda batch, exc: console("action_failed", paths=batch.paths, error=_one_line(exc)))
+    watcher.start()
+    return watcher
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text and isinstance(exc, DevboxError) else f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def _raise_interrupt(signum, frame):
