@@ -147,6 +147,9 @@ class Console:
         self.say(f"forwarding {url} over ssh to {destination} (its 127.0.0.1:{remote_port}; ssh pid {pid}"
                  + (", stopped by `devbox down`)" if detached else ")"))
 
+    def on_forward_message(self, line, hint=""):
+        self.say(f"✗ ssh: {line}" + (f" ({hint})" if hint else ""))
+
     def on_forward_lost(self, status, reason):
         self.say(f"✗ the ssh port forward ended ({reason}); the app is unreachable here until `devbox up` again")
 

@@ -38,6 +38,7 @@ STOP_TIMEOUT = 5.0
 LIFELINE = "cat >/dev/null"
 SSH_OPTIONS = (
     "-T",  # no terminal on the VM
+    "-o", "LogLevel=INFO",  # where ssh says why it could not carry a connection ("open failed: ...")
     "-o", "ExitOnForwardFailure=yes",  # a local port it cannot bind is an exit, not a warning
     "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3",  # notice a dead VM in ~45 s
     "-o", "ControlMaster=no", "-o", "ControlPath=none",  # our own connection: its pid is the forward's
@@ -121,6 +122,7 @@ class Tunnel:
         self.pid, self.args, self.forwards, self.state = pid, args, forwards, state
         self.process = process
         self.stopping = False
+        self.ready = False  # listening on every local port
 
     @property
     def urls(self) -> List[str]:
@@ -239,11 +241,13 @@ def find(project: str, engine_url: str, environ=None) -> Optional[Tunnel]:
 def start(dest: Destination, forwards: List[Forward], state: Path, *, engine_url: str, detach: bool,
           report: Callable[..., None] = lambda event, **f: None, env: Optional[Mapping[str, str]] = None,
           timeout: float = READY_TIMEOUT) -> Tunnel:
-    """Start `ssh -N -L ...` for `forwards` and return once every local port accepts connections.
+    """Start `ssh -L ...` for `forwards` and return once every local port accepts connections.
 
     The process runs in its own session, so Ctrl-C in the terminal reaches devbox, which stops it
-    in order, and a detached forward survives this process. Its stderr goes to a log file next to
-    the state file; a failure to start is raised as ForwardError/RemoteError with ssh's reason.
+    in order, and a detached forward survives this process. A detached forward's stderr goes to a
+    log file next to the state file; a foreground one's is relayed as `forward_message` events
+    (e.g. the VM refusing a connection) and kept in that file too. A failure to start is raised
+    as ForwardError/RemoteError with ssh's reason.
     """
     options = list(SSH_OPTIONS) + (["-N"] if detach else [])
     for forward in forwards:
@@ -254,33 +258,38 @@ def start(dest: Destination, forwards: List[Forward], state: Path, *, engine_url
     with open(log_path, "wb") as log:
         try:
             process = subprocess.Popen(args, stdin=subprocess.DEVNULL if detach else subprocess.PIPE,
-                                       stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
-                                       env=None if env is None else dict(env))
+                                       stdout=subprocess.DEVNULL, stderr=log if detach else subprocess.PIPE,
+                                       start_new_session=True, env=None if env is None else dict(env))
         except FileNotFoundError:
             raise RemoteError("forwarding ports to an ssh:// engine needs the `ssh` client, and it is not "
                               "installed here") from None
     tunnel = Tunnel(process.pid, args, forwards, state, process)
     tunnel.record(str(dest), engine_url, detach)
+    relay = None
+    if not detach:
+        relay = threading.Thread(target=_relay, args=(tunnel, log_path, report), daemon=True, name="ssh-forward")
+        relay.start()
     try:
-        _wait_listening(tunnel, dest, log_path, timeout)
+        _wait_listening(tunnel, dest, log_path, timeout, relay)
     except BaseException:  # a failure, or Ctrl-C meanwhile: no forward is left behind
         tunnel.stop()
         raise
+    tunnel.ready = True
     for forward in forwards:
         report("forwarding", url=forward.url, destination=str(dest), remote_port=forward.remote_port,
                pid=process.pid, detached=detach)
-    if not detach:
-        threading.Thread(target=_watch_exit, args=(tunnel, log_path, report), daemon=True,
-                         name="ssh-forward").start()
     return tunnel
 
 
-def _wait_listening(tunnel: Tunnel, dest: Destination, log_path: Path, timeout: float) -> None:
+def _wait_listening(tunnel: Tunnel, dest: Destination, log_path: Path, timeout: float,
+                    relay: Optional[threading.Thread]) -> None:
     deadline = time.monotonic() + timeout
     pending = list(tunnel.forwards)
     while pending:
         status = tunnel.process.poll()
         if status is not None:
+            if relay is not None:
+                relay.join(5.0)  # everything ssh said is in the log once the relay saw EOF
             raise _failure(dest, tunnel.forwards, log_path.read_text(errors="replace"), status)
         if _accepts(pending[0]):
             pending.pop(0)
@@ -313,14 +322,32 @@ def _failure(dest: Destination, forwards: List[Forward], stderr: str, status: in
                         "is TCP forwarding allowed by the VM's sshd (AllowTcpForwarding)?")
 
 
-def _watch_exit(tunnel: Tunnel, log_path: Path, report) -> None:
-    """Tell the user when a foreground forward dies on its own (VM gone, network lost)."""
+def _hint(message: str) -> str:
+    if "administratively prohibited" in message:
+        return "the VM's sshd does not allow TCP forwarding: set `AllowTcpForwarding yes` there"
+    if "Connection refused" in message:
+        return "nothing listens on the container's published port: see the app's output above"
+    return ""
+
+
+def _relay(tunnel: Tunnel, log_path: Path, report) -> None:
+    """A foreground forward's stderr: kept in the log, told to the user once it serves, and its
+    end reported when it was not asked for (VM gone, network lost)."""
     process = tunnel.process
+    last = None
+    with open(log_path, "ab") as log:
+        for raw in iter(process.stderr.readline, b""):
+            log.write(raw)
+            log.flush()
+            line = raw.decode(errors="replace").strip()
+            gist = re.sub(r"^channel \d+: ", "", line)  # one line per kind of trouble, not per request
+            if line and gist != last and tunnel.ready and not tunnel.stopping:
+                last = gist
+                report("forward_message", line=gist, hint=_hint(gist))
     status = process.wait()
-    if tunnel.stopping:
-        return
-    lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
-    report("forward_lost", status=status, reason=lines[-1] if lines else f"exit status {status}")
+    if tunnel.ready and not tunnel.stopping:
+        lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+        report("forward_lost", status=status, reason=lines[-1] if lines else f"exit status {status}")
 
 
 class Forwarding:

@@ -40,9 +40,10 @@ def _keygen(path: Path) -> None:
 class SshServer:
     """`sshd -D` as a child process; `env()` is what a client process needs to use it."""
 
-    def __init__(self, directory: Path, user: str = "root"):
+    def __init__(self, directory: Path, user: str = "root", forwarding: bool = True):
         self.dir = Path(directory)
         self.user = user
+        self.forwarding = forwarding  # False: a VM whose sshd refuses TCP forwarding
         self.port = _free_port()
         self.process = None
 
@@ -70,7 +71,7 @@ class SshServer:
             "UsePAM no",
             "StrictModes no",
             "PidFile none",
-            "AllowTcpForwarding yes",
+            f"AllowTcpForwarding {'yes' if self.forwarding else 'no'}",
             "MaxStartups 100",
             "LogLevel INFO",
             "",

@@ -220,3 +220,23 @@ def test_sync_copy_forced_on_a_local_engine(project, docker_client):
     assert container.attrs["Mounts"] == []
     assert project.get() == (200, "v1\n")
     assert container.exec_run(["cat", "/app/app.py"]).output.decode() == (project.root / "app.py").read_text()
+
+
+def test_a_vm_refusing_forwards_says_so(project, docker_client, tmp_path):
+    strict = SshServer(tmp_path / "strict-sshd", forwarding=False).start()
+    env = strict.env()
+    try:
+        process = project.spawn("up", env=env)
+        wait_until(lambda: "watching" in project.output(process), 90, 0.05, "devbox up watching")
+        with pytest.raises(OSError):  # the local port takes the connection; the VM refuses to carry it
+            project.get()
+        wait_until(lambda: "ssh: open failed" in project.output(process), 20, 0.05, "ssh's refusal relayed")
+        assert "AllowTcpForwarding yes" in project.output(process)
+        with pytest.raises(OSError):
+            project.get()
+        assert project.output(process).count("ssh: open failed") == 1  # said once, not per request
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+    finally:
+        project.stop_background()
+        strict.stop()
