@@ -134,6 +134,7 @@ class Watcher:
         self._notify = None
         self._watched: Tuple[Path, ...] = ()
         self._reopen = False
+        self._lost = False  # a watched root itself was deleted: its watch is gone even if it is back
         self.files: Optional[int] = None
         self._since = time.time()  # every change of the next batch happened after this
         self.reconfigure(paths, path_filter, debounce_ms)
@@ -173,11 +174,12 @@ class Watcher:
             self._notify = None
 
     def _roots(self) -> Tuple[Path, ...]:
-        """What to hand the notifier: each watched path, or its nearest existing parent while it
-        is missing; none inside another."""
+        """What to hand the notifier: each watched directory, or its nearest existing parent while
+        it is missing; none inside another. A watched file is watched through its directory: a
+        watch on the file itself would end at its first rename-save."""
         roots = []
         for path in self.paths:
-            while not path.exists() and path != self.root:
+            while not path.is_dir() and path != self.root:
                 path = path.parent
             if path.exists():
                 roots.append(path)
@@ -193,7 +195,7 @@ class Watcher:
         from watchfiles._rust_notify import RustNotify
 
         self.close()
-        self._reopen = False
+        self._reopen = self._lost = False
         while True:
             self._watched = self._roots()
             if not self._watched:
@@ -205,7 +207,7 @@ class Watcher:
                 continue
 
     def _roots_moved(self) -> bool:
-        return self._reopen or self._roots() != self._watched
+        return self._reopen or self._lost or self._roots() != self._watched
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -246,6 +248,8 @@ class Watcher:
             return None
         kept: Dict[str, int] = {}
         for change, path in result:
+            if change == 3 and any(path == str(root) for root in self._watched):
+                self._lost = True
             if self.filter(change, path) or self._is_config(path):
                 kept[path] = change
         return kept
