@@ -88,6 +88,7 @@ class ContainerTarget(Target):
         self.stream = stream
         self.copy_mode = planning.sync_mode(session.config, session.facts) == "copy"
         self.on_recreated = on_recreated  # e.g. re-forward ports to the new container
+        self._pids: dict = {}  # container id -> its PID 1 as seen from here (0: not visible)
         self._prepare_copy()
 
     def _prepare_copy(self) -> None:
@@ -99,7 +100,36 @@ class ContainerTarget(Target):
                              name="receiver").start()
 
     def send_reload(self) -> None:
-        self.container.kill(signal="SIGHUP")
+        if not self._signal_directly():
+            self.container.kill(signal="SIGHUP")
+
+    def _signal_directly(self) -> bool:
+        """SIGHUP straight to the supervisor when this machine runs the container and may signal
+        it (it runs as the host user by default): ~0.05 ms, where the engine's kill takes ~20 ms
+        (it execs `runc kill`). The pid is trusted only while its cgroup names the container."""
+        if self.session.engine.remote or not sys.platform.startswith("linux"):
+            return False
+        key = self.container.id
+        pid = self._pids.get(key)
+        if pid == 0:
+            return False
+        fresh = pid is None
+        if fresh:
+            self.container.reload()
+            pid = self._pids[key] = int(self.container.attrs["State"].get("Pid") or 0)
+        try:
+            with open(f"/proc/{pid}/cgroup") as cgroup:
+                ours = pid > 0 and key in cgroup.read()  # else a VM, another pid namespace, or gone
+            if ours:
+                os.kill(pid, signal.SIGHUP)
+                return True
+        except OSError:  # no such process, or not ours to signal
+            pass
+        if fresh:
+            self._pids[key] = 0  # never: the engine signals this container
+        else:
+            del self._pids[key]  # restarted under a new pid? look it up again next time
+        return False
 
     def copy(self, batch: Batch) -> None:
         if self.copy_mode:
