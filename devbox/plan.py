@@ -117,6 +117,10 @@ def plan(config, facts: HostFacts, image_id: str = "", supervisor_digest: str = 
     # Bytecode caches stay out of the user's tree; HOME exists for a uid with no passwd entry.
     env.setdefault("PYTHONPYCACHEPREFIX", "/tmp/devbox-pycache")
     env.setdefault("HOME", "/tmp")
+    if not config.app:
+        # A command's child caches bytecode keyed on whole-second mtimes: two same-size saves in
+        # one second would serve the old code. The app child guards itself (supervisor.bytecode).
+        env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     spec = ContainerSpec(
         name=f"{config.name}-devbox",
         image=config.image_tag,

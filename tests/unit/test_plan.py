@@ -40,6 +40,7 @@ def test_command_mode_passes_listen_and_command(tmp_path):
     assert spec.command[spec.command.index("--listen") + 1] == "fd"
     assert list(spec.command[spec.command.index("--"):]) == ["--", "uvicorn", "main:app", "--fd", "3"]
     assert spec.create_kwargs()["ports"] == {"8000/tcp": ("127.0.0.1", 9000)}
+    assert dict(spec.env)["PYTHONDONTWRITEBYTECODE"] == "1"  # no stale bytecode after fast saves
 
 
 def test_config_hash_changes_with_config_image_and_supervisor_only(tmp_path):
