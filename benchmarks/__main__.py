@@ -35,6 +35,8 @@ def parse_args(argv):
     parser.add_argument("--edits", type=int, help="edits per round (default 10, quick 3)")
     parser.add_argument("--idle", type=float, help="seconds of each idle CPU window (default 20, quick 3)")
     parser.add_argument("--out", default=str(HERE / "results"), help="where results go (default benchmarks/results)")
+    parser.add_argument("--render", metavar="RESULTS_JSON",
+                        help="run nothing: write the tables again from a results.json (e.g. after a report change)")
     return parser.parse_args(argv)
 
 
@@ -78,8 +80,26 @@ def devbox_breakdown(classes, python: str, settings: Settings, logs: Path, resul
     return found
 
 
+def publish(results: dict, meta: dict, out: Path) -> None:
+    """RESULTS.md next to the raw results; for a complete full run also benchmarks/RESULTS.md and
+    the README's table."""
+    document = report.document(results, meta)
+    (out / "RESULTS.md").write_text("# devbox benchmarks\n\n" + document)
+    print("\n" + document)
+    complete = not meta["quick"] and not meta["only"] and not any(c["errors"] for c in results["contenders"].values())
+    if complete:
+        (HERE / "RESULTS.md").write_text("# devbox benchmarks\n\n`python -m benchmarks` (or `benchmarks/run`) "
+                                         "reruns this.\n\n" + document)
+        where = "benchmarks/RESULTS.md" + (" and README.md" if update_readme(report.readme_block(results, meta)) else "")
+        print(f"benchmarks: table written to {where}")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.render:
+        raw = json.loads(Path(args.render).read_text())
+        publish(raw, raw.pop("meta"), Path(args.render).parent)
+        return 0
     proctree.make_sigint_default()
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a killed harness still cleans up
     try:
@@ -118,16 +138,9 @@ def main(argv=None) -> int:
             contender["self_reported_ms"] = [ms for s in contender["sessions"]
                                              for ms in report.devbox_self_reported(Path(s["log"]).read_text(errors="replace"))]
         contender["summary"] = report.summarize(contender)
-    document = report.document(results, meta)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"meta": meta, **results}, indent=1, default=str))
-    (out / "RESULTS.md").write_text("# devbox benchmarks\n\n" + document)
-    print("\n" + document)
-    if not args.quick and not args.only and not any(c["errors"] for c in results["contenders"].values()):
-        (HERE / "RESULTS.md").write_text("# devbox benchmarks\n\n`python -m benchmarks` (or `benchmarks/run`) "
-                                         "reruns this.\n\n" + document)
-        where = "benchmarks/RESULTS.md" + (" and README.md" if update_readme(document) else "")
-        print(f"benchmarks: table written to {where}")
+    publish(results, meta, out)
     print(f"benchmarks: raw results in {out / 'results.json'}")
     return 0
 

@@ -138,33 +138,57 @@ def devbox_self_reported(log_text: str) -> List[float]:
     return [float(m) for m in DEVBOX_RELOADED.findall(log_text)]
 
 
-def document(results: dict, meta: dict) -> str:
-    """The full markdown page: heading, conditions, table, legend, definitions."""
+def conditions(results: dict, meta: dict) -> str:
+    """When, where and with what: the paragraph above every table."""
     settings = meta["settings"]
     v = meta["versions"]
     peers = ", ".join(f"{n} {v[n]}" for n in ("bottle", "uvicorn", "watchfiles", "werkzeug", "gunicorn") if n in v)
     m = meta["machine"]
-    failures = ", ".join(f"{name}: " + ", ".join(f"{k} {n}" for k, n in summarize(c)["failure_kinds"].items())
-                         for name, c in results["contenders"].items() if summarize(c)["failure_kinds"])
-    errors = [f"- {c['label']}: {e}" for c in results["contenders"].values() for e in c["errors"]]
-    parts = [
+    return (
         f"Run {meta['date']}{' (--quick)' if meta['quick'] else ''}: {m['cpu']}, {m['cores']} cores, "
         f"{m['memory_gib']} GiB, Linux {m['kernel']}; load average {meta['load_before']} before, "
-        f"{meta['load_after']} after. Python {v.get('python', '?')}, devbox {v.get('devbox', '?')} "
+        f"{meta.get('load_after')} after. Python {v.get('python', '?')}, devbox {v.get('devbox', '?')} "
         f"({meta['commit']}), {peers}, Docker engine {results.get('docker_version') or 'none'}. "
         f"{settings['rounds']} round(s) of {settings['edits']} edits plus {settings['heavy_edits']} with the "
         f"heavy import per contender, interleaved; idle windows of {settings['idle_seconds']:g} s; "
-        f"{results['seconds']:.0f} s in all.",
-        "",
-        table(results),
-        "",
-        "Lower is better everywhere; in brackets, the ratio to the best peer in that column "
-        "(the floor and devbox rows are not peers). Failed requests count refused, reset and 5xx "
-        "responses seen by a second client requesting `/` every 10 ms during the edits of both apps"
-        + (f" ({failures})" if failures else "") + ".",
-        "",
-        legend(results),
-    ]
+        f"{results['seconds']:.0f} s in all.")
+
+
+RATIO_NOTE = ("Lower is better everywhere; in brackets, the ratio to the best peer in that column "
+              "(the floor and devbox rows are not peers).")
+
+DEFINITIONS = """- edit→new response: t0 right after app.py is saved (truncate and write; its size changes and its
+  mtime moves forward on every edit), then a new connection every 5 ms until the body names the
+  new version. An edit not served within 10 s counts as never served.
+- failed requests / reload: refused, reset and 5xx responses seen by a second client that
+  requests `/` every 10 ms (a new connection each) during the edits of both apps, divided by the
+  number of edits.
+- idle CPU: user+system time of the contender's whole process tree (children and reaped
+  children included; for a container, its processes and its containerd shim) over the idle
+  window, from /proc, once the tree has gone quiet after start; % of one core. "+20k files":
+  the same with 20,000 extra .py files in 200 directories of the watched tree.
+- time to stop: SIGINT to the contender's process group (what Ctrl-C does) until its last
+  process is gone; `docker stop` for the docker restart row.
+- heavy import: the same edits with an app that imports a module costing 0.4 s of CPU at import,
+  installed outside the watched tree (on PYTHONPATH natively, in the image for containers)."""
+
+
+def readme_block(results: dict, meta: dict) -> str:
+    """What README.md shows: conditions and table; the rest is in benchmarks/RESULTS.md."""
+    return "\n".join([conditions(results, meta), "", table(results), "",
+                      RATIO_NOTE + " Definitions, what each contender does and where devbox's reload time "
+                      "goes: [benchmarks/RESULTS.md](benchmarks/RESULTS.md).", ""])
+
+
+def document(results: dict, meta: dict) -> str:
+    """The full markdown page: conditions, table, definitions, legend, devbox's reload path."""
+    failures = "; ".join(f"{c['label']}: " + ", ".join(f"{k} {n}" for k, n in summarize(c)["failure_kinds"].items())
+                         for c in results["contenders"].values() if summarize(c)["failure_kinds"])
+    errors = [f"- {c['label']}: {e}" for c in results["contenders"].values() for e in c["errors"]]
+    parts = [conditions(results, meta), "", table(results), "", RATIO_NOTE, "", DEFINITIONS]
+    if failures:
+        parts += ["", f"Failed requests by kind: {failures}."]
+    parts += ["", "What each contender does on a save:", "", legend(results)]
     stages = [b for b in results.get("breakdown") or [] if "median" in b]
     if stages:
         from benchmarks.breakdown import render
