@@ -7,11 +7,13 @@ Timing, the part that decides both latency and the number of reloads:
 
 - A lone save is acted on as soon as the tree has been quiet for one `STEP_MS` (an editor's
   write-temp-and-rename is a handful of events well within it): no debounce delay on the common case.
-- While an action runs, the notifier keeps collecting. Changes found pending when it ends (saves
-  made during a reload, the rest of a `git checkout`) are a burst: they are drained until the
-  tree has been quiet for `debounce_ms`, then acted on once. So a burst costs at most two
-  actions, the first maybe on a partial tree, the second on the final one; `BURST_LIMIT_S` bounds
-  the wait when something writes without pause.
+- A burst is drained until the tree has been quiet for `debounce_ms`, then acted on once. Changes
+  are a burst when they name many files at once (`BURST_FILES`: a checkout, a formatter run) or
+  were found pending when an action ended (saves made during a reload, the rest of a checkout
+  the first batch saw only part of). So a burst costs at most two actions, the last on the final
+  tree. The longer a burst has lasted, the longer the pause that ends it (a quarter of its age, up
+  to `MAX_QUIET_S`): a slow checkout on a loaded machine pauses for tens of milliseconds between
+  files. `BURST_LIMIT_S` bounds the wait when something writes without pause.
 
 A file whose bytes equal what was last acted on (a touch, a save without edits, an atomic rename
 of the same content) is not a change. A watched path that vanishes is watched again from its
@@ -35,7 +37,9 @@ MAX_HASHED_BYTES = 8 * 1024 * 1024
 # watchfiles polls its event set every step: this is both the quiet time that closes a lone save's
 # batch and the wake-up period while idle (about 0.7 % of a core at 5 ms, 0.35 % at 10 ms).
 STEP_MS = 5
+BURST_FILES = 10
 BURST_LIMIT_S = 2.0
+MAX_QUIET_S = 0.5
 IDLE_TIMEOUT_MS = 500  # how often an idle watcher looks at the stop event and vanished paths
 
 RawChange = Tuple[int, str]
@@ -214,7 +218,7 @@ class Watcher:
     def run(self) -> None:
         """Watch and act until the stop event is set or Ctrl-C (KeyboardInterrupt)."""
         self.start()
-        burst = False  # were changes pending when the last action ended?
+        burst_since: Optional[float] = None  # the first write of the burst being drained, if any
         try:
             while not self.stop_event.is_set():
                 if self._notify is None or self._roots_moved():
@@ -226,15 +230,16 @@ class Watcher:
                         self.contents.prime(self._unknown_files())
                     else:
                         self._rescan()
-                raw = self._collect(burst)
+                raw = self._collect(burst_since)
                 if raw is None:
-                    burst = False
+                    burst_since = None
                     continue
                 batch = self.to_batch((change, path) for path, change in raw.items())
                 self._since = time.time()
                 if batch is not None:
                     self._act(batch)
-                burst = batch is not None
+                # Anything pending once this action ends continues the burst.
+                burst_since = (burst_since or batch.t0) if batch is not None else None
         finally:
             self.close()
 
@@ -254,23 +259,25 @@ class Watcher:
                 kept[path] = change
         return kept
 
-    def _collect(self, burst: bool) -> Optional[Dict[str, int]]:
+    def _collect(self, burst_since: Optional[float]) -> Optional[Dict[str, int]]:
         """The raw changes of the next batch, or None when there are none (yet). A lone save is
-        returned once quiet for a step; in a burst, changes are drained until quiet for
-        `debounce_ms` (at most BURST_LIMIT_S)."""
-        changes = self._wait(STEP_MS if burst else IDLE_TIMEOUT_MS)
+        returned once quiet for a step; a burst (see the module docstring) is drained first.
+        `burst_since`: the burst the last action belonged to, if it may still be going on."""
+        changes = self._wait(STEP_MS if burst_since else IDLE_TIMEOUT_MS)
         if not changes:
             return None
-        if not burst:
-            return changes
-        quiet = max(STEP_MS, self.debounce_ms) / 1000.0
+        if burst_since is None:
+            if len(changes) < BURST_FILES:
+                return changes
+            burst_since = time.time()
         started = last = time.monotonic()
         while time.monotonic() - started < BURST_LIMIT_S and not self.stop_event.is_set():
-            more = self._wait((quiet - (time.monotonic() - last)) * 1000.0)
-            if more is None:
-                if time.monotonic() - last >= quiet:
-                    break
-                continue
+            age = time.time() - burst_since
+            quiet = max(STEP_MS / 1000.0, self.debounce_ms / 1000.0, min(age / 4.0, MAX_QUIET_S))
+            waited = time.monotonic() - last
+            if waited >= quiet:
+                break
+            more = self._wait((quiet - waited) * 1000.0)
             if more:
                 changes.update(more)
                 last = time.monotonic()
