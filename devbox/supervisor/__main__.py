@@ -32,6 +32,17 @@ def parse_args(argv):
     parser.add_argument("--grace", type=float, default=protocol.DEFAULT_GRACE,
                         help="seconds a stopping child may take before SIGKILL "
                              "(default %(default)s)")
+    parser.add_argument("--no-warm", dest="warm", action="store_false",
+                        help="start every app child in a fresh interpreter instead of forking "
+                             "it from a template that has imported the app's dependencies")
+    parser.add_argument("--no-overlap", dest="overlap", action="store_false",
+                        help="stop the old child when a reload starts instead of when the new "
+                             "one is ready")
+    parser.add_argument("--preload", metavar="MOD[,MOD...]", action="append", default=[],
+                        help="modules the warm template imports at start (repeatable)")
+    parser.add_argument("--project-dir", metavar="DIR",
+                        help="the project's code: imported afresh by every child; modules from "
+                             "anywhere else stay in the warm template (default: the cwd)")
     parser.add_argument("--poll-modules", action="store_true",
                         help="the app child stats its modules every interval and reloads on a "
                              "change (when no host watcher sends SIGHUP)")
@@ -52,6 +63,9 @@ def parse_args(argv):
         parser.error("--listen fd needs --port")
     if options.interval <= 0 or options.grace < 0:
         parser.error("--interval must be > 0 and --grace >= 0")
+    options.preload = [name for value in options.preload for name in value.split(",") if name]
+    if options.project_dir is not None:
+        options.project_dir = os.path.abspath(options.project_dir)
     if options.lock_file is None:
         options.lock_file = protocol.default_lock_file(os.getpid())
     return options
@@ -61,8 +75,8 @@ def main(argv=None):
     options = parse_args(sys.argv[1:] if argv is None else argv)
     from devbox.supervisor.bytecode import precompile_package
     from devbox.supervisor.heartbeat import Heartbeat
-    from devbox.supervisor.parent import Supervisor, bind_listener, format_address
-    from devbox.supervisor.spawn import ExecSpawner
+    from devbox.supervisor.parent import Supervisor, bind_listener, format_address, write_line
+    from devbox.supervisor.spawn import ExecSpawner, WarmSpawner
 
     listen_sock = None
     if options.listen == protocol.LISTEN_MODE_FD:
@@ -75,7 +89,12 @@ def main(argv=None):
             return 1
         options.port = listen_sock.getsockname()[1]  # --port 0: the one the system picked
     precompile_package()
-    spawner = ExecSpawner(options, listen_sock, options.lock_file)
+    if options.app and options.warm:
+        spawner = WarmSpawner(options, listen_sock, options.lock_file,
+                              log=lambda message: write_line(sys.stdout,
+                                                             protocol.log_line(message)))
+    else:
+        spawner = ExecSpawner(options, listen_sock, options.lock_file)
     supervisor = Supervisor(options, spawner, Heartbeat(options.lock_file, options.interval))
     return supervisor.run()
 

@@ -5,9 +5,14 @@ Start-up is kept lean because it is most of a reload: no wsgiref.simple_server (
 pulls in http.client, ssl and email: ~50 ms here), no argparse, no DNS lookup. The request line
 and headers are parsed here; wsgiref.handlers runs the app.
 
-Stopping never waits on a timer: SIGTERM, SIGINT, the parent's death (EOF on the control
-socket, or a stale lockfile) and a changed module (--poll-modules) all write to one pipe the
-accept loop polls, so the loop leaves at once; in-flight requests then finish.
+Stopping never waits on a timer: SIGTERM, SIGINT, the parent's "stop" message and the parent's
+death (EOF on the control socket, or a stale lockfile) all write to one pipe the accept loop
+polls, so the loop leaves at once, says "stopped" and lets in-flight requests finish. A changed
+module (--poll-modules) only asks the parent for a reload: this child serves until its
+successor is ready.
+
+`main()` runs in a fresh interpreter (spawn.ExecSpawner) or in a process forked from the warm
+template (template.py), which has imported this module and the app's dependencies already.
 """
 
 import os
@@ -19,7 +24,7 @@ import threading
 import time
 from wsgiref.handlers import SimpleHandler
 
-from devbox.supervisor import bytecode, errorpage, heartbeat, protocol
+from devbox.supervisor import bytecode, errorpage, heartbeat, project, protocol
 
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -28,11 +33,15 @@ _MAX_LINE = 65536
 _MAX_HEADERS = 100
 _DRAIN_LIMIT = 1 << 20  # unread request body read and dropped after the reply, so close is clean
 _CONTROL_TIMEOUT = 5.0  # a parent that reads nothing for this long is as good as gone
-_FLAGS = ("--poll-modules",)
+_FLAGS = ("--poll-modules", "--report-modules")
 
 
-def main(argv=None):
-    """Run the child; returns the exit status (3 asks the parent for a reload)."""
+def main(argv=None, standby=None):
+    """Run the child; returns the exit status (3 asks the parent for a reload).
+
+    `standby(control)`, if given, runs once the child is set up and before it imports the app
+    (the warm template's children wait there for their turn); it returns None to go on, or the
+    status to exit with."""
     opts = _parse_args(sys.argv[1:] if argv is None else argv)
     _step_aside()
     interval = float(opts.get("--interval", protocol.DEFAULT_INTERVAL))
@@ -41,6 +50,10 @@ def main(argv=None):
     port = int(opts.get("--port", protocol.DEFAULT_PORT))
     stop = Stop()
     control = _control_socket()
+    if standby is not None:
+        code = standby(control)
+        if code is not None:
+            return _exit(code)
     monitor = Monitor(control, os.environ.get(protocol.ENV_LOCK_FILE), interval, stop)
     monitor.start()
     listener = _listener(host, port)
@@ -50,12 +63,17 @@ def main(argv=None):
 
         app = errorpage.make_app(json.loads(opts["--errorpage"]))
     else:
-        app = _load_or_report(opts["--app"], control, monitor, "--poll-modules" in opts)
+        report_root = None
+        if "--report-modules" in opts:
+            report_root = os.path.abspath(opts.get("--project-dir") or os.getcwd())
+        app = _load_or_report(opts["--app"], control, monitor, "--poll-modules" in opts,
+                              report_root)
 
     _handle_stop_signals(stop)
     server = Server(listener, app, host, port, stop)
     _send(control, protocol.MSG_READY)
     server.serve()
+    _send(control, protocol.MSG_STOPPED)  # the parent may now say its successor serves
     server.drain(timeout=grace if stop.orphaned else None)
     return _exit(stop.code)
 
@@ -69,27 +87,39 @@ def _step_aside():
         del sys.path[0]
     if sys.path and sys.path[0] in ("", os.curdir):
         sys.path[0] = os.getcwd()
-    else:
+    elif not sys.path or sys.path[0] != os.getcwd():  # twice in a forked child: once is enough
         sys.path.insert(0, os.getcwd())
     for name in [n for n in sys.modules if n == "devbox" or n.startswith("devbox.")]:
         del sys.modules[name]
 
 
-def _load_or_report(spec, control, monitor, poll_modules):
+def _load_or_report(spec, control, monitor, poll_modules, report_root=None):
     """Import the app. If that fails, tell the parent, print the traceback and return the error
-    page app instead: the child stays up so every request shows what is wrong."""
+    page app instead: the child stays up so every request shows what is wrong.
+
+    With `report_root`, first tell the parent which dependencies (modules outside that project
+    directory) the import added, so its warm template imports them for the next child."""
     bytecode.avoid_racy_bytecode()
+    before = set(sys.modules)
+    failure = None
     try:
         app = load_app(spec)
         extra = ()
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure is shown, not raised
+        failure = exc
+    if report_root is not None:
+        added = project.dependencies([n for n in list(sys.modules) if n not in before],
+                                     report_root)
+        if added:
+            _send(control, "%s %s" % (protocol.MSG_MODULES, " ".join(added)))
+    if failure is not None:
         import json
 
-        report = errorpage.report_from_exception(exc)
+        report = errorpage.report_from_exception(failure)
         sys.stderr.write(report["traceback"] + "\n")
         _send(control, "%s %s" % (protocol.MSG_CRASHED, json.dumps(report)))
         app = errorpage.make_app(report)
-        extra = _traceback_files(exc)
+        extra = _traceback_files(failure)
     if poll_modules:
         monitor.watch(_module_files() | set(extra))
     return app
@@ -158,29 +188,36 @@ class Monitor(threading.Thread):
         if self.control is not None:
             poller.register(self.control, select.POLLIN)
         poller.register(self.stop.fd, select.POLLIN)
+        control_fd = self.control.fileno() if self.control is not None else None
+        buffered = b""
         while not self.stop.requested:
-            if poller.poll(self.interval * 1000) and self._parent_closed():
-                return self._orphaned("the supervisor is gone (control socket closed)")
+            events = poller.poll(self.interval * 1000)
+            if any(fd == control_fd for fd, _ in events):
+                try:
+                    data = self.control.recv(4096)
+                except socket.timeout:
+                    data = None
+                except OSError:
+                    data = b""
+                if data == b"":
+                    return self._orphaned("the supervisor is gone (control socket closed)")
+                buffered += data or b""
+                *lines, buffered = buffered.split(b"\n")
+                if protocol.MSG_STOP.encode() in lines:
+                    self.stop.request(0)  # a successor serves: stop accepting, finish, exit 0
+                    return None
             if self.lock_file and heartbeat.is_stale(self.lock_file, self.interval):
                 return self._orphaned("the supervisor is gone (lockfile %s is stale)"
                                       % self.lock_file)
             changed = self._changed()
             if changed:
                 _log("%s changed, reloading" % changed)
+                self._files = {}  # one request is enough
+                if self.control is None:  # nobody to ask: Bottle's convention, exit 3
+                    self.stop.request(protocol.RELOAD_EXIT_CODE)
+                    return None
                 _send(self.control, "%s %s" % (protocol.MSG_RELOAD, protocol.REASON_POLL))
-                self.stop.request(protocol.RELOAD_EXIT_CODE)
-                return None
         return None
-
-    def _parent_closed(self):
-        if self.control is None:
-            return False
-        try:
-            return self.control.recv(4096) == b""
-        except socket.timeout:
-            return False
-        except OSError:
-            return True
 
     def _orphaned(self, why):
         _log(why + "; exiting")

@@ -9,13 +9,14 @@ Python prints it, with the source line for a SyntaxError), project_traceback, tr
 import os
 import signal
 
+from devbox.supervisor.project import is_project_file
+
 HINT_RELOAD = "devbox will reload when you save a file."
 HINT_REQUEST = ("This request raised an exception; the app is still running. "
                 "devbox will reload when you save a file.")
 HINT_EXITED = "Its output is in the log above. devbox will reload when you save a file."
 
 _BODY_LIMIT = 1 << 20  # bytes of a request body read (and dropped) before answering
-_SUPERVISOR_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def report_from_exception(exc, cwd=None, hint=HINT_RELOAD):
@@ -24,7 +25,7 @@ def report_from_exception(exc, cwd=None, hint=HINT_RELOAD):
 
     cwd = os.path.abspath(cwd or os.getcwd())
     frames = traceback.extract_tb(exc.__traceback__)
-    project = [f for f in frames if _is_project_file(f.filename, cwd)]
+    project = [f for f in frames if is_project_file(f.filename, cwd)]
     if isinstance(exc, SyntaxError) and exc.filename:
         filename, lineno, message = exc.filename, exc.lineno, exc.msg
     else:
@@ -117,18 +118,6 @@ def _content_length(environ):
         return int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return 0
-
-
-def _is_project_file(filename, cwd):
-    if not filename or filename.startswith("<"):
-        return False
-    path = os.path.abspath(filename)
-    if path.startswith(_SUPERVISOR_DIR + os.sep):
-        return False
-    parts = path.split(os.sep)
-    if "site-packages" in parts or "dist-packages" in parts:
-        return False
-    return path.startswith(cwd + os.sep)
 
 
 def _relative(filename, cwd):

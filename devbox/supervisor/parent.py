@@ -3,7 +3,12 @@
 Single-threaded and event-driven: signal handlers only record the signal (the wakeup fd wakes
 the loop), children report on their control sockets, and the only timers are the heartbeat and
 the SIGKILL deadlines. A reload never waits on a timer: SIGHUP and exit status 3 spawn the next
-child at once (while the old one drains, when the children share our socket).
+child at once.
+
+Overlapped handover (children that share our socket and report ready): the old child keeps
+serving while the new one imports the app. Once the new one accepts (ready, or serving its
+error page), the old one is told to stop accepting, and the ready (or crashed) event is printed
+only when it says it has: after that event, no request reaches old code.
 """
 
 import json
@@ -56,9 +61,16 @@ class Child:
         self.requested_at = requested_at  # monotonic time of the request that started it
         self.ready = False
         self.report = None  # crash report it sent
-        self.reload_reason = None  # why it is about to exit 3, if it said
+        self.accepting = False  # it said it serves (ready or crashed) and not yet "stopped"
         self.kill_at = None  # SIGKILL deadline once it was asked to stop
         self._buffer = b""
+
+    def send(self, message):
+        if self.control is not None:
+            try:
+                self.control.sendall(message.encode("utf-8") + b"\n")
+            except OSError:
+                pass  # it is gone or going; its exit tells us the rest
 
     def read_messages(self):
         """Complete lines received so far (non-blocking); closes the control socket at EOF."""
@@ -98,7 +110,13 @@ class Supervisor:
         self.started_at = time.time()
         self.ready_at = None
         self.stopping_since = None
-        self._pending_spawn = None  # request time of a spawn waiting for the port to be free
+        # Overlap needs a socket both children share and a child that says when it serves.
+        self.overlap = bool(getattr(options, "overlap", False) and spawner.holds_socket
+                            and spawner.reports_ready)
+        self._waiting_for_port = None  # request time of a spawn waiting for the port to be free
+        self._spawning = None  # (generation, request time) of a child the spawner delivers later
+        self._announce_later = None  # (child, event): once no older child accepts
+        self._unknown_exits = {}  # pid -> (status, when): reaped before the spawner named it
         self._signals = []
 
     # -- the loop ---------------------------------------------------------------------------
@@ -119,12 +137,15 @@ class Supervisor:
             self._spawn_app(start)
             while self.stopping_since is None or self.children:
                 self._wait(wake_r)
+                self._adopt_spawned()
                 self._handle_signals()
+                self._adopt_spawned()
                 self.heartbeat.beat()
                 self._enforce_deadlines()
         finally:
             for child in self.children.values():
                 _kill_group(child.pid, signal.SIGKILL)
+            self.spawner.close()
             self.heartbeat.remove()
             signal.set_wakeup_fd(-1)
             os.close(wake_r)
@@ -144,12 +165,16 @@ class Supervisor:
         timeout = self.heartbeat.seconds_until_due()
         if deadlines:
             timeout = max(0.0, min([timeout] + [d - self.clock() for d in deadlines]))
-        readable, _, _ = select.select([wake_r] + list(by_fd), [], [], timeout)
+        spawner_fds = self.spawner.fds()
+        readable, _, _ = select.select([wake_r] + list(by_fd) + spawner_fds, [], [], timeout)
         for fd in readable:
             if fd == wake_r:
                 _drain(wake_r)
-            else:
+            elif fd in by_fd:
                 self._read_control(by_fd[fd])
+            else:
+                self.spawner.on_readable(fd)
+                self._write_status()  # a template or standby child came or went
 
     def _handle_signals(self):
         pending, self._signals = self._signals, []
@@ -175,23 +200,51 @@ class Supervisor:
     # -- children ---------------------------------------------------------------------------
 
     def _spawn_app(self, requested_at):
-        self._pending_spawn = None
+        self._waiting_for_port = None
         self.generation += 1
         self.state = protocol.STATE_STARTING
         try:
-            pid, control = self.spawner.app(self.generation)
+            started = self.spawner.app(self.generation)
         except SpawnError as exc:
-            report = errorpage.report_from_status(127, self._what())
-            report.update(title=str(exc), summary=str(exc))
-            self._crashed(self.generation, 127, report, serve_error=True)
-            return
-        child = Child(pid, control, ROLE_APP, self.generation, requested_at)
-        self.children[pid] = child
-        self.current = child
-        if self.spawner.reports_ready:
+            started = exc
+        if started is None:  # the spawner hands it over later (take)
+            self._spawning = (self.generation, requested_at)
             self._write_status()
+            return
+        self._adopt(self.generation, started, requested_at)
+
+    def _adopt_spawned(self):
+        for generation, started in self.spawner.take():
+            requested_at = self.clock()
+            if self._spawning is not None and self._spawning[0] == generation:
+                requested_at = self._spawning[1]
+                self._spawning = None
+            self._adopt(generation, started, requested_at)
+
+    def _adopt(self, generation, started, requested_at):
+        """Take charge of the app child the spawner started for `generation` (or its error)."""
+        outdated = generation != self.generation or self.stopping_since is not None
+        if isinstance(started, SpawnError):
+            if not outdated:
+                report = errorpage.report_from_status(127, self._what())
+                report.update(title=str(started), summary=str(started))
+                self._crashed(generation, 127, report, serve_error=True)
+            return
+        pid, control = started
+        child = Child(pid, control, ROLE_APP, generation, requested_at)
+        self.children[pid] = child
+        if outdated:
+            self._terminate(child)  # a newer reload (or a stop) came while it was on its way
         else:
-            self._ready(child)  # a command cannot tell us; it runs, that is all we know
+            self.current = child
+            if self.spawner.reports_ready:
+                self._write_status()
+            else:
+                self._ready(child)  # a command cannot tell us; it runs, that is all we know
+        exited = self._unknown_exits.pop(pid, None)
+        if exited is not None and self.clock() - exited[1] < 60:
+            del self.children[pid]  # it died before we knew its pid
+            self._child_exited(child, exited[0])
 
     def _spawn_errorpage(self, report):
         if self.options.port is None:
@@ -209,15 +262,58 @@ class Supervisor:
         for line in child.read_messages():
             kind, _, rest = line.partition(" ")
             if kind == protocol.MSG_READY:
-                if child is self.current and child.role == ROLE_APP and not child.ready:
-                    self._ready(child)
+                if child.role == ROLE_ERRORPAGE:
+                    self._accepting(child, None)
+                elif child is self.current and not child.ready:
+                    child.ready = True
+                    self._accepting(child, protocol.EVENT_READY)
             elif kind == protocol.MSG_CRASHED:
                 child.report = json.loads(rest)
-                if child is self.current and child.role == ROLE_APP:
-                    child.ready = True  # it serves the error page; no ready line will follow
-                    self._crashed(child.generation, protocol.STATUS_STARTUP, child.report)
+                if child is self.current and child.role == ROLE_APP and not child.ready:
+                    child.ready = True  # it serves the error page; its ready line is not news
+                    self._accepting(child, protocol.EVENT_CRASHED)
             elif kind == protocol.MSG_RELOAD:
-                child.reload_reason = rest or None
+                if child is self.current and child.ready:
+                    self._reload(rest or protocol.REASON_POLL, self.clock())
+            elif kind == protocol.MSG_STOPPED:
+                self._stopped_accepting(child)
+            elif kind == protocol.MSG_MODULES:
+                self.spawner.learn(rest.split())
+
+    def _accepting(self, child, event):
+        """`child` serves now. Older children that still accept are told to stop; `event` (ready
+        or crashed) is printed once none of them accepts any more."""
+        child.accepting = True
+        if child.role == ROLE_APP:
+            self.spawner.serving()
+        older = [c for c in self.children.values() if c is not child and c.accepting]
+        for other in older:
+            self._terminate(other)
+        if event is None:
+            return
+        if older:
+            self._announce_later = (child, event)
+        else:
+            self._announce_serving(child, event)
+
+    def _stopped_accepting(self, child):
+        if not child.accepting:
+            return
+        child.accepting = False
+        if self._announce_later is None:
+            return
+        waiting, event = self._announce_later
+        if not any(c.accepting for c in self.children.values() if c is not waiting):
+            self._announce_later = None
+            self._announce_serving(waiting, event)
+
+    def _announce_serving(self, child, event):
+        if child is not self.current or self.stopping_since is not None:
+            return  # a newer generation took over: its own event says what serves
+        if event == protocol.EVENT_READY:
+            self._ready(child)
+        else:
+            self._crashed(child.generation, protocol.STATUS_STARTUP, child.report)
 
     def _ready(self, child):
         child.ready = True
@@ -246,18 +342,26 @@ class Supervisor:
             if pid == 0:
                 return
             child = self.children.pop(pid, None)
-            if child is not None:  # else an orphan we adopted as PID 1 / subreaper
+            if child is not None:
                 _kill_group(pid, signal.SIGKILL, leader_alive=False)  # what it left behind
                 self._child_exited(child, _exit_status(status))
+            elif not self.spawner.reaped(pid, _exit_status(status)):
+                # An orphan we adopted as PID 1 / subreaper, or a forked child whose pid the
+                # spawner has not told us yet: remember its status for a while.
+                now = self.clock()
+                self._unknown_exits = {p: e for p, e in self._unknown_exits.items()
+                                       if now - e[1] < 60}
+                self._unknown_exits[pid] = (_exit_status(status), now)
 
     def _child_exited(self, child, status):
-        self._read_control(child)  # a last "reload poll" or crash report
+        self._read_control(child)  # a last message or crash report
         if child.control is not None:
             child.control.close()
             child.control = None
+        self._stopped_accepting(child)
         if child is not self.current:
-            if self._pending_spawn is not None and not self.children:
-                self._spawn_app(self._pending_spawn)  # the port is free now
+            if self._waiting_for_port is not None and not self.children:
+                self._spawn_app(self._waiting_for_port)  # the port is free now
             return
         self.current = None
         if self.stopping_since is not None:
@@ -266,7 +370,7 @@ class Supervisor:
             self._log("the error page server %s; waiting for a reload"
                       % errorpage.describe_status(status))
         elif status == protocol.RELOAD_EXIT_CODE:
-            self._reload(child.reload_reason or protocol.REASON_EXIT3, self.clock())
+            self._reload(protocol.REASON_EXIT3, self.clock())
         else:
             report = child.report or errorpage.report_from_status(status, self._what())
             self._crashed(child.generation, status, report, serve_error=True)
@@ -279,12 +383,13 @@ class Supervisor:
         self.reloads += 1
         self._emit(protocol.EVENT_RELOADING, generation=self.generation + 1, reason=reason)
         old, self.current = self.current, None
-        if old is not None:
-            self._terminate(old)
-        self._pending_spawn = requested_at
+        if old is not None and not (self.overlap and old.accepting):
+            self._terminate(old)  # no overlap, or it does not serve yet: it is outdated
+        self._spawning = None  # a child still on its way is outdated: stopped when it comes
         if self.spawner.holds_socket or not self.children:
             self._spawn_app(requested_at)
         else:
+            self._waiting_for_port = requested_at
             self.state = protocol.STATE_STARTING  # the old child still holds the port
             self._write_status()
 
@@ -294,7 +399,7 @@ class Supervisor:
                 _kill_group(child.pid, signal.SIGKILL)
             return
         self.stopping_since = at
-        self._pending_spawn = None
+        self._waiting_for_port = self._spawning = self._announce_later = None
         self.state = protocol.STATE_STOPPING
         self._emit(protocol.EVENT_STOPPING, signal=signal.Signals(signum).name)
         self._write_status()
@@ -302,8 +407,10 @@ class Supervisor:
             self._terminate(child)
 
     def _terminate(self, child):
-        """SIGTERM to the child's process group; SIGKILL when the grace period is over."""
+        """"stop" on its control socket (reliable even when the app handles SIGTERM itself) and
+        SIGTERM to its process group; SIGKILL when the grace period is over."""
         if child.kill_at is None:
+            child.send(protocol.MSG_STOP)
             _kill_group(child.pid, signal.SIGTERM)
             child.kill_at = self.clock() + self.options.grace
 
@@ -328,11 +435,7 @@ class Supervisor:
         self._write(protocol.log_line(message))
 
     def _write(self, line):
-        try:
-            self.out.write(line + "\n")
-            self.out.flush()
-        except (OSError, ValueError):
-            pass  # nobody reads our output any more; keep supervising
+        write_line(self.out, line)
 
     def _write_status(self):
         o = self.options
@@ -348,7 +451,9 @@ class Supervisor:
             "python": platform.python_version(),
             "listen": o.listen,
             "address": format_address(o.host, o.port),
+            "overlap": self.overlap,
         }
+        status.update(self.spawner.describe())
         if o.app:
             status["app"] = o.app
         else:
@@ -357,6 +462,14 @@ class Supervisor:
             write_status(o.status_file, status)
         except OSError as exc:
             self._log("cannot write the status file %s: %s" % (o.status_file, exc))
+
+
+def write_line(out, line):
+    try:
+        out.write(line + "\n")
+        out.flush()
+    except (OSError, ValueError):
+        pass  # nobody reads our output any more; keep supervising
 
 
 def _kill_group(pid, signum, leader_alive=True):

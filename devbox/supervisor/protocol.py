@@ -64,7 +64,27 @@ STATE_STOPPING = "stopping"
 # -- child -> parent messages on the control socket, one line each --------------------------
 MSG_READY = "ready"  # "ready": the app imported, the server accepts now
 MSG_CRASHED = "crashed"  # "crashed {json report}": the app failed; the child serves the error page
-MSG_RELOAD = "reload"  # "reload poll": the child is about to exit 3 because a module changed
+MSG_RELOAD = "reload"  # "reload poll": a module changed (--poll-modules); the child keeps serving
+MSG_STOPPED = "stopped"  # "stopped": the child no longer accepts; in-flight requests finish
+# "modules a b.c ...": dependencies (not project code) the app imported, sent before ready or
+# crashed when the child runs with --report-modules; the warm template imports them next.
+MSG_MODULES = "modules"
+# -- parent -> child ------------------------------------------------------------------------
+MSG_STOP = "stop"  # stop accepting now, answer "stopped", finish in-flight requests, exit 0
+MSG_GO = "go"  # to a standby child forked by the warm template: import the app and serve
+
+# -- supervisor <-> warm template (a SOCK_SEQPACKET socket: one message per packet) -----------
+# The template is a process that has imported the app's dependencies; it forks standby app
+# children that wait for MSG_GO (see template.py).
+TPL_PRELOAD = "preload"  # "preload a b": import these (the user's list; project code allowed)
+TPL_IMPORT = "import"  # "import a b": import these (learned dependencies; no project code)
+TPL_FORK = "fork"  # "fork N" + the child's control socket (SCM_RIGHTS): fork request N
+TPL_FORKED = "forked"  # "forked N PID": the child waits for MSG_GO; the supervisor adopted it
+TPL_STALE = "stale"  # "stale N PATH": PATH changed since it was imported; the template exits
+TPL_FAILED = "failed"  # "failed N reason": fork() failed; the template exits
+TPL_REJECT = "reject"  # "reject MOD reason": importing MOD made the template unfit; it exits
+TPL_UNIMPORTABLE = "unimportable"  # "unimportable MOD summary": MOD raised on import; skipped
+TPL_MAX_PACKET = 60000  # bytes per message; longer module lists are split
 
 # -- events on the supervisor's stdout ------------------------------------------------------
 LOG_PREFIX = "[devbox]"

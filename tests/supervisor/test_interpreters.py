@@ -49,6 +49,7 @@ def test_serve_reload_crash_recover_stop(tmp_path, supervisor, python):
     write_app(tmp_path, "v2")  # same size, same second: the bytecode cache must not win
     sup.reload()
     assert http_get(sup.port) == (200, "v2")
+    assert sup.status()["warm"] is True  # forked from the template on this version too
 
     (tmp_path / "app.py").write_text("def app(:\n")
     sup.send(signal.SIGHUP)

@@ -1,0 +1,325 @@
+"""The warm template: a process that has imported the app's dependencies and forks one app child
+per reload, so a reload costs a fork and the project's own imports instead of the whole
+dependency tree again.
+
+spawn.WarmSpawner starts it like a child (fd 3: the listening socket; fd 4: a SOCK_SEQPACKET
+socket to the supervisor) and it does what the supervisor asks, one message at a time (TPL_* in
+protocol.py):
+
+- preload / import: import modules. A module whose import leaves a thread running is rejected
+  (fork copies only the forking thread: the others vanish in the child, with any lock they held),
+  and so is a learned module that drags project code in (the template would hold it stale). After
+  a rejection the template exits; the supervisor starts a new one without that module.
+- fork: stat the files of the dependencies the template has imported (cheap: one stat each;
+  the standard library is left out). If one changed, say "stale" and exit: the supervisor starts
+  a fresh template. Otherwise fork twice: the middle process exits at once, so the child is
+  adopted by the supervisor (a subreaper, or PID 1), which reaps and signals it like any other
+  child.
+
+The forked child sets itself up as far as it can without the project (environment, fds, death
+signal, control socket) and then waits on standby: the supervisor keeps one such child ready,
+so a reload costs a "go" message, the same stat calls again (a dependency may have changed
+while it waited: then it exits 3 and the next fork finds the template stale) and the import of
+the project's own modules.
+
+The template itself starts no thread and imports nothing of the project.
+"""
+
+import array
+import gc
+import os
+import select
+import signal
+import socket
+import sys
+import time
+import _thread
+
+from devbox.supervisor import bytecode, child, prctl, project, protocol
+
+_ADOPTION_TIMEOUT = 1.0  # seconds a forked child waits to be adopted before it carries on
+
+
+def main(argv=None):
+    """Serve the supervisor's requests until it closes the socket; returns the exit status."""
+    opts, child_args = _parse_args(sys.argv[1:] if argv is None else argv)
+    root = os.path.abspath(opts.get("--project-dir") or os.getcwd())
+    lock_file = opts.get("--lock-file", "")
+    supervisor_pid = os.getppid()
+    prctl.load()  # ctypes now, once, rather than in every child
+    child._step_aside()
+    bytecode.avoid_racy_bytecode()
+    sock = socket.socket(fileno=protocol.CONTROL_FD)
+    sock.set_inheritable(False)
+    files = Files()
+    files.add_loaded()
+    while True:
+        message, fds = _receive(sock)
+        if message is None:
+            return 0  # the supervisor is gone, or wants us gone
+        kind, _, rest = message.partition(" ")
+        if kind in (protocol.TPL_PRELOAD, protocol.TPL_IMPORT):
+            rejected = import_modules(rest.split(), root, kind == protocol.TPL_PRELOAD,
+                                      lambda text: _say(sock, text))
+            files.add_loaded()
+            if rejected:
+                _say(sock, "%s %s %s" % (protocol.TPL_REJECT, rejected[0], rejected[1]))
+                return 0
+        elif kind == protocol.TPL_FORK:
+            generation = rest.strip()
+            try:
+                changed = files.changed()
+                if changed:
+                    _say(sock, "%s %s %s" % (protocol.TPL_STALE, generation, changed))
+                    return 0
+                if not fds:
+                    _say(sock, "%s %s no control socket came with the request"
+                         % (protocol.TPL_FAILED, generation))
+                    return 1
+                try:
+                    pid = fork_child(fds[0], child_args, lock_file, sock, supervisor_pid,
+                                     files)
+                except OSError as exc:
+                    _say(sock, "%s %s %s" % (protocol.TPL_FAILED, generation,
+                                             " ".join(str(exc.strerror or exc).split())))
+                    return 1
+                _say(sock, "%s %s %d" % (protocol.TPL_FORKED, generation, pid))
+            finally:
+                for fd in fds:
+                    os.close(fd)
+        else:
+            for fd in fds:
+                os.close(fd)
+
+
+def import_modules(names, root, project_allowed, say):
+    """Import `names` in order; (name, reason) for the first one the template must not keep,
+    else None. A name that fails to import is reported (TPL_UNIMPORTABLE) and skipped: the child
+    imports it itself and shows the error, if it is one."""
+    for name in names:
+        if name in sys.modules:
+            continue
+        before = set(sys.modules)
+        try:
+            __import__(name)
+        except BaseException as exc:  # noqa: BLE001 - whatever an import raises, skip it
+            summary = " ".join(("%s: %s" % (type(exc).__name__, exc)).split())
+            say("%s %s %s" % (protocol.TPL_UNIMPORTABLE, name, summary[:500]))
+            continue
+        if _thread._count():
+            return name, "it starts a thread, and a process with threads cannot be forked safely"
+        if not project_allowed:
+            dragged = project.project_modules([n for n in sys.modules if n not in before], root)
+            if dragged:
+                return name, "it imports project code (%s), which must be fresh in every child" \
+                    % dragged[0]
+    return None
+
+
+class Files:
+    """The files of the imported modules (the standard library's aside: it changes only with
+    the interpreter) and what they looked like when imported."""
+
+    _STDLIB = os.path.dirname(os.__file__) + os.sep
+
+    def __init__(self):
+        self._seen = set()  # module names looked at
+        self._signatures = {}  # path -> (mtime_ns, size, inode)
+
+    def add_loaded(self):
+        for name, module in list(sys.modules.items()):
+            if name in self._seen:
+                continue
+            self._seen.add(name)
+            path = project.module_file(module)
+            if path is None or path.startswith(project.SUPERVISOR_DIR + os.sep):
+                continue
+            if path.startswith(self._STDLIB) and not _installed(path):
+                continue
+            if path not in self._signatures:
+                signature = _signature(path)
+                if signature is not None:
+                    self._signatures[path] = signature
+
+    def changed(self):
+        """The first file that changed or vanished since it was imported, else None."""
+        for path, before in self._signatures.items():
+            if _signature(path) != before:
+                return path
+        return None
+
+
+def _installed(path):
+    parts = path.split(os.sep)
+    return "site-packages" in parts or "dist-packages" in parts
+
+
+def _signature(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def fork_child(control_fd, child_args, lock_file, sock, supervisor_pid, files):
+    """Fork an app child (through a middle process that exits at once); returns its pid."""
+    gc.freeze()  # the children's collector then leaves our objects (and their pages) alone
+    r, w = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        try:
+            os.close(r)
+            pid = os.fork()
+            if pid == 0:
+                os.close(w)
+                _run_child(control_fd, child_args, lock_file, sock, supervisor_pid, files)
+            try:
+                os.setpgid(pid, pid)  # also done in the child: whoever runs first wins the race
+            except OSError:
+                pass
+            os.write(w, str(pid).encode())
+        except BaseException as exc:  # noqa: BLE001 - report it, never return into the loop
+            try:
+                os.write(w, ("error %s" % (getattr(exc, "strerror", None) or exc)).encode())
+            except OSError:
+                pass
+        finally:
+            os._exit(0)
+    os.close(w)
+    out = _read_to_eof(r).decode("utf-8", "replace")
+    os.waitpid(middle, 0)
+    if not out.isdigit():
+        raise OSError(out[len("error "):] if out.startswith("error ") else "fork failed")
+    return int(out)
+
+
+def _run_child(control_fd, child_args, lock_file, sock, supervisor_pid, files):
+    """In the forked child: become what ExecSpawner's child would be, wait for "go", run."""
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        first_parent = os.getppid()
+        sock.close()  # frees fd 4 for the child's own control socket
+        if control_fd != protocol.CONTROL_FD:
+            os.dup2(control_fd, protocol.CONTROL_FD)
+            os.close(control_fd)
+        env = os.environ
+        env[protocol.ENV_CHILD] = protocol.CHILD_VALUE
+        env[protocol.ENV_LOCK_FILE] = lock_file
+        env[protocol.ENV_BOTTLE_LOCKFILE] = lock_file
+        env[protocol.ENV_CONTROL_FD] = str(protocol.CONTROL_FD)
+        env[protocol.ENV_LISTEN_PID] = str(os.getpid())
+        sys.argv[1:] = child_args
+        _adopted(first_parent, supervisor_pid)
+        code = child.main(child_args, standby=lambda control: _standby(control, files))
+    except SystemExit as exc:
+        code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # noqa: BLE001 - show it, then leave like a crashed child
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _adopted(first_parent, supervisor_pid):
+    """Wait for the middle process to be gone (then the supervisor is our parent) and ask to die
+    with the supervisor, as a child it started itself would."""
+    deadline = time.monotonic() + _ADOPTION_TIMEOUT
+    while os.getppid() == first_parent != supervisor_pid and time.monotonic() < deadline:
+        time.sleep(0.0002)
+    if os.getppid() == supervisor_pid and supervisor_pid != 1 and prctl.load():
+        prctl.set_parent_death_signal(signal.SIGKILL, supervisor_pid)
+
+
+def _standby(control, files):
+    """Wait for "go" (None: run) or for "stop" or EOF (0: we were not needed). On "go", a
+    dependency that changed since the template imported it means this process holds old code:
+    exit 3, the supervisor's next request finds the template stale and gets a fresh one."""
+    if control is None:
+        return None
+    poller = select.poll()
+    poller.register(control, select.POLLIN)
+    buffered = b""
+    while True:
+        poller.poll()
+        try:
+            data = control.recv(4096)
+        except socket.timeout:
+            continue
+        except OSError:
+            data = b""
+        if not data:
+            return 0
+        buffered += data
+        lines = buffered.split(b"\n")
+        if protocol.MSG_STOP.encode() in lines:
+            return 0
+        if protocol.MSG_GO.encode() in lines:
+            if files.changed():  # the template says which, when asked to fork again
+                return protocol.RELOAD_EXIT_CODE
+            return None
+
+
+def _receive(sock):
+    """(text, [fds]) of the next message, or (None, []) at EOF."""
+    anc_size = socket.CMSG_SPACE(4 * array.array("i").itemsize)
+    while True:
+        try:
+            data, ancdata, _, _ = sock.recvmsg(protocol.TPL_MAX_PACKET + 4096, anc_size)
+            break
+        except InterruptedError:
+            continue
+        except OSError:
+            return None, []
+    fds = []
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            received = array.array("i")
+            received.frombytes(payload[:len(payload) - len(payload) % received.itemsize])
+            fds.extend(received)
+    if not data:
+        for fd in fds:
+            os.close(fd)
+        return None, []
+    return data.decode("utf-8", "replace"), fds
+
+
+def _say(sock, text):
+    try:
+        sock.send(text.encode("utf-8")[:protocol.TPL_MAX_PACKET])
+    except OSError:
+        pass  # the supervisor is gone; the next receive sees it
+
+
+def _read_to_eof(fd):
+    chunks = []
+    while True:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def _parse_args(argv):
+    """--key value pairs, then `--` and the app child's own arguments."""
+    opts = {}
+    if "--" in argv:
+        i = argv.index("--")
+        argv, rest = argv[:i], argv[i + 1:]
+    else:
+        rest = []
+    for key, value in zip(argv[::2], argv[1::2]):
+        opts[key] = value
+    return opts, rest
+
+
+if __name__ == "__main__":
+    sys.exit(main())
