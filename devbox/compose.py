@@ -206,7 +206,9 @@ def plan_override(config, user_services: Mapping[str, dict], supervisor_dir: Opt
         env = {key: value for key, value in _default_env(service) if key not in user_env}
         env.update(service.env_dict())
         command = planning.supervisor_command(app=service.app, command=service.command, port=service.port,
-                                              listen=service.listen, grace=config.stop_grace)
+                                              listen=service.listen, grace=config.stop_grace,
+                                              warm=config.reload.warm, overlap=config.reload.overlap,
+                                              preload=config.preload)
         entry = {
             "command": [_escape(arg) for arg in command],
             "environment": {key: _escape(value) for key, value in env.items()},

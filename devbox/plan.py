@@ -92,14 +92,26 @@ def sync_mode(config, facts: HostFacts) -> str:
     return config.sync
 
 
-def supervisor_command(*, app=None, command=None, port=None, listen="fd", grace=5.0) -> Tuple[str, ...]:
+def supervisor_command(*, app=None, command=None, port=None, listen="fd", grace=5.0, warm=True, overlap=True,
+                       preload=()) -> Tuple[str, ...]:
     """The container's command: the injected supervisor running the app or the user's command."""
     args = ["python3", SUPERVISOR_LAUNCHER, "--status-file", STATUS_FILE, "--grace", f"{grace:g}"]
     if port is not None:
         args += ["--port", str(port), "--host", "0.0.0.0"]
     if app:
-        return tuple(args + ["--app", app])
+        return tuple(args + reload_flags(warm, overlap, preload) + ["--app", app])
     return tuple(args + ["--listen", listen, "--"] + list(command))
+
+
+def reload_flags(warm=True, overlap=True, preload=()) -> list:
+    """The supervisor's flags for devbox.yml's `reload:` and `preload:` (they apply to `app:`, whose
+    children the supervisor forks from a warm template and hands over without a gap)."""
+    flags = [] if warm else ["--no-warm"]
+    if not overlap:
+        flags.append("--no-overlap")
+    if preload:
+        flags += ["--preload", ",".join(preload)]
+    return flags
 
 
 def plan(config, facts: HostFacts, image_id: str = "", supervisor_digest: str = "") -> ContainerSpec:
@@ -125,7 +137,8 @@ def plan(config, facts: HostFacts, image_id: str = "", supervisor_digest: str = 
         name=f"{config.name}-devbox",
         image=config.image_tag,
         command=supervisor_command(app=config.app, command=config.command, port=config.app_port,
-                                   listen=config.listen, grace=config.stop_grace),
+                                   listen=config.listen, grace=config.stop_grace, warm=config.reload.warm,
+                                   overlap=config.reload.overlap, preload=config.preload),
         workdir=config.workdir,
         bind_source=str(config.root) if bind else None,
         # Behind an ssh forward the engine publishes on its own loopback at ports it picks: the

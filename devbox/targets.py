@@ -184,6 +184,7 @@ class ProcessTarget(Target):
         if config.ports:
             args += ["--port", str(config.ports[0].host_port), "--host", host]
         if config.app:
+            args += planning.reload_flags(config.reload.warm, config.reload.overlap, config.preload)
             args += ["--app", config.app]
         else:
             args += ["--listen", config.listen, "--"] + list(config.command)

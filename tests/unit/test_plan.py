@@ -52,3 +52,13 @@ def test_config_hash_changes_with_config_image_and_supervisor_only(tmp_path):
     assert plan.plan(cfg, facts, image_id="sha256:a", supervisor_digest="s2").config_hash != base
     changed = load(tmp_path, "app: app:app\nenv: {A: '1'}\n")
     assert plan.plan(changed, facts, image_id="sha256:a", supervisor_digest="s1").config_hash != base
+
+
+def test_reload_and_preload_settings_become_supervisor_flags(tmp_path):
+    default = plan.plan(load(tmp_path, "app: app:app\n"), plan.HostFacts()).command
+    assert not {"--no-warm", "--no-overlap", "--preload"} & set(default)  # on by default
+    cfg = load(tmp_path, "app: app:app\nreload: {warm: false, overlap: false}\npreload: [numpy, shop.models]\n")
+    command = plan.plan(cfg, plan.HostFacts()).command
+    assert {"--no-warm", "--no-overlap"} <= set(command)
+    assert command[command.index("--preload") + 1] == "numpy,shop.models"
+    assert command[-2:] == ("--app", "app:app")
