@@ -89,7 +89,9 @@ class ContainerTarget(Target):
         self.copy_mode = planning.sync_mode(session.config, session.facts) == "copy"
         self.on_recreated = on_recreated  # e.g. re-forward ports to the new container
         self._pids: dict = {}  # container id -> its PID 1 as seen from here (0: not visible)
+        self._signalled: set = set()  # container ids signalled directly at least once
         self._prepare_copy()
+        self._host_pid()  # now, not on the first save
 
     def _prepare_copy(self) -> None:
         """Copy mode: open the container's receiver in the background before the first save."""
@@ -107,29 +109,36 @@ class ContainerTarget(Target):
         """SIGHUP straight to the supervisor when this machine runs the container and may signal
         it (it runs as the host user by default): ~0.05 ms, where the engine's kill takes ~20 ms
         (it execs `runc kill`). The pid is trusted only while its cgroup names the container."""
-        if self.session.engine.remote or not sys.platform.startswith("linux"):
-            return False
         key = self.container.id
-        pid = self._pids.get(key)
-        if pid == 0:
+        pid = self._host_pid()
+        if not pid:
             return False
-        fresh = pid is None
-        if fresh:
-            self.container.reload()
-            pid = self._pids[key] = int(self.container.attrs["State"].get("Pid") or 0)
         try:
             with open(f"/proc/{pid}/cgroup") as cgroup:
-                ours = pid > 0 and key in cgroup.read()  # else a VM, another pid namespace, or gone
+                ours = key in cgroup.read()  # else a VM, another pid namespace, or gone
             if ours:
                 os.kill(pid, signal.SIGHUP)
+                self._signalled.add(key)
                 return True
         except OSError:  # no such process, or not ours to signal
             pass
-        if fresh:
-            self._pids[key] = 0  # never: the engine signals this container
+        if key in self._signalled:  # it worked before: restarted under a new pid? look again next time
+            self._signalled.discard(key)
+            del self._pids[key]
         else:
-            del self._pids[key]  # restarted under a new pid? look it up again next time
+            self._pids[key] = 0  # never: the engine signals this container
         return False
+
+    def _host_pid(self) -> int:
+        """The container's PID 1 as this machine sees it (looked up once per container), or 0."""
+        key = self.container.id
+        if key not in self._pids:
+            pid = 0
+            if not self.session.engine.remote and sys.platform.startswith("linux"):
+                self.container.reload()
+                pid = int(self.container.attrs["State"].get("Pid") or 0)
+            self._pids[key] = pid
+        return self._pids[key]
 
     def copy(self, batch: Batch) -> None:
         if self.copy_mode:
@@ -167,6 +176,7 @@ class ContainerTarget(Target):
             return False
         self.container, self.stream = container, stream
         self._prepare_copy()
+        self._host_pid()
         if self.on_recreated is not None:
             self.on_recreated(self.container)
         return True
