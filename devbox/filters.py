@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence, Union
@@ -51,6 +52,7 @@ DEFAULT_IGNORE = (
 )  # fmt: skip
 
 PathLike = Union[str, "os.PathLike[str]"]
+_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
 
 
 def strongest(actions: Iterable[str]) -> str:
@@ -274,9 +276,29 @@ def _compile(lines: Iterable[str]) -> pathspec.PathSpec:
     """Git-style rules; a line git would reject is dropped, not fatal (it is someone else's file)."""
     lines = list(lines)
     try:
-        return pathspec.GitIgnoreSpec.from_lines(lines)
+        spec = pathspec.GitIgnoreSpec.from_lines(lines)
     except ValueError:
-        return pathspec.GitIgnoreSpec.from_lines([line for line in lines if _valid(line)])
+        spec = pathspec.GitIgnoreSpec.from_lines([line for line in lines if _valid(line)])
+    spec.devbox_any = _any_rule(spec)
+    return spec
+
+
+def _any_rule(spec: pathspec.PathSpec) -> Optional["re.Pattern[str]"]:
+    """One regex matching wherever any rule of `spec` matches: most paths match no rule, and
+    one alternation run in C says so several times faster than trying each rule in turn
+    (priming 20,000 watched files spent most of its time there)."""
+    parts = []
+    for pattern in spec.patterns:
+        regex = getattr(pattern, "regex", None)
+        if getattr(pattern, "include", None) is None:
+            continue
+        if regex is None:
+            return None  # not a regex rule: no shortcut
+        parts.append(_NAMED_GROUP.sub("(?:", regex.pattern))
+    try:
+        return re.compile("|".join(f"(?:{part})" for part in parts)) if parts else None
+    except re.error:
+        return None
 
 
 def _valid(line: str) -> bool:
@@ -290,6 +312,9 @@ def _valid(line: str) -> bool:
 def _decide(spec: pathspec.PathSpec, path: str) -> Optional[bool]:
     """True (excluded), False (re-included by a "!" rule) or None (no rule matches)."""
     if not spec.patterns:
+        return None
+    any_rule = getattr(spec, "devbox_any", None)
+    if any_rule is not None and any_rule.match(path) is None:
         return None
     check = getattr(spec, "check_file", None)
     if check is not None:

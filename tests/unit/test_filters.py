@@ -340,3 +340,16 @@ def test_ignore_files_inside_ignored_directories_do_not_flush_the_rules(root, mo
     assert reloads == []
     f.classify("sub/.gitignore")
     assert reloads == [1]
+
+
+def test_the_one_regex_precheck_agrees_with_the_rules_one_by_one():
+    rules = ["*.log", "!keep.log", "build/", "/Dockerfile", "docs/**/*.md", "\\#*#", "a?c", "[ab]x", "**/tmp",
+             "node_modules/", "*.swp", ".#*", "4913", "!important/", "deep/**"]
+    spec = filters._compile(rules)
+    assert spec.devbox_any is not None
+    paths = ["x.log", "keep.log", "sub/keep.log", "build/", "build/a.py", "sub/build/", "Dockerfile", "sub/Dockerfile",
+             "docs/a/b.md", "docs/b.md", "#a#", "abc", "ax", "bx", "cx", "tmp", "a/tmp", "a/tmp/", "app.py",
+             "node_modules/", "x/node_modules/", "a.swp", ".#a", "4913", "important/", "deep/x/y", "deep/"]
+    plain = filters._compile(rules)
+    plain.devbox_any = None
+    assert [filters._decide(spec, p) for p in paths] == [filters._decide(plain, p) for p in paths]
