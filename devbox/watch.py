@@ -90,6 +90,9 @@ class ContentIndex:
     def __contains__(self, rel: str) -> bool:
         return rel in self._digests
 
+    def known(self) -> List[str]:
+        return list(self._digests)
+
     def prime(self, relpaths: Iterable[str]) -> int:
         count = 0
         for rel in relpaths:
@@ -314,9 +317,13 @@ class Watcher:
             self.on_error(batch, exc)
 
     def _rescan(self) -> None:
-        """After the notifier restarted (a watched path came back, say): files it could not
-        report, whose bytes differ from the last known ones, are acted on as one batch."""
-        raw = [(1, os.path.join(self.root, rel)) for rel in self._unknown_files()]
+        """After the notifier restarted because a watched path vanished or came back: the events
+        the old one held are gone with it, so the tree is compared with the content index
+        instead (every watched file hashed, every known one looked for), and what differs is
+        acted on as one batch."""
+        on_disk = {rel for path in self.paths if path.exists() for rel in self.filter.walk(path)}
+        gone = {rel for rel in self.contents.known() if covers(self.rel_paths, rel) and rel not in on_disk}
+        raw = [(1, os.path.join(self.root, rel)) for rel in sorted(on_disk | gone)]
         batch = self.to_batch(raw) if raw else None
         if batch is not None:
             self._act(batch)

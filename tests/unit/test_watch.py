@@ -321,6 +321,28 @@ def test_a_vanished_watched_directory_comes_back(root):
         loop.stop()
 
 
+@pytest.mark.parametrize("back", [False, True])
+def test_a_watched_directory_replaced_while_nobody_reads_events_is_compared_with_the_index(root, back):
+    # The notifier of a vanished root is replaced, and the events it held go with it.
+    (root / "src").mkdir()
+    (root / "src" / "m.py").write_text("m")
+    batches = []
+    w = new_watcher(root, paths=["src"], on_batch=batches.append)
+    w.start()
+    shutil.rmtree(root / "src")
+    if back:
+        (root / "src").mkdir()
+        (root / "src" / "m.py").write_text("other bytes")
+    thread = threading.Thread(target=w.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: batches, 5, 0.005, "the difference acted on")
+        assert (batches[0].changed, batches[0].deleted) == ((["src/m.py"], []) if back else ([], ["src/m.py"]))
+    finally:
+        w.stop_event.set()
+        thread.join(5)
+
+
 def test_a_failed_action_is_reported_and_the_loop_goes_on(root):
     failures = []
 
