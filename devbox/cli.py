@@ -252,16 +252,9 @@ def apply_config(target, watcher, console, forwarded: bool) -> None:
     """devbox.yml changed under a running `devbox up`: what `devbox up` would do with it, which
     recreates the container only when its config hash changed; the watcher takes the new watch
     settings. A broken file is reported and the running app kept."""
-    from devbox import config
-
     old = target.session.config
-    try:
-        new = config.load(old.path)
-    except DevboxError as exc:
-        console("config_invalid", error=str(exc))
-        return
-    if new.to_dict() == old.to_dict():
-        console("config_unchanged")
+    new = changed_config(old, console)
+    if new is None:
         return
     reason = ("the project's name changed" if new.name != old.name else
               "it now describes a compose project" if new.compose else
@@ -273,6 +266,22 @@ def apply_config(target, watcher, console, forwarded: bool) -> None:
     watcher.reconfigure(new.watch.paths, path_filter(new), new.watch.debounce_ms)
     urls = target.session.plan().urls
     console("config_applied", recreated=recreated, url=urls[0] if urls else "(no published port)")
+
+
+def changed_config(old, console):
+    """devbox.yml read again: the new config when it means something else than `old`, else None
+    (a broken file is reported, an unchanged meaning only at -v)."""
+    from devbox import config
+
+    try:
+        new = config.load(old.path)
+    except DevboxError as exc:
+        console("config_invalid", error=str(exc))
+        return None
+    if new.to_dict() == old.to_dict():
+        console("config_unchanged")
+        return None
+    return new
 
 
 def cmd_run(args, console) -> int:
@@ -300,7 +309,8 @@ def watch_until_interrupted(cfg, target, console, stop, watcher=None) -> int:
     if watcher is None:
         watcher = new_watcher(cfg, console, on_batch=target.act)
     watcher.config_file = watcher.config_file or cfg.path
-    watcher.on_config = watcher.on_config or (lambda batch: console("config_restart", reason="not applied live here"))
+    watcher.on_config = watcher.on_config or (  # `devbox run` and compose projects: say so
+        lambda batch: changed_config(cfg, console) and console("config_restart", reason="not applied while running"))
     watcher.on_error = watcher.on_error or (lambda batch, exc: console("action_failed", paths=batch.paths,
                                                                         error=_one_line(exc)))
     console("watching", paths=watcher.rel_paths, files=watcher.start())
