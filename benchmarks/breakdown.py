@@ -35,7 +35,7 @@ from benchmarks.project import Project, marker
 
 STAGES = (
     ("watcher_ms", "save -> watcher batch (inotify, debounce, content check)"),
-    ("signal_ms", "batch -> SIGHUP sent (a Docker API call for a container)"),
+    ("signal_ms", "batch -> SIGHUP sent (to PID 1 directly, or through the Docker API)"),
     ("sighup_ready_ms", "SIGHUP -> new child ready (the supervisor's own figure)"),
     ("served_ms", "save -> new body at the client"),
     ("event_delay_ms", "ready -> ready event read by devbox (its log stream)"),
