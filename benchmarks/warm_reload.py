@@ -4,9 +4,10 @@ the cold floor (kill a plain wsgiref server and start it again). Natively, no Do
 
     python benchmarks/warm_reload.py [--rounds 3] [--reloads 8] [--python /usr/bin/python3]
 
-Each reload: save app.py (a new version), then SIGHUP the supervisor (the floor: SIGKILL the server
-and start it again), then open a new connection every 2 ms until the new body comes back; the
-latency is signal -> first new response. Saves are spaced as a person's are (the supervisor settles
+Each reload: save app.py (a new version, as benchmarks.project does: the size changes and the mtime
+moves forward, so no bytecode cache serves the old one), then SIGHUP the supervisor (the floor:
+SIGKILL the server and start it again), then open a new connection every 2 ms until the new body
+comes back; the latency is signal -> first new response. Saves are spaced as a person's are (the supervisor settles
 in between: the old child drained, the next standby child forked). A second client requests all
 along and counts failures. Configurations are interleaved round by round, so machine noise
 spreads over all of them. Prints p50 / p95 per configuration and app.
@@ -21,7 +22,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -29,20 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.project import HEAVY, HEAVY_MODULE, SCRIPTS, marker  # noqa: E402
+from benchmarks.project import Project, marker  # noqa: E402
 from benchmarks.supervisor_reload import events, get, percentile, wait_for  # noqa: E402
 from devbox.supervisor import protocol  # noqa: E402
 from devbox.supervisor.status import read_status  # noqa: E402
-
-APP = """\
-{imports}
-VERSION = {version!r}
-
-def app(environ, start_response):
-    body = ("bench " + VERSION + "\\n").encode()
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-    return [body]
-"""
 
 CONFIGS = [  # (label, supervisor flags; None: the kill-and-respawn floor)
     ("devbox, warm fork + overlap (default)", []),
@@ -51,25 +41,26 @@ CONFIGS = [  # (label, supervisor flags; None: the kill-and-respawn floor)
     ("kill and respawn wsgiref (cold floor)", None),
 ]
 SETTLE = 0.4  # seconds after a reload is served before the next save
+SERVE_TIMEOUT = 30.0
 
 
 class Session:
     """One supervisor (or plain server) on one project; reloads measured one by one."""
 
-    def __init__(self, python, work, heavy, flags):
-        self.python, self.work, self.heavy, self.flags = python, work, heavy, flags
+    def __init__(self, python, project, flags):
+        self.python, self.project, self.flags = python, project, flags
+        self.work = project.root
         self.versions = 0
-        self.out_path = work / "supervisor.out"
-        self.env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(work.parent / "site")]))
-        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+        self.out_path = self.work / "supervisor.out"
+        self.env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(project.site)]))
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)  # caching on, as in most setups
         self.port = None
         self.proc = None
 
     def write_app(self):
         self.versions += 1
         version = "v%d" % self.versions
-        imports = "import %s  # ~0.4 s of CPU at import\n" % HEAVY_MODULE if self.heavy else ""
-        (self.work / "app.py").write_text(APP.format(imports=imports, version=version))
+        self.project.write(version)
         return marker(version).decode()
 
     def start(self):
@@ -115,6 +106,7 @@ class Session:
             self._start_server()
         else:
             os.kill(self.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + SERVE_TIMEOUT
         while True:
             try:
                 if get(self.port) == (200, body):
@@ -122,6 +114,8 @@ class Session:
             except OSError as exc:
                 if self.flags is not None:
                     failures.append(repr(exc))
+            if time.monotonic() > deadline:
+                raise SystemExit("%s never served in %s" % (body.strip(), self.work))
             time.sleep(0.002)
         took = (time.perf_counter() - t0) * 1000
         self.settle()
@@ -164,18 +158,12 @@ def background_client(port, failures, done):
 def run(python, rounds, reloads, base):
     results = {(label, heavy): [] for label, _ in CONFIGS for heavy in (False, True)}
     failures = {key: [] for key in results}
-    site = base / "site"
-    site.mkdir()
-    (site / ("%s.py" % HEAVY_MODULE)).write_text(HEAVY)
     for rnd in range(rounds):
         order = CONFIGS[rnd % len(CONFIGS):] + CONFIGS[:rnd % len(CONFIGS)]
         for label, flags in order:
             for heavy in (False, True):
-                work = base / ("r%d-%d-%s" % (rnd, CONFIGS.index((label, flags)), "heavy" if heavy else "light"))
-                work.mkdir()
-                for name, text in SCRIPTS.items():
-                    (work / name).write_text(textwrap.dedent(text))
-                session = Session(python, work, heavy, flags)
+                name = "r%d-%d-%s" % (rnd, CONFIGS.index((label, flags)), "heavy" if heavy else "light")
+                session = Session(python, Project(base / name, heavy=heavy, site=base / "site").create(), flags)
                 print("round %d: %s, %s app" % (rnd + 1, label, "heavy" if heavy else "light"), flush=True)
                 done = threading.Event()
                 # The floor refuses connections while it restarts, by design: not counted.
@@ -192,6 +180,10 @@ def run(python, rounds, reloads, base):
     return results, failures
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -202,6 +194,7 @@ def main():
     version = subprocess.run([args.python, "-c", "import platform; print(platform.python_version())"],
                              capture_output=True, text=True).stdout.strip()
     base = Path(tempfile.mkdtemp(prefix="devbox-warm-"))
+    signal.signal(signal.SIGTERM, _interrupt)  # a killed run still stops what it started
     try:
         results, failures = run(args.python, args.rounds, args.reloads, base)
     finally:
