@@ -38,24 +38,27 @@ def run_engine(tmp_path, bindir):
 NO_ENGINE = {"docker": "exit 1\n"}
 
 
-def test_apt_failure_is_one_line_naming_the_step(tmp_path):
-    bindir = fake_bin(tmp_path, {**NO_ENGINE, "dpkg": "exit 1\n",
-                                 "apt-get": 'echo "E: Unable to locate package $4" >&2; exit 100\n'})
-    result = run_engine(tmp_path, bindir)
+def the_failure_line(result):
+    """The run failed with exactly one FAILED line on stderr; that line."""
     assert result.returncode == 1
     failures = [line for line in result.stderr.splitlines() if "FAILED" in line]
     assert len(failures) == 1, result.stderr
-    assert failures[0].startswith("[engine] FAILED: apt-get install docker.io")
-    assert "Unable to locate package" in failures[0]
+    return failures[0]
+
+
+def test_apt_failure_is_one_line_naming_the_step(tmp_path):
+    bindir = fake_bin(tmp_path, {**NO_ENGINE, "dpkg": "exit 1\n",
+                                 "apt-get": 'echo "E: Unable to locate package $4" >&2; exit 100\n'})
+    line = the_failure_line(run_engine(tmp_path, bindir))
+    assert line.startswith("[engine] FAILED: apt-get install docker.io")
+    assert "Unable to locate package" in line
 
 
 def test_dockerd_failure_is_one_line_with_its_reason(tmp_path):
     bindir = fake_bin(tmp_path, {**NO_ENGINE, "containerd": "exit 0\n",
                                  "dockerd": 'echo \'level=fatal msg="failed to start daemon: no iptables"\'; exit 1\n'})
     result = run_engine(tmp_path, bindir)
-    assert result.returncode == 1
-    failures = [line for line in result.stderr.splitlines() if "FAILED" in line]
-    assert len(failures) == 1, result.stderr
-    assert failures[0].startswith("[engine] FAILED: dockerd exited at start")
-    assert "no iptables" in failures[0]
+    line = the_failure_line(result)
+    assert line.startswith("[engine] FAILED: dockerd exited at start")
+    assert "no iptables" in line
     assert "starting dockerd" in result.stdout
