@@ -303,7 +303,9 @@ class Supervisor:
         if self._announce_later is None:
             return
         waiting, event = self._announce_later
-        if not any(c.accepting for c in self.children.values() if c is not waiting):
+        if waiting is child:  # it went away before it could be announced: nothing to say
+            self._announce_later = None
+        elif not any(c.accepting for c in self.children.values() if c is not waiting):
             self._announce_later = None
             self._announce_serving(waiting, event)
 

@@ -290,13 +290,21 @@ class WarmSpawner:
     def on_readable(self, fd):
         if self._template is None or fd != self._template[1].fileno():
             return
+        resets = 0
         while self._template is not None:
             try:
                 data = self._template[1].recv(protocol.TPL_MAX_PACKET + 4096)
             except (BlockingIOError, InterruptedError):
                 return
+            except ConnectionResetError:
+                # It exited with our requests unread: Linux says so first, then hands over
+                # what it said before leaving (stale, reject...).
+                resets += 1
+                data = b"" if resets > 1 else None
             except OSError:
                 data = b""
+            if data is None:
+                continue
             if not data:
                 self._template_died()
                 return
@@ -315,7 +323,10 @@ class WarmSpawner:
             self._standby = None
             return True
         if pid == self.template_pid:
-            self._template_died()
+            # Its last words (stale, reject...) may still be unread: they say why it left.
+            self.on_readable(self._template[1].fileno())
+            if pid == self.template_pid:
+                self._template_died()
             self._ended.discard(pid)
             return True
         return False

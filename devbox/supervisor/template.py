@@ -105,7 +105,7 @@ def import_modules(names, root, project_allowed, say):
         except BaseException as exc:  # noqa: BLE001 - whatever an import raises, skip it
             summary = " ".join(("%s: %s" % (type(exc).__name__, exc)).split())
             say("%s %s %s" % (protocol.TPL_UNIMPORTABLE, name, summary[:500]))
-            continue
+        # Checked after a failed import too: it may have got far enough to do either.
         if _thread._count():
             return name, "it starts a thread, and a process with threads cannot be forked safely"
         if not project_allowed:

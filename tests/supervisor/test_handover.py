@@ -140,3 +140,13 @@ def test_without_overlap_the_old_child_stops_at_once_and_ready_still_waits(loop)
     assert loop.events()[-1] == ("reloading", 2)
     loop.say(1, protocol.MSG_STOPPED)
     assert loop.events()[-1] == ("ready", 2)
+
+
+def test_a_new_child_that_dies_before_its_turn_is_reported_crashed_not_ready(loop):
+    loop._spawn_app(loop.clock())
+    loop.say(1, protocol.MSG_READY)
+    loop._reload(protocol.REASON_SIGHUP, loop.clock())
+    loop.say(2, protocol.MSG_READY)
+    loop._child_exited(loop.children.pop(90002), 1)
+    loop.say(1, protocol.MSG_STOPPED)
+    assert loop.events() == [("ready", 1), ("reloading", 2), ("crashed", 2)]

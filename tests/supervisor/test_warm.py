@@ -166,7 +166,7 @@ def test_module_that_starts_a_thread_stays_out_of_the_template(project, supervis
     sup.wait_event(protocol.EVENT_READY, generation=1)
     serve_versions(sup, project, 3)
     said = [line for line in sup.lines() if "threaded is imported by each child" in line]
-    assert len(said) == 1 and "starts a thread" in said[0]
+    assert len(said) == 1 and "starts a thread" in said[0], sup.output()
     assert len(project.imports()) in (1, 2)  # the first template may have imported dep too
     assert forked_by_template(sup.status()["child_pid"])
 
