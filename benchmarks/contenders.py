@@ -207,6 +207,7 @@ class DevboxContender(Contender):
     """devbox itself, configured by a devbox.yml written into the project."""
 
     kind = DEVBOX
+    settings = ""  # more devbox.yml lines
 
     def project_name(self) -> str:
         return f"bench-{self.tools.run_id}-{self.name}"
@@ -216,7 +217,7 @@ class DevboxContender(Contender):
             f"name: {self.project_name()}\n"
             f"image: {self.tools.image or 'unused-natively'}\n"
             "app: app:app\n"
-            f'ports: ["127.0.0.1:{self.port}:8000"]\n')
+            f'ports: ["127.0.0.1:{self.port}:8000"]\n' + self.settings)
 
     def cleanup(self):
         super().cleanup()
@@ -228,10 +229,17 @@ class DevboxContender(Contender):
 
 class DevboxRun(DevboxContender):
     name, label = "devbox-run", "devbox run (native)"
-    how = "host watcher (watchfiles, content check) -> SIGHUP -> supervisor respawns the child on the socket it holds"
+    how = ("host watcher (watchfiles, content check) -> SIGHUP -> supervisor forks a child from its warm template "
+           "(dependencies imported once) while the old child serves, on the socket it holds")
 
     def command(self):
         return [self.tools.program("devbox"), "run"]
+
+
+class DevboxRunCold(DevboxRun):
+    name, label = "devbox-run-cold", "devbox run, reload.warm: false"
+    how = "the same with `reload: {warm: false}`: every child is a fresh interpreter that imports everything again"
+    settings = "reload: {warm: false}\n"
 
 
 class DevboxUp(ContainerMixin, DevboxContender):
@@ -253,7 +261,7 @@ class DevboxUp(ContainerMixin, DevboxContender):
 
 
 ALL = (BottleReloader, UvicornReload, WatchfilesCli, WerkzeugStat, GunicornReload, DockerRestart, KillRespawn,
-       DevboxRun, DevboxUp)
+       DevboxRun, DevboxRunCold, DevboxUp)
 NAMES = tuple(c.name for c in ALL)
 
 
