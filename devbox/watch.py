@@ -41,6 +41,7 @@ BURST_FILES = 10
 BURST_LIMIT_S = 2.0
 MAX_QUIET_S = 0.5
 IDLE_TIMEOUT_MS = 500  # how often an idle watcher looks at the stop event and vanished paths
+ADDED = 1  # watchfiles' Change.added
 
 RawChange = Tuple[int, str]
 
@@ -283,6 +284,10 @@ class Watcher:
             return None
         if burst_since is None:
             if len(changes) < BURST_FILES:
+                if any(change == ADDED and self._relative(path) not in self.contents for path, change in changes.items()):
+                    # A new file may be an editor's temporary copy about to be renamed over its
+                    # target (an atomic save): give the rename a moment to join this batch.
+                    changes.update(self._wait(self.debounce_ms) or {})
                 return changes
             burst_since = time.time()
         started = last = time.monotonic()
@@ -367,7 +372,7 @@ class Watcher:
                     deleted.add(rel)
                 continue
             if stat.S_ISDIR(info.st_mode):
-                if change == 1:  # added: its files may have been written before it was watched
+                if change == ADDED:  # its files may have been written before it was watched
                     pending += [(1, os.path.join(self.root, f)) for f in self.filter.walk(raw)
                                 if f not in self.contents]
                 continue

@@ -268,6 +268,22 @@ def test_touch_and_identical_saves_cause_nothing(root):
         loop.stop()
 
 
+def test_an_atomic_save_of_the_same_bytes_by_a_slow_editor_causes_nothing(root):
+    unchanged = []
+    loop = Loop(root, on_unchanged=unchanged.append)
+    try:
+        tmp = root / ".app.py.new"
+        tmp.write_text((root / "app.py").read_text())
+        time.sleep(0.02)  # the stimulus, not a wait: an editor slower than one watcher step
+        os.replace(tmp, root / "app.py")
+        wait_until(lambda: unchanged, 5, 0.005, "the save seen and dropped")
+        (root / "sentinel.py").write_text("s")
+        loop.wait_for("sentinel.py")
+        assert [b.paths for _, b in loop.batches] == [["sentinel.py"]]
+    finally:
+        loop.stop()
+
+
 def test_a_burst_of_1000_files_is_at_most_two_batches_and_the_last_has_the_final_state(root):
     loop = Loop(root, act_s=0.06)
     try:
