@@ -137,7 +137,8 @@ class Session:
         started = time.monotonic()
         try:
             for chunk in self.client.api.build(path=str(context), dockerfile=build.dockerfile, tag=tag,
-                                               buildargs=build.args_dict(), rm=True, forcerm=True, decode=True):
+                                               buildargs=build.args_dict(), rm=True, forcerm=True, decode=True,
+                                               labels={planning.LABEL_PROJECT: self.config.name}):
                 if "error" in chunk:
                     raise EngineError(f"image build failed: {chunk['error'].strip()}",
                                       f"fix {build.dockerfile} and run `devbox up` again")

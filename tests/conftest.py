@@ -99,5 +99,8 @@ def project(tmp_path, unique_name, test_image, request):
     proj.stop_background()
     if "docker_client" in request.fixturenames:
         client = request.getfixturevalue("docker_client")
-        for container in client.containers.list(all=True, filters={"label": f"devbox.project={unique_name}"}):
+        owned = {"label": f"devbox.project={unique_name}"}
+        for container in client.containers.list(all=True, filters=owned):
             container.remove(force=True, v=True)
+        for image in client.images.list(filters=owned):  # built by `build:`, rebuilt ones included
+            client.images.remove(image.id, force=True)
