@@ -133,7 +133,7 @@ def test_ctrl_c_during_build_leaves_nothing(project, docker_client, test_image):
     project.write("devbox.yml", f"name: {project.name}\nbuild: {{context: ., dockerfile: docker/Dockerfile}}\n"
                                 f"app: app:app\nports: ['{project.port}']\n")
     process = project.spawn("up", "-v")
-    wait_until(lambda: "Step 2/2" in project.output(process), 60, 0.05, "build at its slow step")
+    wait_until(lambda: "RUN sleep 600" in project.output(process), 60, 0.05, "build at its slow step")
     process.send_signal(2)
     assert process.wait(30) == 130
     assert project_containers(docker_client, project.name) == []
