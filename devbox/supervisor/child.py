@@ -181,7 +181,7 @@ class Monitor(threading.Thread):
         self._files = {}
 
     def watch(self, paths):
-        self._files = {path: _signature(path) for path in paths}
+        self._files = {path: file_signature(path) for path in paths}
 
     def run(self):
         poller = select.poll()
@@ -225,12 +225,12 @@ class Monitor(threading.Thread):
 
     def _changed(self):
         for path, before in list(self._files.items()):
-            if _signature(path) != before:
+            if file_signature(path) != before:
                 return path
         return None
 
 
-def _signature(path):
+def file_signature(path):
     """What a save changes: mtime (ns), size, and inode (editors that save by rename)."""
     try:
         st = os.stat(path)

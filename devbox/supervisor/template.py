@@ -137,14 +137,14 @@ class Files:
             if path.startswith(self._STDLIB) and not _installed(path):
                 continue
             if path not in self._signatures:
-                signature = _signature(path)
+                signature = child.file_signature(path)
                 if signature is not None:
                     self._signatures[path] = signature
 
     def changed(self):
         """The first file that changed or vanished since it was imported, else None."""
         for path, before in self._signatures.items():
-            if _signature(path) != before:
+            if child.file_signature(path) != before:
                 return path
         return None
 
@@ -152,14 +152,6 @@ class Files:
 def _installed(path):
     parts = path.split(os.sep)
     return "site-packages" in parts or "dist-packages" in parts
-
-
-def _signature(path):
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 def fork_child(control_fd, child_args, lock_file, sock, supervisor_pid, files):
