@@ -7,6 +7,7 @@ Talks to the engine; decides nothing that plan.py can decide. Reports progress t
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
@@ -45,7 +46,9 @@ def supervisor_files():
     yield planning.SUPERVISOR_LAUNCHER.lstrip("/"), LAUNCHER.encode(), 0o755
 
 
+@functools.lru_cache(maxsize=1)
 def supervisor_digest() -> str:
+    """Read once per process: every plan() needs it, and the files do not change under us."""
     digest = hashlib.sha256()
     for name, data, _ in supervisor_files():
         digest.update(name.encode() + b"\0" + data)

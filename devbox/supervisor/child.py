@@ -465,16 +465,16 @@ class _Body:
         self.remaining = length
 
     def read(self, size=-1):
-        if size is None or size < 0 or size > self.remaining:
-            size = self.remaining
-        data = self._rfile.read(size) if size else b""
-        self.remaining -= len(data)
-        return data
+        return self._take(self._rfile.read, size)
 
     def readline(self, size=-1):
+        return self._take(self._rfile.readline, size)
+
+    def _take(self, reader, size):
+        """At most `size` bytes (all that remain when None/negative), never past the body."""
         if size is None or size < 0 or size > self.remaining:
             size = self.remaining
-        data = self._rfile.readline(size) if size else b""
+        data = reader(size) if size else b""
         self.remaining -= len(data)
         return data
 
