@@ -56,8 +56,8 @@ class ContainerSpec:
     @property
     def urls(self) -> Tuple[str, ...]:
         if self.forwards:
-            return tuple(f"http://{_url_host(ip)}:{port}" for ip, port, _ in self.forwards)
-        return tuple(f"http://{_url_host(ip)}:{host_port}" for _, ip, host_port in self.ports)
+            return tuple(f"http://{url_host(ip)}:{port}" for ip, port, _ in self.forwards)
+        return tuple(f"http://{url_host(ip)}:{host_port}" for _, ip, host_port in self.ports)
 
     def create_kwargs(self) -> dict:
         """Keyword arguments for docker's `containers.create`."""
@@ -81,7 +81,8 @@ class ContainerSpec:
         return kwargs
 
 
-def _url_host(ip: str) -> str:
+def url_host(ip: str) -> str:
+    """The host part of a URL for a published address: a wildcard becomes loopback."""
     return "127.0.0.1" if ip in ("0.0.0.0", "") else (f"[{ip}]" if ":" in ip else ip)
 
 

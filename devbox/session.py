@@ -305,7 +305,5 @@ def _urls(container) -> List[str]:
     urls = []
     for bindings in (container.attrs["HostConfig"].get("PortBindings") or {}).values():
         for binding in bindings or []:
-            ip = binding.get("HostIp") or "0.0.0.0"
-            host = "127.0.0.1" if ip in ("0.0.0.0", "") else ip
-            urls.append(f"http://{host}:{binding.get('HostPort')}")
+            urls.append(f"http://{planning.url_host(binding.get('HostIp') or '')}:{binding.get('HostPort')}")
     return urls
