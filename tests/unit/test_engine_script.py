@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-REAL_TOOLS = ("bash", "sh", "grep", "tail", "cut", "id", "sleep", "mkdir", "cat", "dirname", "rm", "kill", "timeout")
+REAL_TOOLS = ("bash", "sh", "grep", "tail", "cut", "id", "sleep", "mkdir", "cat", "dirname", "rm", "kill", "timeout", "setsid")
 
 
 def fake_bin(tmp_path, scripts):
