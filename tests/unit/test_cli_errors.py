@@ -63,3 +63,18 @@ def test_repo_dockerfile_is_the_init_template():
 
     repo = Path(__file__).resolve().parents[2]
     assert (repo / "docker" / "Dockerfile").read_text() == scaffold.TEMPLATE.read_text()
+
+
+def test_an_engine_lost_mid_command_is_one_line(tmp_path, monkeypatch, capsys):
+    """A real client against a socket that is gone raises what a vanished engine raises."""
+    import docker
+
+    from devbox import cli
+
+    def lose_engine(args, console):
+        docker.DockerClient(base_url=f"unix://{tmp_path}/gone.sock").containers.list()
+
+    monkeypatch.setattr(cli, "cmd_status", lose_engine)
+    assert cli.main(["status"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("devbox: lost the Docker engine"), err
