@@ -102,6 +102,8 @@ def _literal_kwargs(call):
     for keyword in call.keywords:
         if keyword.arg is None:
             raise AppSpecError("cannot unpack keyword arguments (**): write each as name=literal")
+        if keyword.arg in kwargs:
+            raise AppSpecError("passes argument %s twice" % keyword.arg)
         kwargs[keyword.arg] = _literal(keyword.value, "argument %s" % keyword.arg)
     return kwargs
 
