@@ -4,7 +4,8 @@ The file is read as a located YAML tree (:mod:`.tree`, not plain Python values) 
 error can name the file, the line and the key path: ``devbox.yml:4: unknown key 'port' (did you
 mean 'ports'?)``. Values are interpolated from the environment the way docker compose does
 (:mod:`.interpolate`: ``${VAR}``, ``${VAR:-default}``, ``$$``), then read through the schema
-(:mod:`.schema`: each key's rule, default and doc, declared once) into the model (:mod:`.model`),
+(:mod:`.schema`: each key's rule, default and doc, declared once; :mod:`.builders` for what
+depends on several keys) into the model (:mod:`.model`),
 so that ``app: pkg.mod:app`` alone is a complete file. The name rule is in :mod:`.names`.
 """
 
@@ -14,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Mapping, Optional
 
-from devbox.config import schema, tree
+from devbox.config import builders, tree
 from devbox.config.model import (
     COMPOSE_FILE_NAMES, CONFIG_NAME, DEFAULT_DEBOUNCE_MS, DEFAULT_DOCKERFILE, DEFAULT_IMAGE,
     DEFAULT_NO_RELOAD, DEFAULT_PORT, DEFAULT_REBUILD, DEFAULT_STOP_GRACE, DEFAULT_WORKDIR,
@@ -91,7 +92,7 @@ def parse(
     top, _ = tree.compose(text, display, environ, root=path.parent.resolve())
     if top is None:
         raise ConfigError("the file is empty", "add at least `app: module:callable`", file=display, line=1)
-    return schema.build_config(top, path)
+    return builders.build_config(top, path)
 
 
 def _display_name(path: Path, cwd: Path) -> str:
