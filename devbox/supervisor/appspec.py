@@ -49,7 +49,7 @@ def parse(text):
         raise AppSpecError("is not module:callable") from None
     call = None
     if isinstance(tree, ast.Call):
-        call = (_literal_args(tree), _literal_kwargs(tree))
+        call = (_literal_args(tree, expression), _literal_kwargs(tree, expression))
         tree = tree.func
     return AppSpec(module, _attr_path(tree), call)
 
@@ -88,37 +88,30 @@ def _attr_path(node):
     return tuple(reversed(path))
 
 
-def _literal_args(call):
+def _literal_args(call, source):
     args = []
     for i, node in enumerate(call.args, 1):
         if isinstance(node, ast.Starred):
             raise AppSpecError("cannot unpack arguments (*): write each argument as a literal")
-        args.append(_literal(node, "argument %d" % i))
+        args.append(_literal(node, "argument %d" % i, source))
     return tuple(args)
 
 
-def _literal_kwargs(call):
+def _literal_kwargs(call, source):
     kwargs = {}
     for keyword in call.keywords:
         if keyword.arg is None:
             raise AppSpecError("cannot unpack keyword arguments (**): write each as name=literal")
         if keyword.arg in kwargs:
             raise AppSpecError("passes argument %s twice" % keyword.arg)
-        kwargs[keyword.arg] = _literal(keyword.value, "argument %s" % keyword.arg)
+        kwargs[keyword.arg] = _literal(keyword.value, "argument %s" % keyword.arg, source)
     return kwargs
 
 
-def _literal(node, what):
+def _literal(node, what, source):
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError):  # TypeError: an unhashable dict key or set item
         raise AppSpecError("%s (%s) is not a literal: factory arguments may only be numbers, strings, "
                            "True, False, None, or lists, tuples, dicts and sets of them"
-                           % (what, _source(node))) from None
-
-
-def _source(node):
-    unparse = getattr(ast, "unparse", None)  # Python 3.9+
-    if unparse is not None:
-        return unparse(node)
-    return type(node).__name__.lower()
+                           % (what, ast.get_source_segment(source, node))) from None
