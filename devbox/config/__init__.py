@@ -89,7 +89,7 @@ def parse(
     path = Path(os.path.abspath(path))
     display = display if display is not None else path.name
     environ = os.environ if environ is None else environ
-    top, _ = tree.compose(text, display, environ, root=path.parent.resolve())
+    top = tree.read(text, display, environ, root=path.parent.resolve())
     if top is None:
         raise ConfigError("the file is empty", "add at least `app: module:callable`", file=display, line=1)
     return builders.build_config(top, path)

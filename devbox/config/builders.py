@@ -11,7 +11,7 @@ from typing import Optional
 
 from devbox.config import names, values
 from devbox.config.model import (
-    COMPOSE_FILE_NAMES, DEFAULT_IMAGE, DEFAULT_REBUILD, Build, Compose, Config, Reload, Service, Watch,
+    COMPOSE_FILE_NAMES, DEFAULT_REBUILD, Build, Compose, Config, Reload, Service, Watch,
 )  # fmt: skip
 from devbox.config.schema import BUILD, COMPOSE, RELOAD, SERVICE, SERVICE_WATCH, TOP, WATCH, Fields, Section
 from devbox.config.tree import Node
@@ -27,10 +27,10 @@ def build_config(top: Node, path: Path) -> Config:
     fields = TOP.fields(top)
     root = top.ctx.root
     name = fields.get("name") if fields.has("name") else _default_name(top)
-    image = fields.get("image") if fields.has("image") else None
+    image = fields.get("image")
     build = None
     if fields.has("build"):
-        build = _build(fields.node("build"), tag=image or f"devbox-{name}:dev")
+        build = _build(fields.node("build"), tag=image if fields.has("image") else f"devbox-{name}:dev")
         image = build.tag
     watch = _watch(fields.node("watch"), WATCH, Watch(rebuild=_default_rebuild(build, root)))
     compose = _compose(fields.node("compose"), name, watch) if fields.has("compose") else None
@@ -39,7 +39,7 @@ def build_config(top: Node, path: Path) -> Config:
         path=path,
         root=root,
         name=name,
-        image=image or DEFAULT_IMAGE,
+        image=image,
         build=build,
         workdir=fields.get("workdir"),
         app=process.app,

@@ -33,8 +33,8 @@ def did_you_mean(word: str, choices: Sequence[str]) -> str:
     return f"did you mean '{close[0]}'?" if close else ""
 
 
-def compose(text: str, display: str, environ: Mapping[str, str], root: Path) -> tuple[Optional[Node], Context]:
-    """The located tree of `text` (None for an empty document) and its context (warnings)."""
+def read(text: str, display: str, environ: Mapping[str, str], root: Path) -> Optional[Node]:
+    """The located tree of `text` (None for an empty document); warnings collect in its ctx."""
     ctx = Context(display, environ, root)
     try:
         document = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -42,7 +42,7 @@ def compose(text: str, display: str, environ: Mapping[str, str], root: Path) -> 
         raise ctx.yaml_error(exc) from None
     except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML parse error carries a mark
         raise ConfigError(f"invalid YAML: {exc}", "check indentation and quoting", file=display) from None
-    return (None if document is None else ctx.convert(document, "")), ctx
+    return None if document is None else ctx.convert(document, "")
 
 
 class Node:
