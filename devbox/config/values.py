@@ -17,7 +17,6 @@ from devbox.config.model import PortMapping
 from devbox.config.tree import Node
 from devbox.supervisor import appspec
 
-_DOTTED_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _ENV_KEY_RE = re.compile(r"[^=\s]+")
 _PORT_HINT = 'use "8000", "8000:80" or "127.0.0.1:8000:80"'
 
@@ -210,6 +209,6 @@ def patterns(node: Node) -> tuple[str, ...]:
 
 def module_name(node: Node) -> str:
     name = node.nonempty_text().strip()
-    if not _DOTTED_RE.fullmatch(name):
+    if not appspec.is_module_name(name):
         raise node.error(f"{name!r} is not a module name", "e.g. numpy or myapp.models")
     return name

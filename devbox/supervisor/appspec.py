@@ -41,7 +41,7 @@ def parse(text):
     module, expression = module.strip(), expression.strip()
     if not colon or not module or not expression:
         raise AppSpecError("is not module:callable")
-    if not all(part.isidentifier() for part in module.split(".")):
+    if not is_module_name(module):
         raise AppSpecError("is not module:callable")
     try:
         tree = ast.parse(expression, mode="eval").body
@@ -52,6 +52,11 @@ def parse(text):
         call = (_literal_args(tree, expression), _literal_kwargs(tree, expression))
         tree = tree.func
     return AppSpec(module, _attr_path(tree), call)
+
+
+def is_module_name(text):
+    """`pkg.mod`: identifiers joined by dots (the module of an app, or a `preload:` entry)."""
+    return all(part.isidentifier() for part in text.split("."))
 
 
 def load(spec):
