@@ -38,14 +38,11 @@ def parse(text):
     """`text` as an AppSpec; AppSpecError (one line, no position) when it is not one."""
     text = text.strip()
     module, colon, expression = text.partition(":")
-    module, expression = module.strip(), expression.strip()
-    if not colon or not module or not expression:
-        raise AppSpecError("is not module:callable")
-    if not is_module_name(module):
+    if not colon or not is_module_name(module) or not expression:
         raise AppSpecError("is not module:callable")
     try:
         tree = ast.parse(expression, mode="eval").body
-    except SyntaxError:
+    except (SyntaxError, ValueError):  # ValueError: a NUL byte
         raise AppSpecError("is not module:callable") from None
     call = None
     if isinstance(tree, ast.Call):

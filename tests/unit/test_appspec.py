@@ -23,7 +23,7 @@ def test_parse(text, spec):
 
 
 @pytest.mark.parametrize("text", ["app", "app:", ":app", "a b:app", "1a:app", "a..b:app", "a:1", "a:b(",
-                                  "a:b()()", "a:b()[0]", "a:class", "a:lambda: 1"])
+                                  "a:b()()", "a:b()[0]", "a:class", "a :b", "a: b", "a:b\x00", "a:lambda: 1"])
 def test_not_module_callable(text):
     with pytest.raises(AppSpecError) as info:
         appspec.parse(text)
