@@ -383,33 +383,30 @@ def cmd_status(args, console) -> int:
 
         forward = tunnel.find(session.config.name, session.engine.url)
         for row in rows:
-            row["urls"] = forward.urls if forward else ["(not forwarded here: `devbox up`)"]
+            row.urls = forward.urls if forward else ["(not forwarded here: `devbox up`)"]
     for row in rows:
-        sup = row["supervisor"]
-        parts = [row["name"], row["state"], " ".join(row["urls"]) or "-", f"image {row['image']}"]
-        if row["state"] == "running":
-            parts.append(f"up {_ago(row['started_at'])}")
-        if row.get("supervised") is False:
-            parts.append("not supervised")
-        if sup:
-            latencies = sorted(sup.get("last_reload_ms") or [])
-            p50 = f" (p50 {latencies[len(latencies) // 2]:.0f} ms)" if latencies else ""
-            parts.append(f"reloads {sup.get('reloads', 0)}{p50}")
-            if sup.get("state") == "crashed":
-                parts.append("app crashed: showing the error page")
-        console.raw("  ".join(parts))
+        console.raw(status_line(row))
     return 0
 
 
-def _ago(started_at: str) -> str:
-    import datetime as dt
+def status_line(row) -> str:
+    """One `devbox status` line for a ContainerStatus."""
+    parts = [row.name, row.state, " ".join(row.urls) or "-", f"image {row.image}"]
+    if row.running:
+        parts.append(f"up {_ago(row.uptime_s)}")
+    if row.supervised is False:
+        parts.append("not supervised")
+    if row.supervisor:
+        p50 = row.reload_p50_ms
+        parts.append(f"reloads {row.reloads}" + (f" (p50 {p50:.0f} ms)" if p50 is not None else ""))
+        if row.crashed:
+            parts.append("app crashed: showing the error page")
+    return "  ".join(parts)
 
-    try:
-        stamp = dt.datetime.fromisoformat(started_at[:26].rstrip("Z") + "+00:00" if "." not in started_at
-                                          else started_at.split(".")[0] + "+00:00")
-    except ValueError:
+
+def _ago(seconds: Optional[float]) -> str:
+    if seconds is None:
         return "?"
-    seconds = (dt.datetime.now(dt.timezone.utc) - stamp).total_seconds()
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:

@@ -17,7 +17,6 @@ concurrently.
 from __future__ import annotations
 
 import concurrent.futures
-import datetime as dt
 import difflib
 import os
 import shlex
@@ -31,9 +30,15 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 
 import yaml
 
-from devbox import __version__, filters
+from devbox import __version__, docker_time, filters, injected, supervisor_argv
 from devbox import plan as planning
+from devbox import status as statuses
+from devbox.container_env import default_env
 from devbox.errors import ComposeError, DevboxError
+from devbox.injected import launch_argv
+from devbox.logs import split_lines
+from devbox.paths import covers
+from devbox.stop_timeout import stop_timeout
 from devbox.supervisor import protocol
 from devbox.targets import RELOAD_TIMEOUT, Target
 from devbox.watch import Batch, Watcher
@@ -49,7 +54,7 @@ STATE_DIR = ".devbox"
 COMPOSE_ENV = "DEVBOX_COMPOSE"  # the compose command to use, e.g. "docker-compose"
 READY_TIMEOUT = 60.0
 # Where the injected supervisor's files go in the host copy: the archive paths without this.
-_SUPERVISOR_PREFIX = planning.SUPERVISOR_ROOT.lstrip("/") + "/"
+_SUPERVISOR_PREFIX = injected.SUPERVISOR_ROOT.lstrip("/") + "/"
 _INSTALL_HINT = ("install the Docker Compose plugin (Docker Desktop has it; Debian/Ubuntu: "
                  "`apt-get install docker-compose-plugin` from Docker's apt repository) or "
                  "docker-compose v1 (`apt-get install docker-compose`), or set DEVBOX_COMPOSE to its command")
@@ -203,12 +208,9 @@ def plan_override(config, user_services: Mapping[str, dict], supervisor_dir: Opt
         user_env = (user_services.get(service.name) or {}).get("environment") or {}
         if isinstance(user_env, list):  # compose v2 may print KEY=VALUE items
             user_env = dict(item.partition("=")[::2] for item in user_env)
-        env = {key: value for key, value in _default_env(service) if key not in user_env}
+        env = {key: value for key, value in default_env(app=bool(service.app)).items() if key not in user_env}
         env.update(service.env_dict())
-        command = planning.supervisor_command(app=service.app, command=service.command, port=service.port,
-                                              listen=service.listen, grace=config.stop_grace,
-                                              warm=config.reload.warm, overlap=config.reload.overlap,
-                                              preload=config.preload)
+        command = launch_argv() + supervisor_argv.for_config(config, service, port=service.port)
         entry = {
             "command": [_escape(arg) for arg in command],
             "environment": {key: _escape(value) for key, value in env.items()},
@@ -221,25 +223,12 @@ def plan_override(config, user_services: Mapping[str, dict], supervisor_dir: Opt
                 LABEL_SUPERVISOR: supervisor_digest,
             },
             "stop_signal": "SIGTERM",
-            "stop_grace_period": f"{int(config.stop_grace) + 2}s",
+            "stop_grace_period": f"{stop_timeout(config.stop_grace)}s",
         }
         if supervisor_dir is not None:
-            entry["volumes"] = [f"{_escape(str(supervisor_dir))}:{planning.SUPERVISOR_ROOT}:ro"]
+            entry["volumes"] = [f"{_escape(str(supervisor_dir))}:{injected.SUPERVISOR_ROOT}:ro"]
         services[service.name] = entry
     return {"services": services}
-
-
-def _default_env(service) -> Tuple[Tuple[str, str], ...]:
-    """Environment a supervised service gets unless its compose file sets it.
-
-    Bytecode stays out of the user's bind-mounted tree either way. A .pyc is trusted when the
-    source's mtime (whole seconds) and size match, so two same-size saves in one second would
-    serve the first one's code after a reload: the supervisor's own child guards against that,
-    but a `command` imports with plain Python, so there no bytecode is written at all.
-    """
-    if service.app:
-        return (("PYTHONUNBUFFERED", "1"), ("PYTHONPYCACHEPREFIX", "/tmp/devbox-pycache"))
-    return (("PYTHONUNBUFFERED", "1"), ("PYTHONDONTWRITEBYTECODE", "1"))
 
 
 def missing_services(config, user_services: Iterable[str], display: str) -> Optional[ComposeError]:
@@ -258,11 +247,6 @@ def missing_services(config, user_services: Iterable[str], display: str) -> Opti
 # ---------------------------------------------------------------------------------------------
 # Per-service targets and the watcher's split
 # ---------------------------------------------------------------------------------------------
-
-
-def covers(paths: Sequence[str], rel: str) -> bool:
-    """Whether project-relative `rel` is one of `paths` or below one ("." covers everything)."""
-    return any(p == "." or rel == p or rel.startswith(p.rstrip("/") + "/") for p in paths)
 
 
 def service_filter(config, service) -> filters.PathFilter:
@@ -441,11 +425,9 @@ class ComposeSession:
         return user
 
     def write_override(self, user_services: Mapping[str, dict]) -> Path:
-        from devbox import session as single
-
         remote = self.engine.remote
         supervisor_dir = None if remote else self._write_supervisor_copy()
-        content = plan_override(self.config, user_services, supervisor_dir, single.supervisor_digest())
+        content = plan_override(self.config, user_services, supervisor_dir, injected.supervisor_digest())
         header = (f"# Written by devbox for {self.config.path.name}; regenerated on every `devbox up`.\n"
                   f"# Used as: {self.cli.name} -p {self.compose.project_name} -f {self.display} -f {self.override_path}\n")
         _write_if_changed(self.override_path, header + yaml.safe_dump(content, sort_keys=False, width=1000))
@@ -453,11 +435,9 @@ class ComposeSession:
 
     def _write_supervisor_copy(self) -> Path:
         """The supervisor's files on the host, laid out as under SUPERVISOR_ROOT."""
-        from devbox import session as single
-
         target = self.state_dir / "supervisor"
         wanted = set()
-        for name, data, mode in single.supervisor_files():
+        for name, data, mode in injected.supervisor_files():
             rel = name[len(_SUPERVISOR_PREFIX):] if name.startswith(_SUPERVISOR_PREFIX) else name
             path = target / rel
             wanted.add(path)
@@ -525,10 +505,8 @@ class ComposeSession:
             self.cli.run("up", "-d", *extra, report=self.report, what="up")
             return
         # A remote engine cannot see a host directory: create, copy the supervisor in, start.
-        from devbox import session as single
-
         self.cli.run("up", "--no-start", *extra, report=self.report, what="up")
-        archive = single.supervisor_archive()
+        archive = injected.supervisor_archive()
         for name, containers in self.by_service().items():
             if self.supervised(name) and (not services or name in services):
                 for container in containers:
@@ -557,7 +535,7 @@ class ComposeSession:
             target = ServiceTarget(service, label, container, stream, self._reporter(label))
             running.targets = [t for t in running.targets if t.label != label] + [target]
             port = self.compose.service(service).port
-            running.urls[service] = _published(container, port) or running.urls.get(service, [])
+            running.urls[service] = statuses.published_urls(container, port) or running.urls.get(service, [])
             if fresh:
                 waits.append((helper, container, stream))
         for helper, container, stream in waits:
@@ -640,21 +618,13 @@ class ComposeSession:
             result[label] = (event[2] - sent) * 1000.0
         return result
 
-    def status(self) -> List[dict]:
-        """One row per container, in the shape of Session.status()."""
-        from devbox.session import Session, _urls
-
-        helper = Session(self.config, self.engine)
+    def status(self) -> List[statuses.ContainerStatus]:
+        """One row per container, supervised or not."""
         rows = []
         for label, container in self.labels_of(self.by_service()).items():
-            service = container.labels.get(COMPOSE_SERVICE, label)
-            row = dict(name=label, container=container.name, state=container.status,
-                       image=container.attrs["Config"]["Image"],
-                       started_at=container.attrs["State"].get("StartedAt", ""),
-                       urls=_urls(container), supervisor={}, supervised=self.supervised(service))
-            if container.status == "running" and row["supervised"]:
-                row["supervisor"] = helper.supervisor_status(container)
-            rows.append(row)
+            supervised = self.supervised(container.labels.get(COMPOSE_SERVICE, label))
+            supervisor = statuses.read_supervisor_status(container) if container.status == "running" and supervised else {}
+            rows.append(statuses.of_container(container, label, supervisor, supervised=supervised))
         return rows
 
     def logs(self, services: Sequence[str], follow: bool, tail: Optional[int],
@@ -684,14 +654,8 @@ class ComposeSession:
         threads = []
         for label, container in chosen.items():
             def pump(label=label, container=container):
-                pending = b""
-                for chunk in container.logs(stream=True, follow=True, tail=tail_arg):
-                    pending += chunk
-                    *complete, pending = pending.split(b"\n")
-                    for raw in complete:
-                        on_line(label, raw.decode("utf-8", "replace"))
-                if pending:
-                    on_line(label, pending.decode("utf-8", "replace"))
+                for line in split_lines(container.logs(stream=True, follow=True, tail=tail_arg)):
+                    on_line(label, line)
             thread = threading.Thread(target=pump, daemon=True, name=f"logs-{label}")
             thread.start()
             threads.append(thread)
@@ -722,27 +686,9 @@ def _number(container) -> int:
 
 
 def _since(started_at: Optional[str]) -> Optional[float]:
-    """Docker's StartedAt (RFC 3339, nanoseconds) as epoch seconds, a little early."""
-    if not started_at:
-        return None
-    head = started_at.rstrip("Z").split(".")[0]
-    try:
-        stamp = dt.datetime.fromisoformat(head).replace(tzinfo=dt.timezone.utc)
-    except ValueError:
-        return None
-    return max(1.0, stamp.timestamp() - 1.0)
-
-
-def _published(container, port: int) -> List[str]:
-    """URLs where the host reaches `port` of `container`."""
-    bindings = (container.attrs["HostConfig"].get("PortBindings") or {}).get(f"{port}/tcp") or []
-    urls = []
-    for binding in bindings:
-        ip = binding.get("HostIp") or "0.0.0.0"
-        host = "127.0.0.1" if ip in ("0.0.0.0", "") else (f"[{ip}]" if ":" in ip else ip)
-        if binding.get("HostPort"):
-            urls.append(f"http://{host}:{binding['HostPort']}")
-    return urls
+    """Docker's StartedAt as epoch seconds, a little early (for `logs(since=...)`)."""
+    stamp = docker_time.epoch(started_at)
+    return None if stamp is None else max(1.0, stamp - 1.0)
 
 
 def _write_if_changed(path: Path, data, mode: int = 0o644) -> None:

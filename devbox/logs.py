@@ -8,11 +8,24 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple
 
 from devbox.supervisor import protocol
 
 Event = Tuple[str, dict, float]  # kind, fields, host arrival time (time.time())
+
+
+def split_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Decoded lines of a byte stream whose chunks break anywhere (a line may span chunks); the
+    last one is yielded even without its newline."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for raw in lines:
+            yield raw.decode("utf-8", "replace").rstrip("\r")
+    if pending:
+        yield pending.decode("utf-8", "replace")
 
 
 class LogStream:
@@ -38,15 +51,9 @@ class LogStream:
         return self
 
     def _run(self) -> None:
-        pending = b""
         try:
-            for chunk in self._chunks:
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for raw in lines:
-                    self._dispatch(raw.decode("utf-8", "replace").rstrip("\r"))
-            if pending:
-                self._dispatch(pending.decode("utf-8", "replace"))
+            for line in split_lines(self._chunks):
+                self._dispatch(line)
         except Exception:  # noqa: BLE001 - the stream ends when the container or connection goes
             pass
         finally:

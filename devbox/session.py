@@ -7,27 +7,18 @@ Talks to the engine; decides nothing that plan.py can decide. Reports progress t
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import hashlib
-import io
-import json
 import os
 import sys
-import tarfile
 import time
-from pathlib import Path
 from typing import Callable, List, Optional
 
 from devbox import plan as planning
+from devbox import status as statuses
 from devbox.errors import DevboxError, EngineError
+from devbox.injected import supervisor_archive, supervisor_digest
 from devbox.logs import LogStream
+from devbox.stop_timeout import stop_timeout
 
-SUPERVISOR_SOURCE = Path(__file__).resolve().parent / "supervisor"
-LAUNCHER = (
-    "import runpy, sys\n"
-    "sys.path.insert(0, %r)\n"
-    "runpy.run_module('devbox.supervisor', run_name='__main__', alter_sys=True)\n"
-) % planning.SUPERVISOR_ROOT
 READY_TIMEOUT = 60.0
 
 Report = Callable[..., None]
@@ -35,34 +26,6 @@ Report = Callable[..., None]
 
 def _noop(event, **fields):
     pass
-
-
-def supervisor_files():
-    """(archive path, bytes, mode) of everything injected into a container under /opt/devbox."""
-    root = planning.SUPERVISOR_ROOT.lstrip("/")
-    yield f"{root}/devbox/__init__.py", b"", 0o644
-    for path in sorted(SUPERVISOR_SOURCE.glob("*.py")):
-        yield f"{root}/devbox/supervisor/{path.name}", path.read_bytes(), 0o644
-    yield planning.SUPERVISOR_LAUNCHER.lstrip("/"), LAUNCHER.encode(), 0o755
-
-
-@functools.lru_cache(maxsize=1)
-def supervisor_digest() -> str:
-    """Read once per process: every plan() needs it, and the files do not change under us."""
-    digest = hashlib.sha256()
-    for name, data, _ in supervisor_files():
-        digest.update(name.encode() + b"\0" + data)
-    return digest.hexdigest()[:16]
-
-
-def supervisor_archive() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data, mode in supervisor_files():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def host_facts(remote: bool, forward: bool = False) -> planning.HostFacts:
@@ -256,7 +219,7 @@ class Session:
         """Stop the project's running containers (kept for a fast next `up`); seconds taken."""
         started = time.monotonic()
         for container in self.containers(all=False):
-            container.stop(timeout=int(self.config.stop_grace) + 2)
+            container.stop(timeout=stop_timeout(self.config.stop_grace))
         return time.monotonic() - started
 
     def down(self, volumes: bool = False) -> List[str]:
@@ -264,7 +227,7 @@ class Session:
         removed = []
         for container in self.containers():
             if container.status == "running":
-                container.stop(timeout=int(self.config.stop_grace) + 2)
+                container.stop(timeout=stop_timeout(self.config.stop_grace))
             self._remove(container, volumes=volumes)
             removed.append(container.name)
         return removed
@@ -280,30 +243,6 @@ class Session:
         event = self.wait_ready(container, stream, after=0, timeout=timeout)
         return (event[2] - sent) * 1000.0
 
-    def supervisor_status(self, container) -> dict:
-        """The supervisor's status file, or {} when it cannot be read."""
-        try:
-            result = container.exec_run(["cat", planning.STATUS_FILE], demux=False)
-            return json.loads(result.output) if result.exit_code == 0 else {}
-        except Exception:  # noqa: BLE001 - status is best effort
-            return {}
-
-    def status(self) -> List[dict]:
-        rows = []
-        for container in self.containers():
-            state = container.attrs["State"]
-            row = dict(name=self.config.name, container=container.name, state=container.status,
-                       image=container.attrs["Config"]["Image"], started_at=state.get("StartedAt", ""),
-                       urls=_urls(container), supervisor={})
-            if container.status == "running":
-                row["supervisor"] = self.supervisor_status(container)
-            rows.append(row)
-        return rows
-
-
-def _urls(container) -> List[str]:
-    urls = []
-    for bindings in (container.attrs["HostConfig"].get("PortBindings") or {}).values():
-        for binding in bindings or []:
-            urls.append(f"http://{planning.url_host(binding.get('HostIp') or '')}:{binding.get('HostPort')}")
-    return urls
+    def status(self) -> List[statuses.ContainerStatus]:
+        return [statuses.of_container(c, self.config.name, statuses.read_supervisor_status(c) if c.status == "running" else {})
+                for c in self.containers()]

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Callable, Optional
 
-from devbox import filters
+from devbox import filters, supervisor_argv
 from devbox import plan as planning
 from devbox.logs import LogStream
 from devbox.watch import Batch
@@ -189,15 +189,9 @@ class ProcessTarget(Target):
         super().__init__(report)
         self.config = config
         self.status_file = os.path.join(tempfile.gettempdir(), f"devbox-{config.name}-{os.getpid()}.json")
-        args = [sys.executable, "-m", "devbox.supervisor", "--status-file", self.status_file,
-                "--grace", f"{config.stop_grace:g}"]
-        if config.ports:
-            args += ["--port", str(config.ports[0].host_port), "--host", host]
-        if config.app:
-            args += planning.reload_flags(config.reload.warm, config.reload.overlap, config.preload)
-            args += ["--app", config.app]
-        else:
-            args += ["--listen", config.listen, "--"] + list(config.command)
+        args = [sys.executable, "-m", "devbox.supervisor",
+                *supervisor_argv.for_config(config, port=config.ports[0].host_port if config.ports else None,
+                                            host=host, status_file=self.status_file)]
         env = {**os.environ, **config.env_dict(), "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(args, cwd=str(config.root), env=env, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -29,6 +29,7 @@ from typing import Callable, List, Mapping, Optional, Sequence
 
 from devbox.errors import ForwardError, RemoteError
 from devbox.ssh import Destination, explain
+from devbox.urls import connect_host, http_url
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
@@ -60,8 +61,7 @@ class Forward:
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.local_ip in ("0.0.0.0", "") else self.local_ip
-        return f"http://{host}:{self.local_port}"
+        return http_url(self.local_ip, self.local_port)
 
 
 def state_dir(environ: Optional[Mapping[str, str]] = None) -> Path:
@@ -301,9 +301,8 @@ def _wait_listening(tunnel: Tunnel, dest: Destination, log_path: Path, timeout: 
 
 
 def _accepts(forward: Forward) -> bool:
-    host = "127.0.0.1" if forward.local_ip in ("0.0.0.0", "") else ("::1" if forward.local_ip == "::" else forward.local_ip)
     try:
-        with socket.create_connection((host, forward.local_port), timeout=1.0):
+        with socket.create_connection((connect_host(forward.local_ip), forward.local_port), timeout=1.0):
             return True
     except OSError:
         return False

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from devbox import filters
+from devbox.paths import covers
 
 MAX_HASHED_BYTES = 8 * 1024 * 1024
 # watchfiles polls its event set every step: this is both the quiet time that closes a lone save's
@@ -120,11 +121,6 @@ class ContentIndex:
         for key in known:
             del self._digests[key]
         return bool(known)
-
-
-def covers(paths: Iterable[str], rel: str) -> bool:
-    """Whether project-relative `rel` is one of `paths` (relative, "." for the root) or below one."""
-    return any(p in (".", "") or rel == p or rel.startswith(p + "/") for p in paths)
 
 
 class Watcher:
