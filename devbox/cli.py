@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -12,8 +11,9 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from devbox import __version__
+from devbox import __version__, events
 from devbox.errors import DevboxError, UsageError
+from devbox.urls import http_url
 
 PREFIX = "[devbox]"
 APP_PREFIX = "[app]   "
@@ -150,6 +150,9 @@ class Console:
     def on_forward_message(self, line, hint=""):
         self.say(f"✗ ssh: {line}" + (f" ({hint})" if hint else ""))
 
+    def on_forward_stopped(self, urls, pid):
+        self.say(f"stopped the ssh port forward of {', '.join(urls)} (pid {pid})")
+
     def on_forward_lost(self, status, reason):
         self.say(f"✗ the ssh port forward ended ({reason}); the app is unreachable here until `devbox up` again")
 
@@ -193,7 +196,9 @@ def connect():
     return engine.connect()
 
 
-def open_session(args, console):
+def open_project(args, console):
+    """The project devbox.yml describes: a compose project or a single container (an
+    interfaces.Project either way)."""
     cfg = load_config(args)  # a bad devbox.yml is reported before anything else happens
     if cfg.compose:
         from devbox.compose import ComposeSession
@@ -214,83 +219,35 @@ def cmd_init(args, console) -> int:
 
 
 def cmd_up(args, console) -> int:
-    session = open_session(args, console)
-    if session.config.compose:
-        return compose_up(args, console, session)
-    forwarding = None
-    if session.engine.forwards_ports:  # ssh:// engine: its ports are forwarded to this machine
-        from devbox.tunnel import Forwarding
-
-        forwarding = Forwarding(session.engine.url, session.config.name, report=console)
-        forwarding.prepare(session.plan().forwards)
-    # Watching starts before the app does, so a save made while it starts is not lost.
-    watcher = None if args.detach else new_watcher(session.config, console)
-    container, stream = session.up()
-    spec = session.plan()
-    if forwarding is not None:
-        try:
-            forwarding.open(container, spec.forwards, detach=args.detach)
-        except BaseException:  # no URL: leave nothing running (the container is kept for the next up)
-            session.stop()
-            raise
-    url = spec.urls[0] if spec.urls else "(no published port)"
-    if args.detach:
-        console.say(f"serving {url}  (detached: `devbox logs -f`, `devbox down`)")
-        return 0
-    from devbox.targets import ContainerTarget
-
-    on_recreated = (lambda new: forwarding.refresh(new, spec.forwards)) if forwarding else None
-    target = ContainerTarget(session, container, stream, console, on_recreated=on_recreated)
-    watcher.on_batch = target.act
-    watcher.on_config = lambda batch: apply_config(target, watcher, console, forwarding is not None)
-    console.say(f"serving {url}  (Ctrl-C to stop)")
-    return watch_until_interrupted(session.config, target, console, watcher=watcher,
-                                   stop=lambda: session.stop() + (forwarding.close() if forwarding else 0.0))
-
-
-def apply_config(target, watcher, console, forwarded: bool) -> None:
-    """devbox.yml changed under a running `devbox up`: what `devbox up` would do with it, which
-    recreates the container only when its config hash changed; the watcher takes the new watch
-    settings. A broken file is reported and the running app kept."""
-    old = target.session.config
-    new = changed_config(old, console)
-    if new is None:
-        return
-    reason = ("the project's name changed" if new.name != old.name else
-              "it now describes a compose project" if new.compose else
-              "the forwarded ports changed" if forwarded and new.ports != old.ports else None)
-    if reason:
-        console("config_restart", reason=reason)
-        return
-    recreated = target.reconfigure(new)
-    watcher.reconfigure(new.watch.paths, path_filter(new), new.watch.debounce_ms)
-    urls = target.session.plan().urls
-    console("config_applied", recreated=recreated, url=urls[0] if urls else "(no published port)")
-
-
-def changed_config(old, console):
-    """devbox.yml read again: the new config when it means something else than `old`, else None
-    (a broken file is reported, an unchanged meaning only at -v)."""
-    from devbox import config
-
-    try:
-        new = config.load(old.path)
-    except DevboxError as exc:
-        console("config_invalid", error=str(exc))
-        return None
-    if new.to_dict() == old.to_dict():
-        console("config_unchanged")
-        return None
-    return new
+    project = open_project(args, console)
+    serving = project.serve(watch=not args.detach)
+    if None in serving.urls:  # a single container: its URL
+        urls = serving.urls[None]
+        url = urls[0] if urls else "(no published port)"
+        if args.detach:
+            console.say(f"serving {url}  (detached: `devbox logs -f`, `devbox down`)")
+            return 0
+        console.say(f"serving {url}  (Ctrl-C to stop)")
+    else:  # compose: each service's URL
+        for service, urls in serving.urls.items():
+            console.say(f"{service}: serving {urls[0] if urls else '(port not published)'}")
+        for service in serving.unsupervised:
+            console.say(f"{service}: running as compose runs it (not supervised)")
+        if args.detach:
+            console.say("detached: `devbox logs -f`, `devbox down`")
+            return 0
+        console.say("Ctrl-C to stop")
+    return watch_until_interrupted(serving.watcher, console, stop=serving.stop)
 
 
 def cmd_run(args, console) -> int:
+    from devbox import serving
     from devbox.targets import ProcessTarget
 
     cfg = load_config(args)
     if not (cfg.app or cfg.command):
         raise UsageError("`devbox run` needs `app:` or `command:` in devbox.yml")
-    watcher = new_watcher(cfg, console)
+    watcher = serving.new_watcher(cfg, console)
     target = ProcessTarget(cfg, console)
     watcher.on_batch = target.act
     event = target.wait_ready()
@@ -298,22 +255,15 @@ def cmd_run(args, console) -> int:
         code = target.process.poll()
         target.stop()
         raise DevboxError(f"the supervisor did not start (exit status {code})", "see its output above")
-    url = f"http://127.0.0.1:{cfg.ports[0].host_port}" if cfg.ports else "(no port)"
+    url = http_url(ProcessTarget.HOST, cfg.ports[0].host_port) if cfg.ports else "(no port)"
     console.say(f"serving {url} natively  (Ctrl-C to stop)")
-    return watch_until_interrupted(cfg, target, console, stop=target.stop, watcher=watcher)
+    return watch_until_interrupted(watcher, console, stop=target.stop)
 
 
-def watch_until_interrupted(cfg, target, console, stop, watcher=None) -> int:
-    """Watch the project and drive `target` (or run `watcher`, already wired to its targets)
-    until Ctrl-C/SIGTERM; then `stop()` and say how long."""
-    if watcher is None:
-        watcher = new_watcher(cfg, console, on_batch=target.act)
-    watcher.config_file = watcher.config_file or cfg.path
-    watcher.on_config = watcher.on_config or (  # `devbox run` and compose projects: say so
-        lambda batch: changed_config(cfg, console) and console("config_restart", reason="not applied while running"))
-    watcher.on_error = watcher.on_error or (lambda batch, exc: console("action_failed", paths=batch.paths,
-                                                                        error=_one_line(exc)))
-    console("watching", paths=watcher.rel_paths, files=watcher.start())
+def watch_until_interrupted(watcher, console, stop) -> int:
+    """Run `watcher` (started, wired to its targets) until Ctrl-C/SIGTERM; then `stop()` and say
+    how long."""
+    console(events.WATCHING, paths=watcher.rel_paths, files=watcher.start())
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         watcher.run()
@@ -327,63 +277,27 @@ def watch_until_interrupted(cfg, target, console, stop, watcher=None) -> int:
     return 0
 
 
-def path_filter(cfg):
-    from devbox import filters
-
-    return filters.PathFilter(cfg.root, ignore=cfg.watch.ignore, no_reload=cfg.watch.no_reload,
-                              rebuild=cfg.watch.rebuild)
-
-
-def new_watcher(cfg, console, on_batch=None):
-    """The project's watcher, started: changes are collected from now on, acted on in `run()`."""
-    from devbox.watch import Watcher
-
-    watcher = Watcher(cfg.root, cfg.watch.paths, path_filter(cfg), cfg.watch.debounce_ms,
-                      on_batch=on_batch or (lambda batch: None),
-                      on_unchanged=lambda paths: console("unchanged", paths=paths), config_file=cfg.path,
-                      on_error=lambda batch, exc: console("action_failed", paths=batch.paths, error=_one_line(exc)))
-    watcher.start()
-    return watcher
-
-
-def _one_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text and isinstance(exc, DevboxError) else f"{type(exc).__name__}: {text[0] if text else ''}"
-
-
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
 def cmd_down(args, console) -> int:
-    session = open_session(args, console)
+    project = open_project(args, console)
     started = time.monotonic()
-    removed = session.down(volumes=args.volumes)
-    if session.engine.forwards_ports:
-        from devbox import tunnel
-
-        stopped = tunnel.release(session.config.name, session.engine.url)
-        if stopped is not None:
-            console.say(f"stopped the ssh port forward of {', '.join(stopped.urls)} (pid {stopped.pid})")
+    removed = project.down(volumes=args.volumes)
     if removed:
         console.say(f"removed {', '.join(removed)} in {time.monotonic() - started:.1f} s")
     else:
-        console.say(f"nothing to remove: {session.config.name} is not up")
+        console.say(f"nothing to remove: {project.config.name} is not up")
     return 0
 
 
 def cmd_status(args, console) -> int:
-    session = open_session(args, console)
-    rows = session.status()
+    project = open_project(args, console)
+    rows = project.status()
     if not rows:
-        console.raw(f"{session.config.name}  not created  (start it with `devbox up`)")
+        console.raw(f"{project.config.name}  not created  (start it with `devbox up`)")
         return 0
-    if session.engine.forwards_ports:  # the engine's own bindings are on the VM: show the forward
-        from devbox import tunnel
-
-        forward = tunnel.find(session.config.name, session.engine.url)
-        for row in rows:
-            row.urls = forward.urls if forward else ["(not forwarded here: `devbox up`)"]
     for row in rows:
         console.raw(status_line(row))
     return 0
@@ -415,75 +329,37 @@ def _ago(seconds: Optional[float]) -> str:
 
 
 def cmd_logs(args, console) -> int:
-    session = open_session(args, console)
-    if session.config.compose:
-        try:
-            session.logs(args.services, args.follow, args.tail,
-                         on_line=lambda label, line: console.raw(f"{('[' + label + ']'):<{console.width}} {line}"))
-        except KeyboardInterrupt:
-            pass
-        return 0
-    if args.services:
-        raise UsageError(f"{session.config.name} has no compose services; run `devbox logs` without names")
-    container = session.container()
-    if container is None:
-        raise DevboxError(f"{session.config.name} is not up", "start it with `devbox up`")
-    stream = container.logs(stream=True, follow=args.follow, tail=args.tail if args.tail is not None else "all")
+    project = open_project(args, console)
     out = sys.stdout.buffer
-    try:
-        for chunk in stream:
-            out.write(chunk)
+
+    def show(label, data):
+        if label is None:  # raw bytes, as the container wrote them
+            out.write(data)
             out.flush()
+        else:
+            console.raw(f"{('[' + label + ']'):<{console.width}} {data}")
+
+    try:
+        project.logs(args.services, args.follow, args.tail, on_output=show)
     except KeyboardInterrupt:
         pass
     return 0
 
 
 def cmd_exec(args, console) -> int:
-    session = open_session(args, console)
-    if session.config.compose:
-        if not args.cmd:
-            raise UsageError("name the service: `devbox exec SERVICE [COMMAND...]`")
-        argv = session.exec_argv(args.cmd[0], args.cmd[1:], tty=sys.stdin.isatty() and sys.stdout.isatty())
-        os.execvpe(argv[0], argv, session.cli.environ)
-    container = session.running()
-    command = args.cmd or ["sh"]
-    docker_cli = shutil.which("docker")
-    if docker_cli:
-        flags = ["-i"] + (["-t"] if sys.stdin.isatty() and sys.stdout.isatty() else [])
-        env = dict(os.environ, DOCKER_HOST=session.engine.url)
-        os.execve(docker_cli, ["docker", "exec", *flags, container.id, *command], env)
-    result = container.exec_run(command, workdir=session.config.workdir)
-    sys.stdout.buffer.write(result.output)
-    return result.exit_code
+    project = open_project(args, console)
+    run = project.exec(args.cmd, tty=sys.stdin.isatty() and sys.stdout.isatty())
+    if run.argv:
+        os.execvpe(run.argv[0], run.argv, run.env if run.env is not None else os.environ)
+    sys.stdout.buffer.write(run.output)
+    return run.exit_code
 
 
 def cmd_reload(args, console) -> int:
-    session = open_session(args, console)
-    if session.config.compose:
-        for label, ms in session.reload(args.service).items():
-            console.say(f"↻ {label} reloaded in {ms:.0f} ms")
-        return 0
-    if args.service:
-        raise UsageError(f"{session.config.name} has no compose services; run `devbox reload` without a name")
-    ms = session.reload(wait=True)
-    console.say(f"↻ reloaded in {ms:.0f} ms")
+    project = open_project(args, console)
+    for label, ms in project.reload(args.service).items():
+        console.say(f"↻ {label} reloaded in {ms:.0f} ms" if label else f"↻ reloaded in {ms:.0f} ms")
     return 0
-
-
-def compose_up(args, console, session) -> int:
-    """`devbox up` for a compose project: compose starts it, devbox watches and reloads per service."""
-    running = session.up()
-    for service, urls in running.urls.items():
-        console.say(f"{service}: serving {urls[0] if urls else '(port not published)'}")
-    for service in running.unsupervised:
-        console.say(f"{service}: running as compose runs it (not supervised)")
-    if args.detach:
-        console.say("detached: `devbox logs -f`, `devbox down`")
-        return 0
-    console.say("Ctrl-C to stop")
-    watcher = session.watcher(running, on_unchanged=lambda paths: console("unchanged", paths=paths))
-    return watch_until_interrupted(session.config, None, console, stop=session.stop, watcher=watcher)
 
 
 def build_parser() -> argparse.ArgumentParser:

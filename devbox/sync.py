@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+from devbox import events
 from devbox import receiver
 from devbox.errors import SyncError
 
@@ -343,7 +344,7 @@ def initial(container, config, report: Callable[..., None] = lambda event, **f: 
     with archive:
         _put(container, archive, f"{config.root}")
     stats.seconds = time.monotonic() - started
-    report("copied", files=stats.files, bytes=stats.bytes, seconds=stats.seconds, workdir=config.workdir)
+    report(events.COPIED, files=stats.files, bytes=stats.bytes, seconds=stats.seconds, workdir=config.workdir)
     return stats
 
 

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, List, Mapping, Optional, Sequence
 
+from devbox import events
 from devbox.errors import ForwardError, RemoteError
 from devbox.ssh import Destination, explain
 from devbox.urls import connect_host, http_url
@@ -276,7 +277,7 @@ def start(dest: Destination, forwards: List[Forward], state: Path, *, engine_url
         raise
     tunnel.ready = True
     for forward in forwards:
-        report("forwarding", url=forward.url, destination=str(dest), remote_port=forward.remote_port,
+        report(events.FORWARDING, url=forward.url, destination=str(dest), remote_port=forward.remote_port,
                pid=process.pid, detached=detach)
     return tunnel
 
@@ -342,11 +343,11 @@ def _relay(tunnel: Tunnel, log_path: Path, report) -> None:
             gist = re.sub(r"^channel \d+: ", "", line)  # one line per kind of trouble, not per request
             if line and gist != last and tunnel.ready and not tunnel.stopping:
                 last = gist
-                report("forward_message", line=gist, hint=_hint(gist))
+                report(events.FORWARD_MESSAGE, line=gist, hint=_hint(gist))
     status = process.wait()
     if tunnel.ready and not tunnel.stopping:
         lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
-        report("forward_lost", status=status, reason=lines[-1] if lines else f"exit status {status}")
+        report(events.FORWARD_LOST, status=status, reason=lines[-1] if lines else f"exit status {status}")
 
 
 class Forwarding:
