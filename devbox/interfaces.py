@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
+    from devbox.actions import Action
     from devbox.status import ContainerStatus
     from devbox.watch import Batch, Watcher
 
@@ -36,7 +37,7 @@ class WatchFilter(Protocol):
 
     def __call__(self, change: int, path: str) -> bool: ...
 
-    def classify_batch(self, paths: Sequence[str]) -> str: ...
+    def classify_batch(self, paths: Sequence[str]) -> "Action": ...
 
     def walk(self, top=None) -> Iterator[str]: ...
 

@@ -19,7 +19,7 @@ from devbox import events, filters, supervisor_argv
 from devbox import plan as planning
 from devbox.logs import READY_EVENTS, LogStream, reporting_stream
 from devbox.supervisor import protocol
-from devbox.watch import Batch
+from devbox.batch import Batch
 
 RELOAD_TIMEOUT = 60.0
 

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
 from devbox import events, filters
+from devbox.actions import Action
 from devbox.errors import DevboxError
 from devbox.paths import covers
 from devbox.supervisor import protocol
 from devbox.targets import Target
-from devbox.watch import Batch
+from devbox.batch import Batch
 
 
 def service_filter(config, service) -> filters.PathFilter:
@@ -35,7 +36,7 @@ class UnionFilter:
         return bool(rel) and any(covers(s.watch.paths, rel) and f.classify(rel) != filters.IGNORE
                                  for s, f in self.parts)
 
-    def classify_batch(self, paths) -> str:
+    def classify_batch(self, paths) -> Action:
         return filters.strongest(action for _, (action, _, _) in self.split(paths, []).items())
 
     def reload_rules(self) -> None:

@@ -21,7 +21,6 @@ from devbox.errors import ComposeError, DevboxError, UsageError
 from devbox.interfaces import Exec, Serving
 from devbox.supervisor import protocol
 from devbox.targets import RELOAD_TIMEOUT
-from devbox.watch import Watcher
 
 STATE_DIR = ".devbox"
 READY_TIMEOUT = 60.0
@@ -338,9 +337,11 @@ class ComposeSession:
         watcher = self.watcher(running) if watch else None
         return Serving(urls=dict(running.urls), stop=self.stop, watcher=watcher, unsupervised=list(running.unsupervised))
 
-    def watcher(self, running: Running) -> Watcher:
+    def watcher(self, running: Running):
         """One watcher over every supervised service's paths, split per service on each batch;
         started. A saved devbox.yml asks for a restart."""
+        from devbox.watch import Watcher
+
         union = UnionFilter(self.config)
         paths = sorted({p for s in self.compose.services for p in s.watch.paths})
         watcher = Watcher(self.config.root, paths, union, self.config.watch.debounce_ms,

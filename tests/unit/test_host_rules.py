@@ -72,3 +72,13 @@ def test_uptime_and_p50_are_decided_by_the_status_row():
 def test_log_lines_are_split_across_chunks():
     chunks = [b"first\r\nsec", b"ond\n", b"", "\u00e9".encode()[:1], "\u00e9".encode()[1:] + b"\nlast"]
     assert list(split_lines(chunks)) == ["first", "second", "\u00e9", "last"]
+
+
+def test_docker_py_internals_and_rust_notify_are_used_only_behind_their_adapters():
+    package = Path(plan.__file__).parent
+    private = ("_custom_adapter", "docker.transport", "sshconn", "_rust_notify", "RustNotify", '"_sock"')
+    homes = {"docker_adapter.py", "notify.py", "receiver.py"}  # receiver.py: see docker_adapter.raw_socket
+    users = sorted(str(path.relative_to(package)) for path in package.rglob("*.py")
+                   if "supervisor" not in path.parts and path.name not in homes
+                   and any(word in path.read_text() for word in private))
+    assert users == []
