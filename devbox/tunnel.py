@@ -58,7 +58,8 @@ class Forward:
 
     @property
     def spec(self) -> str:
-        return f"{self.local_ip}:{self.local_port}:127.0.0.1:{self.remote_port}"
+        local = f"[{self.local_ip}]" if ":" in self.local_ip else self.local_ip  # ssh's syntax for IPv6
+        return f"{local}:{self.local_port}:127.0.0.1:{self.remote_port}"
 
     @property
     def url(self) -> str:

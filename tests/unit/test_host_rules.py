@@ -34,7 +34,9 @@ def test_every_url_devbox_prints_follows_the_one_rule(ip, url):
 
 
 def test_an_ssh_forward_on_ipv6_loopback_prints_a_url_a_browser_opens():
-    assert tunnel.Forward("::1", 8000, 40000, 8000).url == "http://[::1]:8000"
+    forward = tunnel.Forward("::1", 8000, 40000, 8000)
+    assert forward.url == "http://[::1]:8000"
+    assert forward.spec == "[::1]:8000:127.0.0.1:40000"  # ssh -L takes an IPv6 bind address in brackets
 
 
 def test_the_stop_timeout_is_the_same_for_a_container_and_a_compose_service(tmp_path):
