@@ -11,6 +11,7 @@ from devbox import __version__, supervisor_argv
 from devbox.container_env import default_env
 from devbox.injected import SUPERVISOR_LAUNCHER, SUPERVISOR_ROOT, launch_argv  # noqa: F401 - re-exported
 from devbox.stop_timeout import stop_timeout
+from devbox.supervisor.protocol import STOP_SIGNALS
 from devbox.urls import http_url, url_host  # noqa: F401 - url_host re-exported
 
 LABEL_PROJECT = "devbox.project"
@@ -40,7 +41,7 @@ class ContainerSpec:
     env: Tuple[Tuple[str, str], ...]
     labels: Tuple[Tuple[str, str], ...] = ()
     user: Optional[str] = None
-    stop_signal: str = "SIGTERM"
+    stop_signal: str = STOP_SIGNALS[0]
     stop_timeout: int = 10
     config_hash: str = field(default="", compare=False)
     # (local_ip, local_port, container_port) forwarded over ssh to the ports the engine publishes

@@ -104,7 +104,7 @@ class ContainerTarget(Target):
 
     def send_reload(self) -> None:
         if not self._signal_directly():
-            self.container.kill(signal="SIGHUP")
+            self.container.kill(signal=protocol.RELOAD_SIGNAL)
 
     def _signal_directly(self) -> bool:
         """SIGHUP straight to the supervisor when this machine runs the container and may signal

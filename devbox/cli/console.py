@@ -7,6 +7,8 @@ import sys
 import threading
 from typing import List, Optional
 
+from devbox.supervisor import protocol
+
 PREFIX = "[devbox]"
 APP_PREFIX = "[app]   "
 
@@ -74,7 +76,7 @@ class Console:
             self.raw(f"{self.tag()} {line}")
 
     def on_supervisor(self, kind, **f):
-        if kind == "crashed":
+        if kind == protocol.EVENT_CRASHED:
             self.say(f"✗ {f.get('summary') or 'the app exited with status ' + str(f.get('status'))}; "
                      "the app shows the error page until the next save")
         elif self.verbose:

@@ -13,6 +13,7 @@ from devbox.container_env import default_env
 from devbox.errors import ComposeError
 from devbox.injected import launch_argv
 from devbox.stop_timeout import stop_timeout
+from devbox.supervisor import protocol
 
 
 def _escape(value: str) -> str:
@@ -47,7 +48,7 @@ def plan_override(config, user_services: Mapping[str, dict], supervisor_dir: Opt
                 # A changed supervisor changes the service's config, so compose recreates it.
                 LABEL_SUPERVISOR: supervisor_digest,
             },
-            "stop_signal": "SIGTERM",
+            "stop_signal": protocol.STOP_SIGNALS[0],
             "stop_grace_period": f"{stop_timeout(config.stop_grace)}s",
         }
         if supervisor_dir is not None:
