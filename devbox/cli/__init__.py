@@ -14,6 +14,7 @@ from typing import List, Optional
 from devbox import __version__, events
 from devbox.cli.console import Console
 from devbox.errors import DevboxError, UsageError
+from devbox.interfaces import Project
 from devbox.urls import http_url
 
 # -- commands -----------------------------------------------------------------------------------
@@ -33,7 +34,7 @@ def connect():
     return engine.connect()
 
 
-def open_project(args, console):
+def open_project(args, console) -> "Project":
     """The project devbox.yml describes: a compose project or a single container (an
     interfaces.Project either way)."""
     cfg = load_config(args)  # a bad devbox.yml is reported before anything else happens
