@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from devbox.urls import http_url
+
 CONFIG_NAME = "devbox.yml"
 DEFAULT_IMAGE = "python:3.12-slim"
 DEFAULT_DOCKERFILE = "docker/Dockerfile"
@@ -50,9 +52,7 @@ class PortMapping:
     @property
     def url(self) -> str:
         """Where a browser on the host reaches the app (a wildcard address becomes loopback)."""
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host_ip, self.host_ip)
-        host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.host_port}"
+        return http_url(self.host_ip, self.host_port)
 
 
 @dataclass(frozen=True)
