@@ -87,6 +87,7 @@ def _build(node: Node, tag: str) -> Build:
         tag=tag,
         context_path=context_path,
         dockerfile_path=(context_path / dockerfile).resolve(),
+        target=fields.get("target"),
     )
 
 

@@ -73,6 +73,7 @@ class Build:
     tag: str
     context_path: Path
     dockerfile_path: Path
+    target: Optional[str] = None  # the Dockerfile stage to build; None: the last
 
     def args_dict(self) -> dict[str, str]:
         return dict(self.args)

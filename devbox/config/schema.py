@@ -211,6 +211,7 @@ BUILD = Section(
     Key("context", doc="the build context, relative to devbox.yml", parse=values.text, default="."),
     Key("dockerfile", doc="relative to the context", parse=values.text, default=DEFAULT_DOCKERFILE),
     Key("args", doc="build arguments (mapping, or a list of `K=V`)", parse=values.pairs, default=()),
+    Key("target", doc="the Dockerfile stage to build (default: the last)", parse=values.text),
 )
 _HOOK_DOCS = {
     "initialize": (

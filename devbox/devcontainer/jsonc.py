@@ -155,7 +155,7 @@ class _Parser:
         if self.text.startswith(",", self.i):
             self.i += 1
         elif not self.text.startswith(closing, self.i):
-            self.fail(f"expected ',' or '{closing}', got {self.found()}", hint="a comma is missing at the end of the line before")
+            self.fail(f"expected ',' or '{closing}', got {self.found()}", hint="a comma is missing before it")
 
     def string(self) -> str:
         start = self.i

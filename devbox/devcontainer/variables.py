@@ -69,10 +69,11 @@ class Variables:
             node.value = self(node.value)
 
 
-def resolve_container_env(text: str, container_env: Mapping[str, str]) -> str:
+def resolve_container_env(text: str, container_env: Mapping[str, str], *, keep_missing: bool = False) -> str:
     """`text` with `${containerEnv:NAME}` and `${containerEnv:NAME:default}` replaced from the
     container's environment (unset and no default: ""). For the session, which knows the image's
-    environment; a value without the variable comes back unchanged."""
+    environment; a value without the variable comes back unchanged. With `keep_missing`, a
+    variable `container_env` lacks is kept as written (for what only the image knows)."""
 
     def replace(match: re.Match) -> str:
         name, _, argument = match.group(1).partition(":")
@@ -80,6 +81,8 @@ def resolve_container_env(text: str, container_env: Mapping[str, str]) -> str:
             return match.group()
         variable, _, default = argument.partition(":")
         value = container_env.get(variable)
+        if value is None and keep_missing:
+            return match.group()
         return value if value is not None else default
 
     return _VARIABLE_RE.sub(replace, text) if "${" in text else text
