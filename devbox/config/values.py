@@ -5,6 +5,7 @@ schema's business (:mod:`devbox.config.schema`)."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import posixpath
 import re
 import shlex
@@ -270,5 +271,6 @@ def mount(node: Node) -> Mount:
     if kind == "bind":
         if not source:
             raise node.error("is a bind mount without a source", _MOUNT_HINT)
-        source = str((node.ctx.root / source).resolve())  # an absolute source stays itself
+        # An absolute source stays as written: /var/run/docker.sock is a symlink docker resolves.
+        source = os.path.normpath(os.path.join(node.ctx.root, os.path.expanduser(source)))
     return Mount(kind, source, posixpath.normpath(target), bool(found.get("read_only", False)))

@@ -561,4 +561,4 @@ def _volume(item: Node) -> str:
     source, target = parts[0], parts[1]
     kind = "bind" if source.startswith(("/", ".", "~")) else "volume"
     read_only = ",readonly" if len(parts) == 3 and "ro" in parts[2].split(",") else ""
-    return f"type={kind},source={os.path.expanduser(source)},target={target}{read_only}"
+    return f"type={kind},source={source},target={target}{read_only}"
