@@ -17,7 +17,7 @@ from devbox.devcontainer import jsonc, mapping
 from devbox.devcontainer.mapping import SOURCE, workspace_folder
 from devbox.errors import ConfigError
 
-__all__ = ["SOURCE", "candidates", "find", "is_devcontainer", "parse", "workspace_folder"]
+__all__ = ["SOURCE", "candidates", "find", "is_devcontainer", "parse", "translate", "workspace_folder"]
 
 
 def candidates(directory: Path) -> list[Path]:
@@ -51,6 +51,11 @@ def is_devcontainer(path: Path) -> bool:
 
 def parse(text: str, path: Path, *, display: Optional[str] = None, environ: Optional[Mapping[str, str]] = None):
     """The Config of the devcontainer.json at `path` (`display` names it in errors)."""
+    return translate(text, path, display=display, environ=environ).config()
+
+
+def translate(text: str, path: Path, *, display: Optional[str] = None, environ: Optional[Mapping[str, str]] = None):
+    """The translation of the devcontainer.json at `path` (see :func:`mapping.translate`)."""
     path = Path(os.path.abspath(path))
     display = display if display is not None else path.name
     environ = os.environ if environ is None else environ
@@ -58,4 +63,4 @@ def parse(text: str, path: Path, *, display: Optional[str] = None, environ: Opti
     top = jsonc.read(text, ctx)
     if top is None:
         raise ConfigError("the file is empty", 'add at least {"image": "python:3.12-slim"}', file=display, line=1)
-    return mapping.to_config(top, path, environ)
+    return mapping.translate(top, path, environ)

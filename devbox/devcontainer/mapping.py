@@ -107,6 +107,13 @@ def workspace_folder(path: Path) -> Path:
 def to_config(top: Node, path: Path, environ: Mapping[str, str]):
     """The Config of the devcontainer.json at `path` whose located tree is `top`; `top.ctx.root`
     is its workspace folder."""
+    return translate(top, path, environ).config()
+
+
+def translate(top: Node, path: Path, environ: Mapping[str, str]) -> _Mapping:
+    """The translation of a devcontainer.json: its devbox.yml-shaped tree (:meth:`_Mapping.tree`)
+    and the Config fields devbox.yml has no key for (`extra`). `devbox init --from-devcontainer`
+    writes the tree out; :func:`to_config` builds the Config from both."""
     if not isinstance(top.value, dict):
         raise top.error(f"the top level must be an object, got {top.describe()}", 'e.g. {"image": "python:3.12-slim"}')
     for key in top.value:
@@ -114,7 +121,9 @@ def to_config(top: Node, path: Path, environ: Mapping[str, str]):
             raise top.key_error(key, f"unknown key '{key}'", _closest(key))
     keys = top.mapping(_KNOWN)
     _resolve_variables(top, keys, environ)
-    return _Mapping(top, keys, path, environ).config()
+    translation = _Mapping(top, keys, path, environ)
+    translation.translate()
+    return translation
 
 
 def _closest(key: str) -> str:
@@ -171,7 +180,7 @@ class _Mapping:
     def warn(self, node: Node, text: str) -> None:
         self.ctx.warnings.append(f"{location(self.ctx.display, node.line)}{text}")
 
-    def config(self):
+    def translate(self) -> None:
         for key, reason in SKIPPED.items():
             if key in self.keys:
                 self.warn(self.keys[key], self._skipped(key, reason))
@@ -196,10 +205,17 @@ class _Mapping:
         self.out.update(devbox)
         if not self.compose and "app" not in self.out and "command" not in self.out:
             self.out["app"] = self._detected_app()
-        config = builders.build_config(_mapping(self.out, self.top), self.path)
+
+    def tree(self) -> Node:
+        """The devbox.yml-shaped tree: a devbox.yml with these keys means the same."""
+        return _mapping(self.out, self.top)
+
+    def config(self):
+        config = builders.build_config(self.tree(), self.path)
+        extra = dict(self.extra)
         if self.compose:
-            self.extra["compose"] = dataclasses.replace(config.compose, **self.extra.pop("compose_extra"))
-        return dataclasses.replace(config, source=SOURCE, **self.extra)
+            extra["compose"] = dataclasses.replace(config.compose, **extra.pop("compose_extra"))
+        return dataclasses.replace(config, source=SOURCE, **extra)
 
     def _skipped(self, key: str, reason: str) -> str:
         node = self.keys[key]
