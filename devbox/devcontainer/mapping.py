@@ -65,7 +65,10 @@ KEYS = {
     "postStartCommand": "`hooks.post_start`",
     "postAttachCommand": "`hooks.post_attach`",
     "waitFor": "`hooks.wait_for`: the app starts once that command has finished (default `updateContentCommand`)",
-    "customizations": "`customizations.devbox` takes devbox.yml's keys (`app`, `command`, `listen`, `watch`, ...)",
+    "customizations": (
+        "`customizations.devbox` takes devbox.yml's keys (`app`, `command`, `listen`, `watch`, ...); other tools' "
+        "customizations are skipped, and said once"
+    ),
 }
 SKIPPED = {
     "features": "are install scripts devbox does not run: bake them into the image (a RUN step in the Dockerfile)",
@@ -90,6 +93,14 @@ _HOOKS = {
     "postAttachCommand": "post_attach",
 }
 _SERVE_HINT = 'add "customizations": {"devbox": {"app": "module:callable"}} (or "command": "uvicorn main:app --fd 3")'
+
+
+def reference_table() -> str:
+    """The Markdown table of devcontainer.json keys that the README shows."""
+    rows = ["| key | what devbox does with it |", "|---|---|"]
+    rows += [f"| `{key}` | {doc} |" for key, doc in KEYS.items()]
+    rows += [f"| `{key}` | skipped, and said once: {key} {reason} |" for key, reason in SKIPPED.items()]
+    return "\n".join(rows) + "\n"
 
 
 def workspace_folder(path: Path) -> Path:

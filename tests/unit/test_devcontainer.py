@@ -490,3 +490,9 @@ def test_devbox_yml_has_hooks_and_mounts(tmp_path):
     assert cfg.hooks.post_create == (Hook("post_create", "", shell="pip install -e ."),)
     assert [h.name for h in cfg.hooks.post_start] == ["a", "b"]
     assert (cfg.hooks.wait_for, cfg.build.target, cfg.source) == ("post_create", "dev", "devbox.yml")
+
+
+def test_the_readme_shows_the_devcontainer_keys_as_declared():
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    table = mapping.reference_table()
+    assert table in readme.read_text(), f"README.md's devcontainer.json table differs; paste this:\n{table}"
