@@ -248,8 +248,8 @@ class _Mapping:
             self.out["image"] = self.keys["image"]
         build = self.keys.get("build")
         if build is None and "dockerFile" in self.keys:  # the legacy spelling
-            build = _mapping({k: self.keys[k] for k in ("dockerFile", "context") if k in self.keys}, self.keys["dockerFile"])
-            build.value["dockerfile"] = build.value.pop("dockerFile")
+            legacy = {"dockerfile": self.keys["dockerFile"], "context": self.keys.get("context")}
+            build = _mapping({k: v for k, v in legacy.items() if v is not None}, self.keys["dockerFile"])
         if build is not None:
             self.out["build"] = self._build(build)
         if not self.compose and build is None and "image" not in self.keys:
