@@ -11,9 +11,9 @@ from typing import Optional
 
 from devbox.config import names, values
 from devbox.config.model import (
-    COMPOSE_FILE_NAMES, DEFAULT_REBUILD, Build, Compose, Config, Reload, Service, Watch,
+    COMPOSE_FILE_NAMES, DEFAULT_REBUILD, Build, Compose, Config, Hooks, Reload, Service, Watch,
 )  # fmt: skip
-from devbox.config.schema import BUILD, COMPOSE, RELOAD, SERVICE, SERVICE_WATCH, TOP, WATCH, Fields, Section
+from devbox.config.schema import BUILD, COMPOSE, HOOKS, RELOAD, SERVICE, SERVICE_WATCH, TOP, WATCH, Fields, Section
 from devbox.config.tree import Node
 
 
@@ -54,6 +54,8 @@ def build_config(top: Node, path: Path) -> Config:
         stop_grace=fields.get("stop_grace"),
         user=fields.get("user"),
         compose=compose,
+        hooks=Hooks(**HOOKS.fields(fields.node("hooks")).set_values()),
+        mounts=fields.get("mounts"),
         warnings=tuple(top.ctx.warnings),
     )
 
@@ -85,6 +87,7 @@ def _build(node: Node, tag: str) -> Build:
         tag=tag,
         context_path=context_path,
         dockerfile_path=(context_path / dockerfile).resolve(),
+        target=fields.get("target"),
     )
 
 
