@@ -3,7 +3,6 @@ with `--from-devcontainer`, the devbox.yml that means what the project's devcont
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any, Iterator, List, Mapping, Optional, Tuple
 
 import yaml
 
+from devbox.config.model import DEFAULT_IMAGE
 from devbox.config.names import sanitize_name
 from devbox.errors import DevboxError
 
@@ -50,7 +50,7 @@ def devbox_yml(name: str, app: str, image: str, port: int = 8000) -> str:
     )
 
 
-def init(root: Path, force: bool = False, image: str = "python:3.12-slim") -> Iterator[str]:
+def init(root: Path, force: bool = False, image: str = DEFAULT_IMAGE) -> Iterator[str]:
     """Write the files (all or none); yield one line per file written."""
     app = guess_app(root)
     files: List[Tuple[Path, str, str]] = [
@@ -79,22 +79,6 @@ _NOT_CARRIED = {
     "run_services": "runServices",
 }
 _LOCAL_ENV_RE = re.compile(r"\$\{(?:localEnv|env):([^}:]+)")
-
-
-def add_init_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of `devbox init` that scaffold handles (see :func:`run_init`)."""
-    parser.add_argument(
-        "--from-devcontainer", nargs="?", const="", default=None, metavar="PATH",
-        help="write the devbox.yml equivalent to .devcontainer/devcontainer.json (or PATH)",
-    )  # fmt: skip
-
-
-def run_init(root: Path, args: argparse.Namespace) -> Iterator[str]:
-    """`devbox init` as its flags ask; one line per file written."""
-    source = getattr(args, "from_devcontainer", None)
-    if source is None:
-        return init(root, force=args.force, image=args.image)
-    return from_devcontainer(root, Path(source) if source else None, force=args.force)
 
 
 def from_devcontainer(

@@ -13,6 +13,7 @@ from typing import List, Optional
 
 from devbox import __version__, events
 from devbox.cli.console import Console
+from devbox.config.model import DEFAULT_IMAGE
 from devbox.errors import DevboxError, UsageError
 from devbox.interfaces import Project
 from devbox.urls import http_url
@@ -50,7 +51,12 @@ def open_project(args, console) -> "Project":
 def cmd_init(args, console) -> int:
     from devbox import scaffold
 
-    for line in scaffold.init(Path.cwd(), force=args.force, image=args.image):
+    if args.from_devcontainer is None:
+        lines = scaffold.init(Path.cwd(), force=args.force, image=args.image)
+    else:
+        source = Path(args.from_devcontainer) if args.from_devcontainer else None
+        lines = scaffold.from_devcontainer(Path.cwd(), source, force=args.force)
+    for line in lines:
         console.raw(line)
     console.raw("next: devbox up")
     return 0
@@ -215,7 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("init", parents=[common], help="write devbox.yml and docker/Dockerfile here")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
-    p.add_argument("--image", default="python:3.12-slim", help="base image (default python:3.12-slim)")
+    p.add_argument("--image", default=DEFAULT_IMAGE, help=f"base image (default {DEFAULT_IMAGE})")
+    p.add_argument("--from-devcontainer", nargs="?", const="", default=None, metavar="PATH",
+                   help="write the devbox.yml equivalent to .devcontainer/devcontainer.json (or PATH)")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("up", parents=[common], help="serve the app from a container, reloading on save")

@@ -1,14 +1,13 @@
 """`devbox init --from-devcontainer`: the devbox.yml it writes loads to the same Config as the
 devcontainer.json, says what it cannot carry, and never overwrites without --force."""
 
-import argparse
 import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
-from devbox import config, scaffold
+from devbox import cli, config, scaffold
 from devbox.errors import DevboxError
 
 DEVCONTAINER = {
@@ -91,15 +90,11 @@ def test_a_compose_config_and_a_named_path(project):
     assert "runServices" in lines[1]
 
 
-def test_the_init_flag_is_handled_here(project, monkeypatch):
+def test_init_from_devcontainer_through_the_cli(project, monkeypatch, capsys):
     write(project)
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--force", action="store_true")
-    parser.add_argument("--image", default="python:3.12-slim")
-    scaffold.add_init_arguments(parser)
+    monkeypatch.chdir(project)
     monkeypatch.setattr("os.environ", ENVIRON)
-    assert parser.parse_args([]).from_devcontainer is None
-    lines = list(scaffold.run_init(project, parser.parse_args(["--from-devcontainer"])))
-    assert lines[0].startswith("created devbox.yml from .devcontainer/devcontainer.json")
-    args = parser.parse_args(["--from-devcontainer", ".devcontainer/devcontainer.json", "--force"])
-    assert list(scaffold.run_init(project, args))[0].startswith("created devbox.yml")
+    assert cli.main(["init", "--from-devcontainer"]) == 0
+    assert capsys.readouterr().out.startswith("created devbox.yml from .devcontainer/devcontainer.json")
+    assert cli.main(["init", "--from-devcontainer", ".devcontainer/devcontainer.json", "--force"]) == 0
+    assert capsys.readouterr().out.startswith("created devbox.yml")
