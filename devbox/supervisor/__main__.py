@@ -75,8 +75,10 @@ def main(argv=None):
     options = parse_args(sys.argv[1:] if argv is None else argv)
     from devbox.supervisor.bytecode import precompile_package
     from devbox.supervisor.heartbeat import Heartbeat
-    from devbox.supervisor.parent import Supervisor, bind_listener, format_address, write_line
-    from devbox.supervisor.spawn import ExecSpawner, WarmSpawner
+    from devbox.supervisor.parent import Supervisor, format_address, write_line
+    from devbox.supervisor.primitives import bind_listener
+    from devbox.supervisor.spawn import ExecSpawner
+    from devbox.supervisor.warm import WarmSpawner
 
     listen_sock = None
     if options.listen == protocol.LISTEN_MODE_FD:
@@ -100,11 +102,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    status = main()
+    from devbox.supervisor.primitives import flush_and_exit
+
     # Everything is cleaned up by now; interpreter finalization would add ~15 ms to every stop.
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(status)
+    flush_and_exit(main())

@@ -16,32 +16,20 @@ import os
 import platform
 import select
 import signal
-import socket
 import sys
 import time
 
 from devbox.supervisor import errorpage, prctl, protocol
-from devbox.supervisor.spawn import ROLE_APP, ROLE_ERRORPAGE, SpawnError
+from devbox.supervisor.interfaces import SpawnError
+from devbox.supervisor.primitives import kill_group, send_line
 from devbox.supervisor.status import write_status
 
 _RELOAD_SIGNAL = getattr(signal, protocol.RELOAD_SIGNAL)
 _STOP_SIGNALS = tuple(getattr(signal, name) for name in protocol.STOP_SIGNALS)
 
 
-def bind_listener(host, port, backlog=1024):
-    """The socket every child serves on. Bound once, so a reload never closes it: connections
-    that arrive while no child accepts wait in the backlog instead of being refused."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(backlog)
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock
+ROLE_APP = "app"
+ROLE_ERRORPAGE = "errorpage"
 
 
 def format_address(host, port):
@@ -66,11 +54,7 @@ class Child:
         self._buffer = b""
 
     def send(self, message):
-        if self.control is not None:
-            try:
-                self.control.sendall(message.encode("utf-8") + b"\n")
-            except OSError:
-                pass  # it is gone or going; its exit tells us the rest
+        send_line(self.control, message)  # it is gone or going: its exit tells us the rest
 
     def read_messages(self):
         """Complete lines received so far (non-blocking); closes the control socket at EOF."""
@@ -93,7 +77,8 @@ class Child:
 
 
 class Supervisor:
-    """Runs children until SIGTERM/SIGINT; see protocol.py for the contract it keeps."""
+    """Runs children until SIGTERM/SIGINT; see protocol.py for the contract it keeps. `spawner`
+    is an interfaces.Spawner."""
 
     def __init__(self, options, spawner, heartbeat, out=None, clock=time.monotonic):
         self.options = options
@@ -144,7 +129,7 @@ class Supervisor:
                 self._enforce_deadlines()
         finally:
             for child in self.children.values():
-                _kill_group(child.pid, signal.SIGKILL)
+                kill_group(child.pid, signal.SIGKILL)
             self.spawner.close()
             self.heartbeat.remove()
             signal.set_wakeup_fd(-1)
@@ -194,7 +179,7 @@ class Supervisor:
             if child.kill_at is not None and now >= child.kill_at:
                 self._log("pid %d did not stop within %ss: SIGKILL"
                           % (child.pid, self.options.grace))
-                _kill_group(child.pid, signal.SIGKILL)
+                kill_group(child.pid, signal.SIGKILL)
                 child.kill_at = float("inf")
 
     # -- children ---------------------------------------------------------------------------
@@ -345,7 +330,7 @@ class Supervisor:
                 return
             child = self.children.pop(pid, None)
             if child is not None:
-                _kill_group(pid, signal.SIGKILL, leader_alive=False)  # what it left behind
+                kill_group(pid, signal.SIGKILL, leader_alive=False)  # what it left behind
                 self._child_exited(child, _exit_status(status))
             elif not self.spawner.reaped(pid, _exit_status(status)):
                 # An orphan we adopted as PID 1 / subreaper, or a forked child whose pid the
@@ -398,7 +383,7 @@ class Supervisor:
     def _stop(self, signum, at):
         if self.stopping_since is not None:
             for child in self.children.values():  # asked twice: do not wait for the grace
-                _kill_group(child.pid, signal.SIGKILL)
+                kill_group(child.pid, signal.SIGKILL)
             return
         self.stopping_since = at
         self._waiting_for_port = self._spawning = self._announce_later = None
@@ -413,7 +398,7 @@ class Supervisor:
         SIGTERM to its process group; SIGKILL when the grace period is over."""
         if child.kill_at is None:
             child.send(protocol.MSG_STOP)
-            _kill_group(child.pid, signal.SIGTERM)
+            kill_group(child.pid, signal.SIGTERM)
             child.kill_at = self.clock() + self.options.grace
 
     # -- output -----------------------------------------------------------------------------
@@ -472,21 +457,6 @@ def write_line(out, line):
         out.flush()
     except (OSError, ValueError):
         pass  # nobody reads our output any more; keep supervising
-
-
-def _kill_group(pid, signum, leader_alive=True):
-    """Signal the process group a child leads. The leader alone when it left its group (setsid);
-    never after it was reaped, when its pid may already be someone else's."""
-    try:
-        os.killpg(pid, signum)
-    except ProcessLookupError:
-        if leader_alive:
-            try:
-                os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
-    except PermissionError:
-        pass
 
 
 def _exit_status(status):
