@@ -75,8 +75,8 @@ def main(argv=None):
     options = parse_args(sys.argv[1:] if argv is None else argv)
     from devbox.supervisor.bytecode import precompile_package
     from devbox.supervisor.heartbeat import Heartbeat
-    from devbox.supervisor.parent import Supervisor, format_address, write_line
-    from devbox.supervisor.primitives import bind_listener
+    from devbox.supervisor.parent import Supervisor
+    from devbox.supervisor.primitives import bind_listener, write_line
     from devbox.supervisor.spawn import ExecSpawner
     from devbox.supervisor.warm import WarmSpawner
 
@@ -86,7 +86,7 @@ def main(argv=None):
             listen_sock = bind_listener(options.host, options.port)
         except OSError as exc:
             print(protocol.log_line("cannot listen on %s: %s (is something else using the port?)"
-                                    % (format_address(options.host, options.port),
+                                    % (protocol.format_address(options.host, options.port),
                                        exc.strerror or exc)), flush=True)
             return 1
         options.port = listen_sock.getsockname()[1]  # --port 0: the one the system picked

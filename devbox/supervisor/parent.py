@@ -20,60 +20,13 @@ import sys
 import time
 
 from devbox.supervisor import errorpage, prctl, protocol
+from devbox.supervisor.children import ROLE_APP, ROLE_ERRORPAGE, Child, exit_status
 from devbox.supervisor.interfaces import SpawnError
-from devbox.supervisor.primitives import kill_group, send_line
+from devbox.supervisor.primitives import kill_group, write_line
 from devbox.supervisor.status import write_status
 
 _RELOAD_SIGNAL = getattr(signal, protocol.RELOAD_SIGNAL)
 _STOP_SIGNALS = tuple(getattr(signal, name) for name in protocol.STOP_SIGNALS)
-
-
-ROLE_APP = "app"
-ROLE_ERRORPAGE = "errorpage"
-
-
-def format_address(host, port):
-    if port is None:
-        return "none"
-    return "[%s]:%s" % (host, port) if ":" in host else "%s:%s" % (host, port)
-
-
-class Child:
-    """A child we started and have not reaped yet."""
-
-    def __init__(self, pid, control, role, generation, requested_at):
-        self.pid = pid
-        self.control = control  # our end of its control socket, or None
-        self.role = role
-        self.generation = generation
-        self.requested_at = requested_at  # monotonic time of the request that started it
-        self.ready = False
-        self.report = None  # crash report it sent
-        self.accepting = False  # it said it serves (ready or crashed) and not yet "stopped"
-        self.kill_at = None  # SIGKILL deadline once it was asked to stop
-        self._buffer = b""
-
-    def send(self, message):
-        send_line(self.control, message)  # it is gone or going: its exit tells us the rest
-
-    def read_messages(self):
-        """Complete lines received so far (non-blocking); closes the control socket at EOF."""
-        if self.control is None:
-            return []
-        while True:
-            try:
-                data = self.control.recv(65536)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                data = b""
-            if not data:
-                self.control.close()
-                self.control = None
-                break
-            self._buffer += data
-        *lines, self._buffer = self._buffer.split(b"\n")
-        return [line.decode("utf-8", "replace") for line in lines]
 
 
 class Supervisor:
@@ -331,14 +284,14 @@ class Supervisor:
             child = self.children.pop(pid, None)
             if child is not None:
                 kill_group(pid, signal.SIGKILL, leader_alive=False)  # what it left behind
-                self._child_exited(child, _exit_status(status))
-            elif not self.spawner.reaped(pid, _exit_status(status)):
+                self._child_exited(child, exit_status(status))
+            elif not self.spawner.reaped(pid, exit_status(status)):
                 # An orphan we adopted as PID 1 / subreaper, or a forked child whose pid the
                 # spawner has not told us yet: remember its status for a while.
                 now = self.clock()
                 self._unknown_exits = {p: e for p, e in self._unknown_exits.items()
                                        if now - e[1] < 60}
-                self._unknown_exits[pid] = (_exit_status(status), now)
+                self._unknown_exits[pid] = (exit_status(status), now)
 
     def _child_exited(self, child, status):
         self._read_control(child)  # a last message or crash report
@@ -408,7 +361,7 @@ class Supervisor:
         what = "app %s" % o.app if o.app else "command %s" % " ".join(o.command)
         self._emit(protocol.EVENT_STARTED, what, pid=os.getpid(),
                    python=platform.python_version(), listen=o.listen,
-                   address=format_address(o.host, o.port))
+                   address=protocol.format_address(o.host, o.port))
 
     def _what(self):
         if self.options.app:
@@ -437,7 +390,7 @@ class Supervisor:
             "last_reload_ms": self.latencies,
             "python": platform.python_version(),
             "listen": o.listen,
-            "address": format_address(o.host, o.port),
+            "address": protocol.format_address(o.host, o.port),
             "overlap": self.overlap,
         }
         status.update(self.spawner.describe())
@@ -449,20 +402,6 @@ class Supervisor:
             write_status(o.status_file, status)
         except OSError as exc:
             self._log("cannot write the status file %s: %s" % (o.status_file, exc))
-
-
-def write_line(out, line):
-    try:
-        out.write(line + "\n")
-        out.flush()
-    except (OSError, ValueError):
-        pass  # nobody reads our output any more; keep supervising
-
-
-def _exit_status(status):
-    if os.WIFSIGNALED(status):
-        return -os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
 
 
 def _ms(seconds):

@@ -56,6 +56,14 @@ def send_line(sock, message):
         pass
 
 
+def write_line(out, line):
+    try:
+        out.write(line + "\n")
+        out.flush()
+    except (OSError, ValueError):
+        pass  # nobody reads our output any more; keep supervising
+
+
 def bind_listener(host, port, backlog=1024, attempts=1, retry_delay=0.05):
     """A listening TCP socket on host:port, non-blocking. With `attempts` > 1 a busy port is
     tried again every `retry_delay` seconds (the previous owner's processes may still be

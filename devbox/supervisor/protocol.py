@@ -147,6 +147,13 @@ def _typed(value):
     return int(value) if digits.isdigit() else value
 
 
+def format_address(host, port):
+    """The address= field of the started event and the status file: H:P, [H6]:P or none."""
+    if port is None:
+        return "none"
+    return "[%s]:%s" % (host, port) if ":" in host else "%s:%s" % (host, port)
+
+
 def log_line(message):
     """A supervisor line that is not an event (parse_event returns None for it)."""
     return "%s %s" % (LOG_PREFIX, message)
