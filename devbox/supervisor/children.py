@@ -48,7 +48,8 @@ class Child:
         return [line.decode("utf-8", "replace") for line in lines]
 
 
-def _exit_status(status):
+def exit_status(status):
+    """A waitpid status as the events show it: the exit code, or minus the killing signal."""
     if os.WIFSIGNALED(status):
         return -os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
