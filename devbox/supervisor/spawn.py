@@ -19,10 +19,6 @@ from devbox.supervisor.primitives import read_to_eof
 # copy under /opt/devbox works without PYTHONPATH.
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# First on sys.path while the child imports itself (a project may have its own `devbox`
-# package); the child then steps aside, see child.main.
-_BOOTSTRAP = ("import sys; sys.path.insert(0, %r); "
-              "from devbox.supervisor.%s import main; sys.exit(main(sys.argv[1:]))")
 # Not the template's: it sets them in each child it forks.
 _CHILD_ONLY_ENV = (protocol.ENV_CHILD, protocol.ENV_LOCK_FILE, protocol.ENV_BOTTLE_LOCKFILE)
 
@@ -31,8 +27,10 @@ _DUPFD_CLOEXEC = getattr(fcntl, "F_DUPFD_CLOEXEC", 1030)
 
 def child_argv(python, args, module="child"):
     """Command line of the wsgiref child, or of the warm template with module="template"
-    (python -c, so the cwd stays sys.path[0])."""
-    return [python, "-c", _BOOTSTRAP % (PACKAGE_ROOT, module)] + [str(a) for a in args]
+    (python -c, so the cwd stays sys.path[0]). PACKAGE_ROOT is first on sys.path while the
+    child imports itself; the child then steps aside, see child.main."""
+    return [python, "-c", protocol.bootstrap(PACKAGE_ROOT, "devbox.supervisor." + module)] \
+        + [str(a) for a in args]
 
 
 def child_env(lock_file):
