@@ -14,8 +14,9 @@ from typing import List, Optional
 
 from devbox import __version__
 from devbox.errors import DevboxError, UsageError
+from devbox.supervisor import protocol
 
-PREFIX = "[devbox]"
+PREFIX = protocol.LOG_PREFIX
 APP_PREFIX = "[app]   "
 
 
@@ -82,7 +83,7 @@ class Console:
             self.raw(f"{self.tag()} {line}")
 
     def on_supervisor(self, kind, **f):
-        if kind == "crashed":
+        if kind == protocol.EVENT_CRASHED:
             self.say(f"✗ {f.get('summary') or 'the app exited with status ' + str(f.get('status'))}; "
                      "the app shows the error page until the next save")
         elif self.verbose:
@@ -395,7 +396,7 @@ def cmd_status(args, console) -> int:
             latencies = sorted(sup.get("last_reload_ms") or [])
             p50 = f" (p50 {latencies[len(latencies) // 2]:.0f} ms)" if latencies else ""
             parts.append(f"reloads {sup.get('reloads', 0)}{p50}")
-            if sup.get("state") == "crashed":
+            if sup.get("state") == protocol.STATE_CRASHED:
                 parts.append("app crashed: showing the error page")
         console.raw("  ".join(parts))
     return 0

@@ -220,7 +220,7 @@ def plan_override(config, user_services: Mapping[str, dict], supervisor_dir: Opt
                 # A changed supervisor changes the service's config, so compose recreates it.
                 LABEL_SUPERVISOR: supervisor_digest,
             },
-            "stop_signal": "SIGTERM",
+            "stop_signal": protocol.STOP_SIGNALS[0],
             "stop_grace_period": f"{int(config.stop_grace) + 2}s",
         }
         if supervisor_dir is not None:

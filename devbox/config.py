@@ -27,6 +27,7 @@ import pathspec
 import yaml
 
 from devbox.errors import ConfigError
+from devbox.supervisor import protocol
 
 CONFIG_NAME = "devbox.yml"
 DEFAULT_IMAGE = "python:3.12-slim"
@@ -48,7 +49,7 @@ DEFAULT_STOP_GRACE = 5.0
 # What `docker compose` looks for when no file is named, in its order of preference.
 COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 
-LISTEN_MODES = ("fd", "self")
+LISTEN_MODES = (protocol.LISTEN_MODE_FD, protocol.LISTEN_MODE_SELF)
 SYNC_MODES = ("auto", "bind", "copy")
 
 # A docker repository path component: the name ends up in image tags (devbox-<name>:dev) and
@@ -309,12 +310,12 @@ def default_listen(command: Sequence[str]) -> str:
     (uvicorn --fd, gunicorn --bind fd://, flask/werkzeug), else "self" (it binds the port)."""
     names = {posixpath.basename(arg) for arg in command}
     if "uvicorn" in names and any(arg == "--fd" or arg.startswith("--fd=") for arg in command):
-        return "fd"
+        return protocol.LISTEN_MODE_FD
     if "gunicorn" in names and any("fd://" in arg for arg in command):
-        return "fd"
+        return protocol.LISTEN_MODE_FD
     if names & {"flask", "werkzeug"}:
-        return "fd"
-    return "self"
+        return protocol.LISTEN_MODE_FD
+    return protocol.LISTEN_MODE_SELF
 
 
 def sanitize_name(raw: str) -> str:
@@ -763,12 +764,12 @@ def _parse_process(fields: Mapping[str, _Node], parent: _Node, *, required: bool
             raise parent.error(problem, "set `app: module:callable` or `command: ...`")
         if listen_node:
             raise listen_node.error("needs `app` or `command` next to it")
-        return _Process(None, None, "fd")
+        return _Process(None, None, protocol.LISTEN_MODE_FD)
     if listen_node is None:
-        listen = "fd" if app else default_listen(command)
+        listen = protocol.LISTEN_MODE_FD if app else default_listen(command)
     else:
         listen = listen_node.choice(LISTEN_MODES)
-        if app and listen == "self":
+        if app and listen == protocol.LISTEN_MODE_SELF:
             raise listen_node.error(
                 "cannot be 'self' with `app`",
                 "`app` is served on the supervisor's socket; `listen: self` is for a `command` that binds the port",

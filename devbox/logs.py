@@ -61,7 +61,7 @@ class LogStream:
             return
         kind, fields = parsed
         with self._cond:
-            if kind in ("ready", "crashed"):
+            if kind in (protocol.EVENT_READY, protocol.EVENT_CRASHED):
                 self.generation = max(self.generation, int(fields.get("generation", 0) or 0))
             self._events.append((kind, fields, time.time()))
             self._cond.notify_all()

@@ -8,8 +8,9 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Optional, Tuple
 
 from devbox import __version__
+from devbox.supervisor import protocol
 
-SUPERVISOR_ROOT = "/opt/devbox"
+SUPERVISOR_ROOT = protocol.INSTALL_ROOT
 # A launcher script, not `python3 -m devbox.supervisor`: with -m the project directory comes first
 # on sys.path, and a project that has its own `devbox` package would shadow the injected one.
 SUPERVISOR_LAUNCHER = f"{SUPERVISOR_ROOT}/devbox-supervisor"
@@ -42,7 +43,7 @@ class ContainerSpec:
     env: Tuple[Tuple[str, str], ...]
     labels: Tuple[Tuple[str, str], ...] = ()
     user: Optional[str] = None
-    stop_signal: str = "SIGTERM"
+    stop_signal: str = protocol.STOP_SIGNALS[0]
     stop_timeout: int = 10
     config_hash: str = field(default="", compare=False)
     # (local_ip, local_port, container_port) forwarded over ssh to the ports the engine publishes
@@ -93,25 +94,25 @@ def sync_mode(config, facts: HostFacts) -> str:
     return config.sync
 
 
-def supervisor_command(*, app=None, command=None, port=None, listen="fd", grace=5.0, warm=True, overlap=True,
+def supervisor_command(*, app=None, command=None, port=None, listen=protocol.LISTEN_MODE_FD, grace=5.0, warm=True, overlap=True,
                        preload=()) -> Tuple[str, ...]:
     """The container's command: the injected supervisor running the app or the user's command."""
-    args = ["python3", SUPERVISOR_LAUNCHER, "--status-file", STATUS_FILE, "--grace", f"{grace:g}"]
+    args = ["python3", SUPERVISOR_LAUNCHER, protocol.FLAG_STATUS_FILE, STATUS_FILE, protocol.FLAG_GRACE, f"{grace:g}"]
     if port is not None:
-        args += ["--port", str(port), "--host", "0.0.0.0"]
+        args += [protocol.FLAG_PORT, str(port), protocol.FLAG_HOST, "0.0.0.0"]
     if app:
-        return tuple(args + reload_flags(warm, overlap, preload) + ["--app", app])
-    return tuple(args + ["--listen", listen, "--"] + list(command))
+        return tuple(args + reload_flags(warm, overlap, preload) + [protocol.FLAG_APP, app])
+    return tuple(args + [protocol.FLAG_LISTEN, listen, "--"] + list(command))
 
 
 def reload_flags(warm=True, overlap=True, preload=()) -> list:
     """The supervisor's flags for devbox.yml's `reload:` and `preload:` (they apply to `app:`, whose
     children the supervisor forks from a warm template and hands over without a gap)."""
-    flags = [] if warm else ["--no-warm"]
+    flags = [] if warm else [protocol.FLAG_NO_WARM]
     if not overlap:
-        flags.append("--no-overlap")
+        flags.append(protocol.FLAG_NO_OVERLAP)
     if preload:
-        flags += ["--preload", ",".join(preload)]
+        flags += [protocol.FLAG_PRELOAD, ",".join(preload)]
     return flags
 
 

@@ -21,6 +21,7 @@ from typing import Callable, List, Optional
 from devbox import plan as planning
 from devbox.errors import DevboxError, EngineError
 from devbox.logs import LogStream
+from devbox.supervisor import protocol
 
 SUPERVISOR_SOURCE = Path(__file__).resolve().parent / "supervisor"
 LAUNCHER = (
@@ -220,7 +221,7 @@ class Session:
 
     def wait_ready(self, container, stream, after: int, timeout: float):
         """The first ready/crashed event after `after`; an error when the container exits first."""
-        event = stream.wait_for(("ready", "crashed"), after=after, timeout=timeout)
+        event = stream.wait_for((protocol.EVENT_READY, protocol.EVENT_CRASHED), after=after, timeout=timeout)
         if event is not None:
             return event
         container.reload()
@@ -274,7 +275,7 @@ class Session:
         container = self.running()
         stream = self.follow(container, since=None, tail=0) if wait else None
         sent = time.time()
-        container.kill(signal="SIGHUP")
+        container.kill(signal=protocol.RELOAD_SIGNAL)
         if stream is None:
             return None
         event = self.wait_ready(container, stream, after=0, timeout=timeout)

@@ -18,6 +18,7 @@ from typing import Callable, Optional
 from devbox import filters
 from devbox import plan as planning
 from devbox.logs import LogStream
+from devbox.supervisor import protocol
 from devbox.watch import Batch
 
 RELOAD_TIMEOUT = 60.0
@@ -48,7 +49,7 @@ class Target:
         last = self.stream.generation
         self.send_reload()
         sent = time.time()
-        event = self.stream.wait_for(("ready", "crashed"), after=mark, timeout=RELOAD_TIMEOUT,
+        event = self.stream.wait_for((protocol.EVENT_READY, protocol.EVENT_CRASHED), after=mark, timeout=RELOAD_TIMEOUT,
                                      match=lambda f: int(f.get("generation", 0) or 0) > last)
         if event is None:
             self.report("reload_timeout", paths=batch.paths, seconds=RELOAD_TIMEOUT)
@@ -60,10 +61,10 @@ class Target:
         # the call returns); the event reaches us later, by the log stream's delay. Neither sum
         # mixes the container's clock with ours.
         respawn = float(fields.get("supervisor_ms", 0) or 0) / 1000.0
-        ready = min(at, sent + respawn) if kind == "ready" and respawn else at
+        ready = min(at, sent + respawn) if kind == protocol.EVENT_READY and respawn else at
         stages = dict(batch_ms=(batch.at - batch.t0) * 1000.0, signal_ms=(sent - batch.at) * 1000.0,
                       log_ms=(at - ready) * 1000.0) if batch.at else {}
-        self.report("reloaded" if kind == "ready" else "reload_failed", paths=batch.paths,
+        self.report("reloaded" if kind == protocol.EVENT_READY else "reload_failed", paths=batch.paths,
                     ms=max(0.0, (ready - batch.t0) * 1000.0), **stages, **fields)
 
     def sync(self, batch: Batch) -> None:
@@ -103,7 +104,7 @@ class ContainerTarget(Target):
 
     def send_reload(self) -> None:
         if not self._signal_directly():
-            self.container.kill(signal="SIGHUP")
+            self.container.kill(signal=protocol.RELOAD_SIGNAL)
 
     def _signal_directly(self) -> bool:
         """SIGHUP straight to the supervisor when this machine runs the container and may signal
@@ -189,15 +190,15 @@ class ProcessTarget(Target):
         super().__init__(report)
         self.config = config
         self.status_file = os.path.join(tempfile.gettempdir(), f"devbox-{config.name}-{os.getpid()}.json")
-        args = [sys.executable, "-m", "devbox.supervisor", "--status-file", self.status_file,
-                "--grace", f"{config.stop_grace:g}"]
+        args = [sys.executable, "-m", "devbox.supervisor", protocol.FLAG_STATUS_FILE, self.status_file,
+                protocol.FLAG_GRACE, f"{config.stop_grace:g}"]
         if config.ports:
-            args += ["--port", str(config.ports[0].host_port), "--host", host]
+            args += [protocol.FLAG_PORT, str(config.ports[0].host_port), protocol.FLAG_HOST, host]
         if config.app:
             args += planning.reload_flags(config.reload.warm, config.reload.overlap, config.preload)
-            args += ["--app", config.app]
+            args += [protocol.FLAG_APP, config.app]
         else:
-            args += ["--listen", config.listen, "--"] + list(config.command)
+            args += [protocol.FLAG_LISTEN, config.listen, "--"] + list(config.command)
         env = {**os.environ, **config.env_dict(), "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(args, cwd=str(config.root), env=env, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -224,4 +225,4 @@ class ProcessTarget(Target):
         return time.monotonic() - started
 
     def wait_ready(self, timeout: float = RELOAD_TIMEOUT) -> Optional[tuple]:
-        return self.stream.wait_for(("ready", "crashed"), timeout=timeout)
+        return self.stream.wait_for((protocol.EVENT_READY, protocol.EVENT_CRASHED), timeout=timeout)

@@ -46,6 +46,20 @@ DEFAULT_PORT = 8000
 LISTEN_MODE_FD = "fd"  # the supervisor binds the port and passes it as fd 3
 LISTEN_MODE_SELF = "self"  # the command binds the port itself; the supervisor holds no socket
 LISTEN_MODES = (LISTEN_MODE_FD, LISTEN_MODE_SELF)
+# The supervisor's command line (python3 -m devbox.supervisor FLAG ... [-- COMMAND ...]).
+FLAG_APP = "--app"
+FLAG_PORT = "--port"
+FLAG_HOST = "--host"
+FLAG_LISTEN = "--listen"
+FLAG_INTERVAL = "--interval"
+FLAG_GRACE = "--grace"
+FLAG_NO_WARM = "--no-warm"
+FLAG_NO_OVERLAP = "--no-overlap"
+FLAG_PRELOAD = "--preload"  # repeatable; each value a comma-separated list of modules
+FLAG_PROJECT_DIR = "--project-dir"
+FLAG_POLL_MODULES = "--poll-modules"
+FLAG_STATUS_FILE = "--status-file"
+FLAG_LOCK_FILE = "--lock-file"
 # Fixed paths (not tempfile.gettempdir()): the host reads them inside the container, where the
 # host's own temp dir means nothing.
 DEFAULT_STATUS_FILE = "/tmp/devbox-supervisor.json"
