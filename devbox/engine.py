@@ -12,6 +12,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
+from devbox import docker_adapter
 from devbox.errors import EngineError
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
@@ -90,7 +91,7 @@ def connect(environ: Optional[Mapping[str, str]] = None, timeout: int = 60) -> E
         if url.startswith("ssh://"):
             # The system ssh honours ~/.ssh/config (keys, known hosts); paramiko refuses unknown hosts.
             client = docker.DockerClient(base_url=url, use_ssh_client=True, timeout=timeout)
-            _reuse_ssh_connections(client, url, timeout)
+            docker_adapter.mount_pooled_ssh(client, url, timeout)
         elif environ.get("DOCKER_HOST") or tls is None:
             client = docker.from_env(environment=environ, timeout=timeout)
         else:
@@ -110,15 +111,6 @@ def connect(environ: Optional[Mapping[str, str]] = None, timeout: int = 60) -> E
         client.close()
         raise
     return Engine(client=client, url=url, remote=is_remote(url), version=version)
-
-
-def _reuse_ssh_connections(client, url: str, timeout: int) -> None:
-    """Mount devbox's pooled ssh adapter (see ssh.pooled_adapter) on the client."""
-    from devbox.ssh import pooled_adapter
-
-    adapter = pooled_adapter(url, timeout)
-    client.api.mount("http+docker://ssh", adapter)
-    client.api._custom_adapter = adapter
 
 
 def _start_hint(url: str, exc: Exception) -> str:

@@ -4,6 +4,8 @@ Every error carries a one-line message that says what happened and, where it hel
 says what to do. Only the CLI turns them into output and exit codes.
 """
 
+from typing import Optional
+
 
 class DevboxError(Exception):
     """Base class: a failure the user can act on."""
@@ -19,8 +21,24 @@ class DevboxError(Exception):
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
+def location(file: str = "", line: Optional[int] = None) -> str:
+    """The `file:line: ` prefix of a message about a place in a file ("" when there is none)."""
+    if not file:
+        return ""
+    return f"{file}:{line}: " if line is not None else f"{file}: "
+
+
 class ConfigError(DevboxError):
-    """devbox.yml is missing or invalid; the message names file, line and key."""
+    """devbox.yml is missing or invalid. `problem` says what is wrong; `file` (as the user
+    named it), `line` (1-based) and `key` (the key path, e.g. ``watch.paths[0]``) say where,
+    and the message is built from them here and nowhere else."""
+
+    def __init__(self, problem: str, hint: str = "", *, file: str = "", line: Optional[int] = None, key: str = ""):
+        super().__init__(location(file, line) + problem, hint)
+        self.problem = problem
+        self.file = file
+        self.line = line
+        self.key = key
 
 
 class EngineError(DevboxError):

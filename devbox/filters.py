@@ -33,11 +33,12 @@ from typing import Iterable, Iterator, Optional, Sequence, Union
 
 import pathspec
 
-RELOAD = "reload"
-SYNC = "sync"
-REBUILD = "rebuild"
-IGNORE = "ignore"
-_STRENGTH = {IGNORE: 0, SYNC: 1, RELOAD: 2, REBUILD: 3}
+from devbox.actions import Action, strongest  # noqa: F401 - strongest re-exported
+
+RELOAD = Action.RELOAD
+SYNC = Action.SYNC
+REBUILD = Action.REBUILD
+IGNORE = Action.IGNORE
 
 GITIGNORE = ".gitignore"
 DOCKERIGNORE = ".dockerignore"
@@ -53,11 +54,6 @@ DEFAULT_IGNORE = (
 
 PathLike = Union[str, "os.PathLike[str]"]
 _NAMED_GROUP = re.compile(r"\(\?P<\w+>")
-
-
-def strongest(actions: Iterable[str]) -> str:
-    """The action that covers all of `actions`: rebuild > reload > sync > ignore."""
-    return max(actions, key=_STRENGTH.__getitem__, default=IGNORE)
 
 
 @dataclass(frozen=True)
@@ -119,7 +115,7 @@ class PathFilter:
 
     # -- questions -----------------------------------------------------------------------------
 
-    def classify(self, path: PathLike) -> str:
+    def classify(self, path: PathLike) -> Action:
         """RELOAD, SYNC, REBUILD or IGNORE for a changed path, absolute or relative to the root.
         Paths outside the root are ignored; a changed ignore file reloads the rules."""
         rel = self.relative(path)
@@ -130,7 +126,7 @@ class PathFilter:
             return IGNORE
         return self._classify(rel)
 
-    def classify_batch(self, paths: Iterable[PathLike]) -> str:
+    def classify_batch(self, paths: Iterable[PathLike]) -> Action:
         """The one action a batch of changes calls for: the strongest of its paths'."""
         return strongest(self.classify(p) for p in paths)
 
@@ -180,7 +176,7 @@ class PathFilter:
 
     # -- machinery -----------------------------------------------------------------------------
 
-    def _classify(self, rel: str, is_dir: Optional[bool] = None) -> str:
+    def _classify(self, rel: str, is_dir: Optional[bool] = None) -> Action:
         parent = self._dir(posixpath.dirname(rel))
         if parent.hard:
             return IGNORE  # before any stat: this is the path every node_modules event takes

@@ -8,11 +8,28 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple
 
+from devbox import events
+from devbox.errors import EngineError
 from devbox.supervisor import protocol
 
 Event = Tuple[str, dict, float]  # kind, fields, host arrival time (time.time())
+# What a reload or a start ends in: the new child serves (the app or its error page).
+READY_EVENTS = (protocol.EVENT_READY, protocol.EVENT_CRASHED)
+
+
+def split_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Decoded lines of a byte stream whose chunks break anywhere (a line may span chunks); the
+    last one is yielded even without its newline."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for raw in lines:
+            yield raw.decode("utf-8", "replace").rstrip("\r")
+    if pending:
+        yield pending.decode("utf-8", "replace")
 
 
 class LogStream:
@@ -38,15 +55,9 @@ class LogStream:
         return self
 
     def _run(self) -> None:
-        pending = b""
         try:
-            for chunk in self._chunks:
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for raw in lines:
-                    self._dispatch(raw.decode("utf-8", "replace").rstrip("\r"))
-            if pending:
-                self._dispatch(pending.decode("utf-8", "replace"))
+            for line in split_lines(self._chunks):
+                self._dispatch(line)
         except Exception:  # noqa: BLE001 - the stream ends when the container or connection goes
             pass
         finally:
@@ -61,7 +72,7 @@ class LogStream:
             return
         kind, fields = parsed
         with self._cond:
-            if kind in (protocol.EVENT_READY, protocol.EVENT_CRASHED):
+            if kind in READY_EVENTS:
                 self.generation = max(self.generation, int(fields.get("generation", 0) or 0))
             self._events.append((kind, fields, time.time()))
             self._cond.notify_all()
@@ -95,3 +106,31 @@ class LogStream:
                 if remaining <= 0 or self.ended:
                     return None
                 self._cond.wait(remaining)
+
+
+def follow(container, report: Callable[..., None], since=None, tail="all") -> LogStream:
+    """A started LogStream of `container`'s output, reporting "line" and "supervisor" events."""
+    kwargs = dict(stream=True, follow=True, tail=tail)
+    if since is not None:
+        kwargs["since"] = since
+    return reporting_stream(container.logs(**kwargs), report)
+
+
+def reporting_stream(chunks, report: Callable[..., None]) -> LogStream:
+    """A started LogStream that reports each app line as LINE and each supervisor event as SUPERVISOR."""
+    return LogStream(chunks, on_line=lambda line: report(events.LINE, line=line),
+                     on_event=lambda kind, fields: report(events.SUPERVISOR, kind=kind, **fields)).start()
+
+
+def wait_ready(container, stream: LogStream, after: int, timeout: float) -> Event:
+    """The first ready/crashed event after `after`; an EngineError when the container exits
+    first or nothing comes within `timeout`."""
+    event = stream.wait_for(READY_EVENTS, after=after, timeout=timeout)
+    if event is not None:
+        return event
+    container.reload()
+    if container.status != "running":
+        tail = container.logs(tail=5).decode("utf-8", "replace").strip().splitlines()
+        last = tail[-1] if tail else f"exit status {container.attrs['State'].get('ExitCode')}"
+        raise EngineError(f"the container exited at start: {last}", "see `devbox logs`; does the image have python3?")
+    raise EngineError(f"the supervisor did not report ready within {timeout:g} s", "see `devbox logs`")

@@ -7,14 +7,12 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Optional, Tuple
 
-from devbox import __version__
-from devbox.supervisor import protocol
-
-SUPERVISOR_ROOT = protocol.INSTALL_ROOT
-# A launcher script, not `python3 -m devbox.supervisor`: with -m the project directory comes first
-# on sys.path, and a project that has its own `devbox` package would shadow the injected one.
-SUPERVISOR_LAUNCHER = f"{SUPERVISOR_ROOT}/devbox-supervisor"
-STATUS_FILE = "/tmp/devbox-status.json"
+from devbox import __version__, supervisor_argv
+from devbox.container_env import default_env
+from devbox.injected import SUPERVISOR_LAUNCHER, SUPERVISOR_ROOT, launch_argv  # noqa: F401 - re-exported
+from devbox.stop_timeout import stop_timeout
+from devbox.supervisor.protocol import STOP_SIGNALS
+from devbox.urls import http_url, url_host  # noqa: F401 - url_host re-exported
 
 LABEL_PROJECT = "devbox.project"
 LABEL_HASH = "devbox.config-hash"
@@ -43,7 +41,7 @@ class ContainerSpec:
     env: Tuple[Tuple[str, str], ...]
     labels: Tuple[Tuple[str, str], ...] = ()
     user: Optional[str] = None
-    stop_signal: str = protocol.STOP_SIGNALS[0]
+    stop_signal: str = STOP_SIGNALS[0]
     stop_timeout: int = 10
     config_hash: str = field(default="", compare=False)
     # (local_ip, local_port, container_port) forwarded over ssh to the ports the engine publishes
@@ -57,8 +55,8 @@ class ContainerSpec:
     @property
     def urls(self) -> Tuple[str, ...]:
         if self.forwards:
-            return tuple(f"http://{url_host(ip)}:{port}" for ip, port, _ in self.forwards)
-        return tuple(f"http://{url_host(ip)}:{host_port}" for _, ip, host_port in self.ports)
+            return tuple(http_url(ip, port) for ip, port, _ in self.forwards)
+        return tuple(http_url(ip, host_port) for _, ip, host_port in self.ports)
 
     def create_kwargs(self) -> dict:
         """Keyword arguments for docker's `containers.create`."""
@@ -82,11 +80,6 @@ class ContainerSpec:
         return kwargs
 
 
-def url_host(ip: str) -> str:
-    """The host part of a URL for a published address: a wildcard becomes loopback."""
-    return "127.0.0.1" if ip in ("0.0.0.0", "") else (f"[{ip}]" if ":" in ip else ip)
-
-
 def sync_mode(config, facts: HostFacts) -> str:
     """bind or copy: `auto` binds a local engine's mount and copies to a remote one."""
     if config.sync == "auto":
@@ -94,26 +87,10 @@ def sync_mode(config, facts: HostFacts) -> str:
     return config.sync
 
 
-def supervisor_command(*, app=None, command=None, port=None, listen=protocol.LISTEN_MODE_FD, grace=5.0, warm=True, overlap=True,
-                       preload=()) -> Tuple[str, ...]:
-    """The container's command: the injected supervisor running the app or the user's command."""
-    args = ["python3", SUPERVISOR_LAUNCHER, protocol.FLAG_STATUS_FILE, STATUS_FILE, protocol.FLAG_GRACE, f"{grace:g}"]
-    if port is not None:
-        args += [protocol.FLAG_PORT, str(port), protocol.FLAG_HOST, "0.0.0.0"]
-    if app:
-        return tuple(args + reload_flags(warm, overlap, preload) + [protocol.FLAG_APP, app])
-    return tuple(args + [protocol.FLAG_LISTEN, listen, "--"] + list(command))
-
-
-def reload_flags(warm=True, overlap=True, preload=()) -> list:
-    """The supervisor's flags for devbox.yml's `reload:` and `preload:` (they apply to `app:`, whose
-    children the supervisor forks from a warm template and hands over without a gap)."""
-    flags = [] if warm else [protocol.FLAG_NO_WARM]
-    if not overlap:
-        flags.append(protocol.FLAG_NO_OVERLAP)
-    if preload:
-        flags += [protocol.FLAG_PRELOAD, ",".join(preload)]
-    return flags
+def supervisor_command(**options) -> Tuple[str, ...]:
+    """The container's command: the injected supervisor running the app or the user's command
+    (options: those of supervisor_argv.supervisor_args)."""
+    return launch_argv() + supervisor_argv.supervisor_args(**options)
 
 
 def plan(config, facts: HostFacts, image_id: str = "", supervisor_digest: str = "") -> ContainerSpec:
@@ -126,21 +103,11 @@ def plan(config, facts: HostFacts, image_id: str = "", supervisor_digest: str = 
     user = config.user
     if user is None and bind and facts.uid is not None:
         user = f"{facts.uid}:{facts.gid}"
-    env = dict(config.env_dict())
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    # Bytecode caches stay out of the user's tree; HOME exists for a uid with no passwd entry.
-    env.setdefault("PYTHONPYCACHEPREFIX", "/tmp/devbox-pycache")
-    env.setdefault("HOME", "/tmp")
-    if not config.app:
-        # A command's child caches bytecode keyed on whole-second mtimes: two same-size saves in
-        # one second would serve the old code. The app child guards itself (supervisor.bytecode).
-        env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    env = {**default_env(app=bool(config.app)), **config.env_dict()}
     spec = ContainerSpec(
         name=f"{config.name}-devbox",
         image=config.image_tag,
-        command=supervisor_command(app=config.app, command=config.command, port=config.app_port,
-                                   listen=config.listen, grace=config.stop_grace, warm=config.reload.warm,
-                                   overlap=config.reload.overlap, preload=config.preload),
+        command=launch_argv() + supervisor_argv.for_config(config, port=config.app_port),
         workdir=config.workdir,
         bind_source=str(config.root) if bind else None,
         # Behind an ssh forward the engine publishes on its own loopback at ports it picks: the
@@ -150,7 +117,7 @@ def plan(config, facts: HostFacts, image_id: str = "", supervisor_digest: str = 
         forwards=tuple((p.host_ip, p.host_port, p.container_port) for p in config.ports) if facts.forward else (),
         env=tuple(sorted(env.items())),
         user=user,
-        stop_timeout=int(config.stop_grace) + 2,
+        stop_timeout=stop_timeout(config.stop_grace),
     )
     digest = config_hash(spec, image_id, supervisor_digest)
     labels = (

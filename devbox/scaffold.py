@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Iterator, List, Tuple
 
+from devbox.config.names import sanitize_name
 from devbox.errors import DevboxError
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "Dockerfile"
@@ -26,8 +27,9 @@ def guess_app(root: Path) -> str:
 
 
 def project_name(root: Path) -> str:
-    name = re.sub(r"[^a-z0-9_.-]+", "-", root.name.lower()).strip("-._")
-    return name or "app"
+    """The `name:` to write: the directory's name made valid by config's own rule, so that
+    `devbox up` accepts what `devbox init` wrote."""
+    return sanitize_name(root.name) or "app"
 
 
 def devbox_yml(name: str, app: str, image: str, port: int = 8000) -> str:

@@ -7,28 +7,21 @@ Talks to the engine; decides nothing that plan.py can decide. Reports progress t
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import hashlib
-import io
-import json
 import os
+import shutil
 import sys
-import tarfile
 import time
-from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
+from devbox import events, logs
 from devbox import plan as planning
-from devbox.errors import DevboxError, EngineError
-from devbox.logs import LogStream
+from devbox import status as statuses
+from devbox.errors import DevboxError, EngineError, UsageError
+from devbox.injected import supervisor_archive, supervisor_digest
+from devbox.interfaces import Exec, Serving
+from devbox.stop_timeout import stop_timeout
 from devbox.supervisor import protocol
 
-SUPERVISOR_SOURCE = Path(__file__).resolve().parent / "supervisor"
-LAUNCHER = (
-    "import runpy, sys\n"
-    "sys.path.insert(0, %r)\n"
-    "runpy.run_module('devbox.supervisor', run_name='__main__', alter_sys=True)\n"
-) % planning.SUPERVISOR_ROOT
 READY_TIMEOUT = 60.0
 
 Report = Callable[..., None]
@@ -36,34 +29,6 @@ Report = Callable[..., None]
 
 def _noop(event, **fields):
     pass
-
-
-def supervisor_files():
-    """(archive path, bytes, mode) of everything injected into a container under /opt/devbox."""
-    root = planning.SUPERVISOR_ROOT.lstrip("/")
-    yield f"{root}/devbox/__init__.py", b"", 0o644
-    for path in sorted(SUPERVISOR_SOURCE.glob("*.py")):
-        yield f"{root}/devbox/supervisor/{path.name}", path.read_bytes(), 0o644
-    yield planning.SUPERVISOR_LAUNCHER.lstrip("/"), LAUNCHER.encode(), 0o755
-
-
-@functools.lru_cache(maxsize=1)
-def supervisor_digest() -> str:
-    """Read once per process: every plan() needs it, and the files do not change under us."""
-    digest = hashlib.sha256()
-    for name, data, _ in supervisor_files():
-        digest.update(name.encode() + b"\0" + data)
-    return digest.hexdigest()[:16]
-
-
-def supervisor_archive() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data, mode in supervisor_files():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def host_facts(remote: bool, forward: bool = False) -> planning.HostFacts:
@@ -110,19 +75,19 @@ class Session:
         name = self.config.image_tag
         try:
             image = self.client.images.get(name)
-            self.report("image", image=name, how="cached")
+            self.report(events.IMAGE, image=name, how="cached")
             return image.id
         except docker.errors.ImageNotFound:
             pass
         except docker.errors.APIError as exc:
             raise EngineError(f"cannot inspect image {name}: {exc.explanation}") from None
-        self.report("image", image=name, how="pulling")
+        self.report(events.IMAGE, image=name, how="pulling")
         repository, _, tag = name.rpartition(":") if ":" in name.split("/")[-1] else (name, "", "latest")
         try:
             for progress in self.client.api.pull(repository, tag=tag or "latest", stream=True, decode=True):
                 if "error" in progress:
                     raise docker.errors.APIError(progress["error"])
-                self.report("pull", image=name, status=progress.get("status", ""), id=progress.get("id", ""))
+                self.report(events.PULL, image=name, status=progress.get("status", ""), id=progress.get("id", ""))
             return self.client.images.get(name).id
         except docker.errors.APIError as exc:
             reason = (getattr(exc, "explanation", None) or str(exc)).splitlines()[0][:200]
@@ -137,7 +102,7 @@ class Session:
         build = self.config.build
         context = build.context_path
         tag = self.config.image_tag
-        self.report("image", image=tag, how="building")
+        self.report(events.IMAGE, image=tag, how="building")
         started = time.monotonic()
         try:
             for chunk in self.client.api.build(path=str(context), dockerfile=build.dockerfile, tag=tag,
@@ -148,12 +113,12 @@ class Session:
                                       f"fix {build.dockerfile} and run `devbox up` again")
                 line = chunk.get("stream", "").rstrip()
                 if line:
-                    self.report("build", line=line)
+                    self.report(events.BUILD, line=line)
         except docker.errors.APIError as exc:
             raise EngineError(f"image build failed: {exc.explanation}",
                               f"fix {build.dockerfile} and run `devbox up` again") from None
         image = self.client.images.get(tag)
-        self.report("built", image=tag, seconds=time.monotonic() - started)
+        self.report(events.BUILT, image=tag, seconds=time.monotonic() - started)
         return image.id
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -174,12 +139,12 @@ class Session:
 
                 sync.initial(existing, self.config, self.report)
             if existing.status == "running":
-                self.report("container", name=existing.name, how="running", spec=spec)
+                self.report(events.CONTAINER, name=existing.name, how="running", spec=spec)
                 return existing, self.follow(existing, since=None, tail=0)
-            self.report("container", name=existing.name, how="restarting", spec=spec)
+            self.report(events.CONTAINER, name=existing.name, how="restarting", spec=spec)
             return existing, self._start(existing, spec)
         if existing is not None:
-            self.report("container", name=existing.name, how="recreating", spec=spec)
+            self.report(events.CONTAINER, name=existing.name, how="recreating", spec=spec)
             self._remove(existing)
         return self._create(spec)
 
@@ -194,7 +159,7 @@ class Session:
                 from devbox import sync
 
                 sync.initial(container, self.config, self.report)
-            self.report("container", name=spec.name, how="created", spec=spec)
+            self.report(events.CONTAINER, name=spec.name, how="created", spec=spec)
             return container, self._start(container, spec)
         except BaseException as exc:
             if container is not None:
@@ -211,26 +176,10 @@ class Session:
         return stream
 
     def follow(self, container, since=None, tail="all"):
-        """A started LogStream of the container's output, reporting lines and events."""
-        kwargs = dict(stream=True, follow=True, tail=tail)
-        if since is not None:
-            kwargs["since"] = since
-        chunks = container.logs(**kwargs)
-        return LogStream(chunks, on_line=lambda line: self.report("line", line=line),
-                         on_event=lambda kind, fields: self.report("supervisor", kind=kind, **fields)).start()
+        return logs.follow(container, self.report, since=since, tail=tail)
 
     def wait_ready(self, container, stream, after: int, timeout: float):
-        """The first ready/crashed event after `after`; an error when the container exits first."""
-        event = stream.wait_for((protocol.EVENT_READY, protocol.EVENT_CRASHED), after=after, timeout=timeout)
-        if event is not None:
-            return event
-        container.reload()
-        if container.status != "running":
-            tail = container.logs(tail=5).decode("utf-8", "replace").strip().splitlines()
-            last = tail[-1] if tail else f"exit status {container.attrs['State'].get('ExitCode')}"
-            raise EngineError(f"the container exited at start: {last}",
-                              "see `devbox logs`; does the image have python3?")
-        raise EngineError(f"the supervisor did not report ready within {timeout:g} s", "see `devbox logs`")
+        return logs.wait_ready(container, stream, after=after, timeout=timeout)
 
     def _explain(self, exc, spec) -> DevboxError:
         text = str(getattr(exc, "explanation", None) or exc)
@@ -257,54 +206,99 @@ class Session:
         """Stop the project's running containers (kept for a fast next `up`); seconds taken."""
         started = time.monotonic()
         for container in self.containers(all=False):
-            container.stop(timeout=int(self.config.stop_grace) + 2)
+            container.stop(timeout=stop_timeout(self.config.stop_grace))
         return time.monotonic() - started
 
     def down(self, volumes: bool = False) -> List[str]:
-        """Stop and remove every container with the project label; names removed (none is fine)."""
+        """Stop and remove every container with the project label, and a detached ssh forward;
+        names removed (none is fine)."""
         removed = []
         for container in self.containers():
             if container.status == "running":
-                container.stop(timeout=int(self.config.stop_grace) + 2)
+                container.stop(timeout=stop_timeout(self.config.stop_grace))
             self._remove(container, volumes=volumes)
             removed.append(container.name)
+        if self.engine.forwards_ports:
+            from devbox import tunnel
+
+            stopped = tunnel.release(self.config.name, self.engine.url)
+            if stopped is not None:
+                self.report(events.FORWARD_STOPPED, urls=stopped.urls, pid=stopped.pid)
         return removed
 
-    def reload(self, wait: bool = True, timeout: float = 30.0) -> Optional[float]:
-        """SIGHUP the supervisor; with `wait`, ms until the new child serves."""
+    def reload(self, service: Optional[str] = None, timeout: float = 30.0) -> Dict[Optional[str], float]:
+        """SIGHUP the supervisor; {None: ms until the new child serves}."""
+        if service:
+            raise UsageError(f"{self.config.name} has no compose services; run `devbox reload` without a name")
         container = self.running()
-        stream = self.follow(container, since=None, tail=0) if wait else None
+        stream = self.follow(container, since=None, tail=0)
         sent = time.time()
         container.kill(signal=protocol.RELOAD_SIGNAL)
-        if stream is None:
-            return None
         event = self.wait_ready(container, stream, after=0, timeout=timeout)
-        return (event[2] - sent) * 1000.0
+        return {None: (event[2] - sent) * 1000.0}
 
-    def supervisor_status(self, container) -> dict:
-        """The supervisor's status file, or {} when it cannot be read."""
-        try:
-            result = container.exec_run(["cat", planning.STATUS_FILE], demux=False)
-            return json.loads(result.output) if result.exit_code == 0 else {}
-        except Exception:  # noqa: BLE001 - status is best effort
-            return {}
+    def status(self) -> List[statuses.ContainerStatus]:
+        rows = [statuses.of_container(c, self.config.name,
+                                      statuses.read_supervisor_status(c) if c.status == "running" else {})
+                for c in self.containers()]
+        if rows and self.engine.forwards_ports:  # the engine's own bindings are on the VM: show the forward
+            from devbox import tunnel
 
-    def status(self) -> List[dict]:
-        rows = []
-        for container in self.containers():
-            state = container.attrs["State"]
-            row = dict(name=self.config.name, container=container.name, state=container.status,
-                       image=container.attrs["Config"]["Image"], started_at=state.get("StartedAt", ""),
-                       urls=_urls(container), supervisor={})
-            if container.status == "running":
-                row["supervisor"] = self.supervisor_status(container)
-            rows.append(row)
+            forward = tunnel.find(self.config.name, self.engine.url)
+            for row in rows:
+                row.urls = forward.urls if forward else ["(not forwarded here: `devbox up`)"]
         return rows
 
+    def logs(self, services: Sequence[str], follow: bool, tail: Optional[int],
+             on_output: Callable[[Optional[str], object], None]) -> None:
+        """The container's output as it comes, in bytes."""
+        if services:
+            raise UsageError(f"{self.config.name} has no compose services; run `devbox logs` without names")
+        container = self.container()
+        if container is None:
+            raise DevboxError(f"{self.config.name} is not up", "start it with `devbox up`")
+        for chunk in container.logs(stream=True, follow=follow, tail="all" if tail is None else tail):
+            on_output(None, chunk)
 
-def _urls(container) -> List[str]:
-    urls = []
-    for bindings in (container.attrs["HostConfig"].get("PortBindings") or {}).values():
-        for binding in bindings or []:
-            urls.append(f"http://{planning.url_host(binding.get('HostIp') or '')}:{binding.get('HostPort')}")
-    return urls
+    def exec(self, command: Sequence[str], tty: bool) -> Exec:
+        """`docker exec` in the container when the docker CLI is here, else a run through the API."""
+        container = self.running()
+        command = list(command) or ["sh"]
+        docker_cli = shutil.which("docker")
+        if docker_cli:
+            flags = ["-i"] + (["-t"] if tty else [])
+            return Exec(argv=[docker_cli, "exec", *flags, container.id, *command],
+                        env=dict(os.environ, DOCKER_HOST=self.engine.url))
+        result = container.exec_run(command, workdir=self.config.workdir)
+        return Exec(output=result.output, exit_code=result.exit_code)
+
+    def serve(self, watch: bool = True) -> Serving:
+        """`devbox up`: the container serving (ports forwarded for an ssh:// engine) and, with
+        `watch`, a started watcher driving it. Watching starts before the app does, so a save
+        made while it starts is not lost."""
+        from devbox import serving
+        from devbox.targets import ContainerTarget
+
+        forwarding = None
+        if self.engine.forwards_ports:  # ssh:// engine: its ports are forwarded to this machine
+            from devbox.tunnel import Forwarding
+
+            forwarding = Forwarding(self.engine.url, self.config.name, report=self.report)
+            forwarding.prepare(self.plan().forwards)
+        watcher = serving.new_watcher(self.config, self.report) if watch else None
+        container, stream = self.up()
+        spec = self.plan()
+        if forwarding is not None:
+            try:
+                forwarding.open(container, spec.forwards, detach=not watch)
+            except BaseException:  # no URL: leave nothing running (the container is kept for the next up)
+                self.stop()
+                raise
+        stop = (lambda: self.stop() + forwarding.close()) if forwarding else self.stop
+        serving_ = Serving(urls={None: list(spec.urls)}, stop=stop, watcher=watcher)
+        if watcher is not None:
+            on_recreated = (lambda new: forwarding.refresh(new, spec.forwards)) if forwarding else None
+            target = ContainerTarget(self, container, stream, self.report, on_recreated=on_recreated)
+            watcher.on_batch = target.act
+            watcher.on_config = lambda batch: serving.apply_config(target, watcher, self.report, forwarding is not None)
+        return serving_

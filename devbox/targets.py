@@ -15,11 +15,11 @@ import threading
 import time
 from typing import Callable, Optional
 
-from devbox import filters
+from devbox import events, filters, supervisor_argv
 from devbox import plan as planning
-from devbox.logs import LogStream
+from devbox.logs import READY_EVENTS, LogStream, reporting_stream
 from devbox.supervisor import protocol
-from devbox.watch import Batch
+from devbox.batch import Batch
 
 RELOAD_TIMEOUT = 60.0
 
@@ -49,10 +49,10 @@ class Target:
         last = self.stream.generation
         self.send_reload()
         sent = time.time()
-        event = self.stream.wait_for((protocol.EVENT_READY, protocol.EVENT_CRASHED), after=mark, timeout=RELOAD_TIMEOUT,
+        event = self.stream.wait_for(READY_EVENTS, after=mark, timeout=RELOAD_TIMEOUT,
                                      match=lambda f: int(f.get("generation", 0) or 0) > last)
         if event is None:
-            self.report("reload_timeout", paths=batch.paths, seconds=RELOAD_TIMEOUT)
+            self.report(events.RELOAD_TIMEOUT, paths=batch.paths, seconds=RELOAD_TIMEOUT)
             return
         kind, fields, at = event
         # The event's own `ms` is the supervisor's respawn time; `ms` here is edit-to-ready.
@@ -64,12 +64,12 @@ class Target:
         ready = min(at, sent + respawn) if kind == protocol.EVENT_READY and respawn else at
         stages = dict(batch_ms=(batch.at - batch.t0) * 1000.0, signal_ms=(sent - batch.at) * 1000.0,
                       log_ms=(at - ready) * 1000.0) if batch.at else {}
-        self.report("reloaded" if kind == protocol.EVENT_READY else "reload_failed", paths=batch.paths,
+        self.report(events.RELOADED if kind == protocol.EVENT_READY else events.RELOAD_FAILED, paths=batch.paths,
                     ms=max(0.0, (ready - batch.t0) * 1000.0), **stages, **fields)
 
     def sync(self, batch: Batch) -> None:
         self.copy(batch)
-        self.report("synced", paths=batch.paths)
+        self.report(events.SYNCED, paths=batch.paths)
 
     def copy(self, batch: Batch) -> None:
         """Copy mode sends the batch's files into the container; a bind mount needs nothing."""
@@ -150,15 +150,15 @@ class ContainerTarget(Target):
             try:
                 sync.send(self.container, self.session.config, batch.changed, batch.deleted)
             except SyncError as exc:  # one bad batch must not end the session; the next save retries
-                self.report("sync_failed", paths=batch.paths, error=str(exc))
+                self.report(events.SYNC_FAILED, paths=batch.paths, error=str(exc))
 
     def rebuild(self, batch: Batch) -> None:
-        self.report("rebuilding", paths=batch.paths)
+        self.report(events.REBUILDING, paths=batch.paths)
         started = time.monotonic()
         if self._up(rebuild=True):
-            self.report("rebuilt", seconds=time.monotonic() - started)
+            self.report(events.REBUILT, seconds=time.monotonic() - started)
         else:  # the same image: the container stays, and a reload covers whatever the save meant
-            self.report("rebuild_unchanged", seconds=time.monotonic() - started)
+            self.report(events.REBUILD_UNCHANGED, seconds=time.monotonic() - started)
             self.reload(batch)
 
     def reconfigure(self, config) -> bool:
@@ -186,25 +186,20 @@ class ContainerTarget(Target):
 class ProcessTarget(Target):
     """`devbox run`: the same supervisor as a child process of the CLI, on the host."""
 
-    def __init__(self, config, report, host: str = "127.0.0.1"):
+    HOST = "127.0.0.1"  # natively, the app is for this machine only
+
+    def __init__(self, config, report, host: str = HOST):
         super().__init__(report)
         self.config = config
         self.status_file = os.path.join(tempfile.gettempdir(), f"devbox-{config.name}-{os.getpid()}.json")
-        args = [sys.executable, "-m", "devbox.supervisor", protocol.FLAG_STATUS_FILE, self.status_file,
-                protocol.FLAG_GRACE, f"{config.stop_grace:g}"]
-        if config.ports:
-            args += [protocol.FLAG_PORT, str(config.ports[0].host_port), protocol.FLAG_HOST, host]
-        if config.app:
-            args += planning.reload_flags(config.reload.warm, config.reload.overlap, config.preload)
-            args += [protocol.FLAG_APP, config.app]
-        else:
-            args += [protocol.FLAG_LISTEN, config.listen, "--"] + list(config.command)
+        args = [sys.executable, "-m", "devbox.supervisor",
+                *supervisor_argv.for_config(config, port=config.ports[0].host_port if config.ports else None,
+                                            host=host, status_file=self.status_file)]
         env = {**os.environ, **config.env_dict(), "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(args, cwd=str(config.root), env=env, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         chunks = iter(lambda: self.process.stdout.read1(65536), b"")
-        self.stream = LogStream(chunks, on_line=lambda line: report("line", line=line),
-                                on_event=lambda kind, fields: report("supervisor", kind=kind, **fields)).start()
+        self.stream = reporting_stream(chunks, report)
 
     def send_reload(self) -> None:
         self.process.send_signal(signal.SIGHUP)
@@ -225,4 +220,4 @@ class ProcessTarget(Target):
         return time.monotonic() - started
 
     def wait_ready(self, timeout: float = RELOAD_TIMEOUT) -> Optional[tuple]:
-        return self.stream.wait_for((protocol.EVENT_READY, protocol.EVENT_CRASHED), timeout=timeout)
+        return self.stream.wait_for(READY_EVENTS, timeout=timeout)

@@ -27,8 +27,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, List, Mapping, Optional, Sequence
 
+from devbox import events
 from devbox.errors import ForwardError, RemoteError
 from devbox.ssh import Destination, explain
+from devbox.urls import connect_host, http_url
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
@@ -56,12 +58,12 @@ class Forward:
 
     @property
     def spec(self) -> str:
-        return f"{self.local_ip}:{self.local_port}:127.0.0.1:{self.remote_port}"
+        local = f"[{self.local_ip}]" if ":" in self.local_ip else self.local_ip  # ssh's syntax for IPv6
+        return f"{local}:{self.local_port}:127.0.0.1:{self.remote_port}"
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.local_ip in ("0.0.0.0", "") else self.local_ip
-        return f"http://{host}:{self.local_port}"
+        return http_url(self.local_ip, self.local_port)
 
 
 def state_dir(environ: Optional[Mapping[str, str]] = None) -> Path:
@@ -276,7 +278,7 @@ def start(dest: Destination, forwards: List[Forward], state: Path, *, engine_url
         raise
     tunnel.ready = True
     for forward in forwards:
-        report("forwarding", url=forward.url, destination=str(dest), remote_port=forward.remote_port,
+        report(events.FORWARDING, url=forward.url, destination=str(dest), remote_port=forward.remote_port,
                pid=process.pid, detached=detach)
     return tunnel
 
@@ -301,9 +303,8 @@ def _wait_listening(tunnel: Tunnel, dest: Destination, log_path: Path, timeout: 
 
 
 def _accepts(forward: Forward) -> bool:
-    host = "127.0.0.1" if forward.local_ip in ("0.0.0.0", "") else ("::1" if forward.local_ip == "::" else forward.local_ip)
     try:
-        with socket.create_connection((host, forward.local_port), timeout=1.0):
+        with socket.create_connection((connect_host(forward.local_ip), forward.local_port), timeout=1.0):
             return True
     except OSError:
         return False
@@ -343,11 +344,11 @@ def _relay(tunnel: Tunnel, log_path: Path, report) -> None:
             gist = re.sub(r"^channel \d+: ", "", line)  # one line per kind of trouble, not per request
             if line and gist != last and tunnel.ready and not tunnel.stopping:
                 last = gist
-                report("forward_message", line=gist, hint=_hint(gist))
+                report(events.FORWARD_MESSAGE, line=gist, hint=_hint(gist))
     status = process.wait()
     if tunnel.ready and not tunnel.stopping:
         lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
-        report("forward_lost", status=status, reason=lines[-1] if lines else f"exit status {status}")
+        report(events.FORWARD_LOST, status=status, reason=lines[-1] if lines else f"exit status {status}")
 
 
 class Forwarding:

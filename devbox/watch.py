@@ -27,11 +27,13 @@ import os
 import stat
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from devbox import filters
+from devbox.batch import Batch
+from devbox.notify import Change
+from devbox.paths import covers
 
 MAX_HASHED_BYTES = 8 * 1024 * 1024
 # watchfiles polls its event set every step: this is both the quiet time that closes a lone save's
@@ -41,22 +43,8 @@ BURST_FILES = 10
 BURST_LIMIT_S = 2.0
 MAX_QUIET_S = 0.5
 IDLE_TIMEOUT_MS = 500  # how often an idle watcher looks at the stop event and vanished paths
-ADDED = 1  # watchfiles' Change.added
 
 RawChange = Tuple[int, str]
-
-
-@dataclass
-class Batch:
-    action: str
-    changed: List[str]  # project-relative paths, sorted, changed or created
-    deleted: List[str] = field(default_factory=list)
-    t0: float = 0.0  # epoch seconds of the earliest write in the batch (file mtime), else arrival
-    at: float = 0.0  # epoch seconds when the watcher handed the batch over
-
-    @property
-    def paths(self) -> List[str]:
-        return sorted(self.changed + self.deleted)
 
 
 def file_digest(path: Path) -> Optional[str]:
@@ -120,11 +108,6 @@ class ContentIndex:
         for key in known:
             del self._digests[key]
         return bool(known)
-
-
-def covers(paths: Iterable[str], rel: str) -> bool:
-    """Whether project-relative `rel` is one of `paths` (relative, "." for the root) or below one."""
-    return any(p in (".", "") or rel == p or rel.startswith(p + "/") for p in paths)
 
 
 class Watcher:
@@ -212,7 +195,7 @@ class Watcher:
 
     def _open(self) -> bool:
         """(Re)start the notifier on the current roots; False when there is nothing to watch."""
-        from watchfiles._rust_notify import RustNotify
+        from devbox.notify import Notifier
 
         self.close()
         self._reopen = self._lost = False
@@ -221,7 +204,7 @@ class Watcher:
             if not self._watched:
                 return False
             try:
-                self._notify = RustNotify([str(p) for p in self._watched], False, False, 300, True, False)
+                self._notify = Notifier(str(p) for p in self._watched)
                 return True
             except FileNotFoundError:  # a root vanished between the check and the watch
                 continue
@@ -262,14 +245,15 @@ class Watcher:
     def _wait(self, timeout_ms: int) -> Optional[Dict[str, int]]:
         """One batch from the notifier, filtered: {} when only ignored paths changed, None on
         timeout or stop; Ctrl-C raises KeyboardInterrupt."""
-        result = self._notify.watch(int(BURST_LIMIT_S * 1000), STEP_MS, max(1, int(timeout_ms)), None)
+        result = self._notify.watch(debounce_ms=int(BURST_LIMIT_S * 1000), step_ms=STEP_MS,
+                                    timeout_ms=max(1, int(timeout_ms)))
         if result == "signal":
             raise KeyboardInterrupt
         if isinstance(result, str):  # "timeout" or "stop"
             return None
         kept: Dict[str, int] = {}
         for change, path in result:
-            if change == 3 and any(path == str(root) for root in self._watched):
+            if change == Change.deleted and any(path == str(root) for root in self._watched):
                 self._lost = True
             if self.filter(change, path) or self._is_config(path):
                 kept[path] = change
@@ -284,7 +268,7 @@ class Watcher:
             return None
         if burst_since is None:
             if len(changes) < BURST_FILES:
-                if any(change == ADDED and self._relative(path) not in self.contents for path, change in changes.items()):
+                if any(change == Change.added and self._relative(path) not in self.contents for path, change in changes.items()):
                     # A new file may be an editor's temporary copy about to be renamed over its
                     # target (an atomic save): give the rename a moment to join this batch.
                     changes.update(self._wait(self.debounce_ms) or {})
@@ -328,7 +312,7 @@ class Watcher:
         acted on as one batch."""
         on_disk = {rel for path in self.paths if path.exists() for rel in self.filter.walk(path)}
         gone = {rel for rel in self.contents.known() if covers(self.rel_paths, rel) and rel not in on_disk}
-        raw = [(1, os.path.join(self.root, rel)) for rel in sorted(on_disk | gone)]
+        raw = [(Change.added, os.path.join(self.root, rel)) for rel in sorted(on_disk | gone)]
         batch = self.to_batch(raw) if raw else None
         if batch is not None:
             self._act(batch)
@@ -372,8 +356,8 @@ class Watcher:
                     deleted.add(rel)
                 continue
             if stat.S_ISDIR(info.st_mode):
-                if change == ADDED:  # its files may have been written before it was watched
-                    pending += [(1, os.path.join(self.root, f)) for f in self.filter.walk(raw)
+                if change == Change.added:  # its files may have been written before it was watched
+                    pending += [(Change.added, os.path.join(self.root, f)) for f in self.filter.walk(raw)
                                 if f not in self.contents]
                 continue
             mtimes.append(info.st_mtime)

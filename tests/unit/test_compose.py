@@ -11,6 +11,7 @@ import pytest
 from devbox import compose, config, filters
 from devbox import plan as planning
 from devbox.errors import ComposeError
+from devbox.paths import covers
 
 DEVBOX_YML = """
 name: shop
@@ -73,7 +74,15 @@ def test_user_environment_wins_over_devbox_defaults_but_not_over_devbox_yml(cfg)
 def test_a_command_service_writes_no_bytecode(cfg):
     # Its imports are plain Python: a same-second, same-size save would load stale bytecode.
     env = compose.plan_override(cfg, {}, None)["services"]["api"]["environment"]
-    assert env["PYTHONDONTWRITEBYTECODE"] == "1" and "PYTHONPYCACHEPREFIX" not in env
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+
+
+def test_services_get_the_same_env_defaults_as_a_single_container(cfg, tmp_path):
+    services = compose.plan_override(cfg, {}, None)["services"]
+    for name, app in (("web", "app: web.app:app"), ("api", "command: python3 -m x --fd 3")):
+        (tmp_path / "single.yml").write_text(f"{app}\n")
+        single = dict(planning.plan(config.load(Path("single.yml"), cwd=tmp_path, environ={}), planning.HostFacts()).env)
+        assert {k: v for k, v in services[name]["environment"].items() if k.startswith(("PYTHON", "HOME"))} == single
 
 
 def test_remote_engine_gets_no_bind_mount(cfg):
@@ -96,9 +105,11 @@ def test_a_service_the_compose_file_lacks_is_named_with_a_suggestion(cfg):
     (["services/web"], "services/web", True),
     (["services/web"], "services/webhooks/x.py", False),
     (["."], "anything/at/all.py", True),
+    ([""], "anything/at/all.py", True),
+    (["services/web/"], "services/web/app.py", True),
 ])
 def test_covers(paths, rel, expected):
-    assert compose.covers(paths, rel) is expected
+    assert covers(paths, rel) is expected
 
 
 def test_split_sends_each_change_to_the_services_that_watch_it(cfg):

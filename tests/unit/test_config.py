@@ -326,7 +326,7 @@ def test_app_and_command_together(error):
     assert err.message == "devbox.yml:3: command cannot be set together with `app` (line 1)"
 
 
-@pytest.mark.parametrize("app", ["nocolon", "a:", ":b", "a b:c", "a:b()", "1a:b"])
+@pytest.mark.parametrize("app", ["nocolon", "a:", ":b", "a b:c", "a:b(", "a:1", "a:b()()", "1a:b"])
 def test_app_must_be_module_colon_callable(error, app):
     err = error(f"app: '{app}'\n")
     assert err.message == f"devbox.yml:1: app {app!r} is not module:callable"

@@ -203,6 +203,38 @@ def test_the_config_file_is_marked_for_its_handler(root):
 # -- the loop, with the real notifier -----------------------------------------------------------------
 
 
+@pytest.fixture
+def loops(root):
+    """loops(**kw) starts a Loop on `root`; every one is stopped, and checked, when the test ends."""
+    started = []
+
+    def start(**kw):
+        started.append(Loop(root, **kw))
+        return started[-1]
+
+    yield start
+    for loop in started:
+        loop.stop()
+
+
+@pytest.fixture
+def running():
+    """running(watcher) runs a started watcher in a thread until the test ends."""
+    threads = []
+
+    def run(watcher):
+        thread = threading.Thread(target=watcher.run, daemon=True)
+        thread.start()
+        threads.append((watcher, thread))
+        return thread
+
+    yield run
+    for watcher, thread in threads:
+        watcher.stop_event.set()
+        thread.join(5)
+        assert not thread.is_alive()
+
+
 class Loop:
     """A Watcher running in a thread, recording its batches; `act_s` is how long each action takes."""
 
@@ -238,107 +270,89 @@ class Loop:
         assert not self.thread.is_alive() and not self.errors
 
 
-def test_a_lone_save_is_acted_on_within_a_few_steps(root):
-    loop = Loop(root, act_s=0)
-    try:
-        latencies = []
-        for n in range(5):
-            time.sleep(0.1)  # lone saves: a save right after an action would be part of a burst
-            written = time.time()
-            (root / f"m{n}.py").write_text(str(n))
-            arrived = wait_until(lambda: [at for at, b in loop.batches if f"m{n}.py" in b.paths], 5, 0.001)[0]
-            latencies.append(arrived - written)
-        assert sorted(latencies)[2] < 0.1, latencies  # typically 2 steps of 5 ms; the machine is shared
-        assert len(loop.batches) == 5
-    finally:
-        loop.stop()
+def test_a_lone_save_is_acted_on_within_a_few_steps(root, loops):
+    loop = loops(act_s=0)
+    latencies = []
+    for n in range(5):
+        time.sleep(0.1)  # lone saves: a save right after an action would be part of a burst
+        written = time.time()
+        (root / f"m{n}.py").write_text(str(n))
+        arrived = wait_until(lambda: [at for at, b in loop.batches if f"m{n}.py" in b.paths], 5, 0.001)[0]
+        latencies.append(arrived - written)
+    assert sorted(latencies)[2] < 0.1, latencies  # typically 2 steps of 5 ms; the machine is shared
+    assert len(loop.batches) == 5
 
 
-def test_touch_and_identical_saves_cause_nothing(root):
+def test_touch_and_identical_saves_cause_nothing(root, loops):
     unchanged = []
-    loop = Loop(root, on_unchanged=unchanged.append)
-    try:
-        os.utime(root / "app.py")
-        wait_until(lambda: unchanged, 5, 0.005, "the touch seen and dropped")
-        (root / "app.py").write_text("v1")
-        (root / "sentinel.py").write_text("s")
-        loop.wait_for("sentinel.py")
-        assert [b.paths for _, b in loop.batches] == [["sentinel.py"]]
-    finally:
-        loop.stop()
+    loop = loops(on_unchanged=unchanged.append)
+    os.utime(root / "app.py")
+    wait_until(lambda: unchanged, 5, 0.005, "the touch seen and dropped")
+    (root / "app.py").write_text("v1")
+    (root / "sentinel.py").write_text("s")
+    loop.wait_for("sentinel.py")
+    assert [b.paths for _, b in loop.batches] == [["sentinel.py"]]
 
 
-def test_an_atomic_save_of_the_same_bytes_by_a_slow_editor_causes_nothing(root):
+def test_an_atomic_save_of_the_same_bytes_by_a_slow_editor_causes_nothing(root, loops):
     unchanged = []
-    loop = Loop(root, on_unchanged=unchanged.append)
-    try:
-        tmp = root / ".app.py.new"
-        tmp.write_text((root / "app.py").read_text())
-        time.sleep(0.02)  # the stimulus, not a wait: an editor slower than one watcher step
-        os.replace(tmp, root / "app.py")
-        wait_until(lambda: unchanged, 5, 0.005, "the save seen and dropped")
-        (root / "sentinel.py").write_text("s")
-        loop.wait_for("sentinel.py")
-        assert [b.paths for _, b in loop.batches] == [["sentinel.py"]]
-    finally:
-        loop.stop()
+    loop = loops(on_unchanged=unchanged.append)
+    tmp = root / ".app.py.new"
+    tmp.write_text((root / "app.py").read_text())
+    time.sleep(0.02)  # the stimulus, not a wait: an editor slower than one watcher step
+    os.replace(tmp, root / "app.py")
+    wait_until(lambda: unchanged, 5, 0.005, "the save seen and dropped")
+    (root / "sentinel.py").write_text("s")
+    loop.wait_for("sentinel.py")
+    assert [b.paths for _, b in loop.batches] == [["sentinel.py"]]
 
 
-def test_a_burst_of_1000_files_is_at_most_two_batches_and_the_last_has_the_final_state(root):
-    loop = Loop(root, act_s=0.06)
-    try:
-        (root / "pkg").mkdir()
-        for n in range(1000):
-            (root / "pkg" / f"m{n}.py").write_text(f"{n}")
-        (root / "pkg" / "m999.py").write_text("final")
-        wait_until(lambda: any("pkg/m999.py" in b.paths for _, b in loop.batches[-1:])
-                   and len({p for _, b in loop.batches for p in b.paths}) >= 1000, 10, 0.01, "the whole burst seen")
-        time.sleep(0.3)  # a third batch would come within the debounce; a bounded look, not a wait
-        assert 1 <= len(loop.batches) <= 2, [len(b.paths) for _, b in loop.batches]
-        assert loop.watcher.contents._digests["pkg/m999.py"] == watch.file_digest(root / "pkg" / "m999.py")
-    finally:
-        loop.stop()
+def test_a_burst_of_1000_files_is_at_most_two_batches_and_the_last_has_the_final_state(root, loops):
+    loop = loops(act_s=0.06)
+    (root / "pkg").mkdir()
+    for n in range(1000):
+        (root / "pkg" / f"m{n}.py").write_text(f"{n}")
+    (root / "pkg" / "m999.py").write_text("final")
+    wait_until(lambda: any("pkg/m999.py" in b.paths for _, b in loop.batches[-1:])
+               and len({p for _, b in loop.batches for p in b.paths}) >= 1000, 10, 0.01, "the whole burst seen")
+    time.sleep(0.3)  # a third batch would come within the debounce; a bounded look, not a wait
+    assert 1 <= len(loop.batches) <= 2, [len(b.paths) for _, b in loop.batches]
+    assert loop.watcher.contents._digests["pkg/m999.py"] == watch.file_digest(root / "pkg" / "m999.py")
 
 
-def test_saves_made_during_an_action_collapse_into_one_trailing_batch(root):
-    loop = Loop(root, act_s=0.3)
-    try:
-        (root / "app.py").write_text("first")
-        loop.wait_for("app.py")
-        for n in range(20):  # all while the first action runs
-            (root / "app.py").write_text(f"edit {n}")
-            time.sleep(0.005)
-        wait_until(lambda: len(loop.batches) == 2, 5, 0.005, "the trailing batch")
-        (root / "sentinel.py").write_text("s")
-        loop.wait_for("sentinel.py")
-        assert [b.paths for _, b in loop.batches] == [["app.py"], ["app.py"], ["sentinel.py"]]
-    finally:
-        loop.stop()
+def test_saves_made_during_an_action_collapse_into_one_trailing_batch(root, loops):
+    loop = loops(act_s=0.3)
+    (root / "app.py").write_text("first")
+    loop.wait_for("app.py")
+    for n in range(20):  # all while the first action runs
+        (root / "app.py").write_text(f"edit {n}")
+        time.sleep(0.005)
+    wait_until(lambda: len(loop.batches) == 2, 5, 0.005, "the trailing batch")
+    (root / "sentinel.py").write_text("s")
+    loop.wait_for("sentinel.py")
+    assert [b.paths for _, b in loop.batches] == [["app.py"], ["app.py"], ["sentinel.py"]]
 
 
-def test_a_vanished_watched_directory_comes_back(root):
+def test_a_vanished_watched_directory_comes_back(root, loops):
     (root / "src").mkdir()
     (root / "src" / "m.py").write_text("m")
-    loop = Loop(root, paths=["src"])
-    try:
-        shutil.rmtree(root / "src")
-        wait_until(lambda: any("src/m.py" in b.deleted or "src" in b.deleted for _, b in loop.batches), 5, 0.005,
-                   "the deletion")
-        (root / "src").mkdir()
-        (root / "src" / "m.py").write_text("back")
-        wait_until(lambda: any(b.changed == ["src/m.py"] for _, b in loop.batches), 5, 0.005, "the file written again")
-        (root / "src" / "n.py").write_text("n")
-        loop.wait_for("src/n.py")
-        (root / "app.py").write_text("v2")  # outside the watched path
-        (root / "src" / "sentinel.py").write_text("s")
-        loop.wait_for("src/sentinel.py")
-        assert not any("app.py" in b.paths for _, b in loop.batches)
-    finally:
-        loop.stop()
+    loop = loops(paths=["src"])
+    shutil.rmtree(root / "src")
+    wait_until(lambda: any("src/m.py" in b.deleted or "src" in b.deleted for _, b in loop.batches), 5, 0.005,
+               "the deletion")
+    (root / "src").mkdir()
+    (root / "src" / "m.py").write_text("back")
+    wait_until(lambda: any(b.changed == ["src/m.py"] for _, b in loop.batches), 5, 0.005, "the file written again")
+    (root / "src" / "n.py").write_text("n")
+    loop.wait_for("src/n.py")
+    (root / "app.py").write_text("v2")  # outside the watched path
+    (root / "src" / "sentinel.py").write_text("s")
+    loop.wait_for("src/sentinel.py")
+    assert not any("app.py" in b.paths for _, b in loop.batches)
 
 
 @pytest.mark.parametrize("back", [False, True])
-def test_a_watched_directory_replaced_while_nobody_reads_events_is_compared_with_the_index(root, back):
+def test_a_watched_directory_replaced_while_nobody_reads_events_is_compared_with_the_index(root, back, running):
     # The notifier of a vanished root is replaced, and the events it held go with it.
     (root / "src").mkdir()
     (root / "src" / "m.py").write_text("m")
@@ -349,17 +363,12 @@ def test_a_watched_directory_replaced_while_nobody_reads_events_is_compared_with
     if back:
         (root / "src").mkdir()
         (root / "src" / "m.py").write_text("other bytes")
-    thread = threading.Thread(target=w.run, daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: batches, 5, 0.005, "the difference acted on")
-        assert (batches[0].changed, batches[0].deleted) == ((["src/m.py"], []) if back else ([], ["src/m.py"]))
-    finally:
-        w.stop_event.set()
-        thread.join(5)
+    running(w)
+    wait_until(lambda: batches, 5, 0.005, "the difference acted on")
+    assert (batches[0].changed, batches[0].deleted) == ((["src/m.py"], []) if back else ([], ["src/m.py"]))
 
 
-def test_a_failed_action_is_reported_and_the_loop_goes_on(root):
+def test_a_failed_action_is_reported_and_the_loop_goes_on(root, running):
     failures = []
 
     def act(batch):
@@ -370,48 +379,34 @@ def test_a_failed_action_is_reported_and_the_loop_goes_on(root):
     seen = []
     w = new_watcher(root, on_batch=act, on_error=lambda batch, exc: failures.append((batch.paths, str(exc))))
     w.start()
-    thread = threading.Thread(target=w.run, daemon=True)
-    thread.start()
-    try:
-        (root / "bad.py").write_text("x")
-        wait_until(lambda: failures, 5, 0.005, "the failure reported")
-        (root / "good.py").write_text("y")
-        wait_until(lambda: seen, 5, 0.005, "the next batch")
-        assert failures == [(["bad.py"], "engine went away")]
-    finally:
-        w.stop_event.set()
-        thread.join(5)
-        assert not thread.is_alive()
+    running(w)
+    (root / "bad.py").write_text("x")
+    wait_until(lambda: failures, 5, 0.005, "the failure reported")
+    (root / "good.py").write_text("y")
+    wait_until(lambda: seen, 5, 0.005, "the next batch")
+    assert failures == [(["bad.py"], "engine went away")]
 
 
-def test_the_config_file_goes_to_its_handler_and_the_rest_to_the_target(root):
+def test_the_config_file_goes_to_its_handler_and_the_rest_to_the_target(root, loops):
     config = root / "devbox.yml"
     config.write_text("name: a\n")
     configs = []
-    loop = Loop(root, config_file=config, on_config=configs.append)
-    try:
-        config.write_text("name: b\n")
-        (root / "app.py").write_text("v2")
-        loop.wait_for("app.py")
-        wait_until(lambda: configs, 5, 0.005, "the config handler called")
-        assert [b.paths for b in configs] == [["devbox.yml"]]
-        assert [b.paths for _, b in loop.batches] == [["app.py"]]
-    finally:
-        loop.stop()
+    loop = loops(config_file=config, on_config=configs.append)
+    config.write_text("name: b\n")
+    (root / "app.py").write_text("v2")
+    loop.wait_for("app.py")
+    wait_until(lambda: configs, 5, 0.005, "the config handler called")
+    assert [b.paths for b in configs] == [["devbox.yml"]]
+    assert [b.paths for _, b in loop.batches] == [["app.py"]]
 
 
-def test_a_save_before_run_is_acted_on_when_run_begins(root):
+def test_a_save_before_run_is_acted_on_when_run_begins(root, running):
     # start() before the app starts, run() once it serves: a save in between is not lost.
     batches = []
     w = new_watcher(root, on_batch=batches.append)
     w.start()
     (root / "app.py").write_text("saved while the app was starting")
     time.sleep(0.05)  # the app's start-up, during which nobody is reading events
-    thread = threading.Thread(target=w.run, daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: batches, 5, 0.005, "the early save acted on")
-        assert batches[0].changed == ["app.py"]
-    finally:
-        w.stop_event.set()
-        thread.join(5)
+    running(w)
+    wait_until(lambda: batches, 5, 0.005, "the early save acted on")
+    assert batches[0].changed == ["app.py"]

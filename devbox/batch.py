@@ -1,0 +1,21 @@
+"""One classified batch of changes: what the watcher hands a target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List
+
+from devbox.actions import Action
+
+
+@dataclass
+class Batch:
+    action: Action
+    changed: List[str]  # project-relative paths, sorted, changed or created
+    deleted: List[str] = field(default_factory=list)
+    t0: float = 0.0  # epoch seconds of the earliest write in the batch (file mtime), else arrival
+    at: float = 0.0  # epoch seconds when the watcher handed the batch over
+
+    @property
+    def paths(self) -> List[str]:
+        return sorted(self.changed + self.deleted)

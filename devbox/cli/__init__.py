@@ -1,0 +1,279 @@
+"""The `devbox` command: the only package that prints or chooses exit codes (the commands here,
+the rendering of events in console.py)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+from devbox import __version__, events
+from devbox.cli.console import Console
+from devbox.errors import DevboxError, UsageError
+from devbox.interfaces import Project
+from devbox.urls import http_url
+
+# -- commands -----------------------------------------------------------------------------------
+
+def load_config(args):
+    from devbox import config
+
+    cfg = config.load(Path(args.file) if args.file else None)
+    for warning in cfg.warnings:
+        print(f"devbox: warning: {warning}", file=sys.stderr, flush=True)
+    return cfg
+
+
+def connect():
+    from devbox import engine
+
+    return engine.connect()
+
+
+def open_project(args, console) -> "Project":
+    """The project devbox.yml describes: a compose project or a single container (an
+    interfaces.Project either way)."""
+    cfg = load_config(args)  # a bad devbox.yml is reported before anything else happens
+    if cfg.compose:
+        from devbox.compose import ComposeSession
+
+        return ComposeSession(cfg, connect, report=console)  # connects when it needs the engine
+    from devbox.session import Session
+
+    return Session(cfg, connect(), report=console)
+
+
+def cmd_init(args, console) -> int:
+    from devbox import scaffold
+
+    for line in scaffold.init(Path.cwd(), force=args.force, image=args.image):
+        console.raw(line)
+    console.raw("next: devbox up")
+    return 0
+
+
+def cmd_up(args, console) -> int:
+    project = open_project(args, console)
+    serving = project.serve(watch=not args.detach)
+    if None in serving.urls:  # a single container: its URL
+        urls = serving.urls[None]
+        url = urls[0] if urls else "(no published port)"
+        if args.detach:
+            console.say(f"serving {url}  (detached: `devbox logs -f`, `devbox down`)")
+            return 0
+        console.say(f"serving {url}  (Ctrl-C to stop)")
+    else:  # compose: each service's URL
+        for service, urls in serving.urls.items():
+            console.say(f"{service}: serving {urls[0] if urls else '(port not published)'}")
+        for service in serving.unsupervised:
+            console.say(f"{service}: running as compose runs it (not supervised)")
+        if args.detach:
+            console.say("detached: `devbox logs -f`, `devbox down`")
+            return 0
+        console.say("Ctrl-C to stop")
+    return watch_until_interrupted(serving.watcher, console, stop=serving.stop)
+
+
+def cmd_run(args, console) -> int:
+    from devbox import serving
+    from devbox.targets import ProcessTarget
+
+    cfg = load_config(args)
+    if not (cfg.app or cfg.command):
+        raise UsageError("`devbox run` needs `app:` or `command:` in devbox.yml")
+    watcher = serving.new_watcher(cfg, console)
+    target = ProcessTarget(cfg, console)
+    watcher.on_batch = target.act
+    event = target.wait_ready()
+    if event is None:
+        code = target.process.poll()
+        target.stop()
+        raise DevboxError(f"the supervisor did not start (exit status {code})", "see its output above")
+    url = http_url(ProcessTarget.HOST, cfg.ports[0].host_port) if cfg.ports else "(no port)"
+    console.say(f"serving {url} natively  (Ctrl-C to stop)")
+    return watch_until_interrupted(watcher, console, stop=target.stop)
+
+
+def watch_until_interrupted(watcher, console, stop) -> int:
+    """Run `watcher` (started, wired to its targets) until Ctrl-C/SIGTERM; then `stop()` and say
+    how long."""
+    console(events.WATCHING, paths=watcher.rel_paths, files=watcher.start())
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        watcher.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        watcher.stop_event.set()
+        seconds = stop()
+        console.say(f"stopped in {seconds:.1f} s")
+    return 0
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def cmd_down(args, console) -> int:
+    project = open_project(args, console)
+    started = time.monotonic()
+    removed = project.down(volumes=args.volumes)
+    if removed:
+        console.say(f"removed {', '.join(removed)} in {time.monotonic() - started:.1f} s")
+    else:
+        console.say(f"nothing to remove: {project.config.name} is not up")
+    return 0
+
+
+def cmd_status(args, console) -> int:
+    project = open_project(args, console)
+    rows = project.status()
+    if not rows:
+        console.raw(f"{project.config.name}  not created  (start it with `devbox up`)")
+        return 0
+    for row in rows:
+        console.raw(status_line(row))
+    return 0
+
+
+def status_line(row) -> str:
+    """One `devbox status` line for a ContainerStatus."""
+    parts = [row.name, row.state, " ".join(row.urls) or "-", f"image {row.image}"]
+    if row.running:
+        parts.append(f"up {_ago(row.uptime_s)}")
+    if row.supervised is False:
+        parts.append("not supervised")
+    if row.supervisor:
+        p50 = row.reload_p50_ms
+        parts.append(f"reloads {row.reloads}" + (f" (p50 {p50:.0f} ms)" if p50 is not None else ""))
+        if row.crashed:
+            parts.append("app crashed: showing the error page")
+    return "  ".join(parts)
+
+
+def _ago(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def cmd_logs(args, console) -> int:
+    project = open_project(args, console)
+    out = sys.stdout.buffer
+
+    def show(label, data):
+        if label is None:  # raw bytes, as the container wrote them
+            out.write(data)
+            out.flush()
+        else:
+            console.raw(f"{('[' + label + ']'):<{console.width}} {data}")
+
+    try:
+        project.logs(args.services, args.follow, args.tail, on_output=show)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_exec(args, console) -> int:
+    project = open_project(args, console)
+    run = project.exec(args.cmd, tty=sys.stdin.isatty() and sys.stdout.isatty())
+    if run.argv:
+        os.execvpe(run.argv[0], run.argv, run.env if run.env is not None else os.environ)
+    sys.stdout.buffer.write(run.output)
+    return run.exit_code
+
+
+def cmd_reload(args, console) -> int:
+    project = open_project(args, console)
+    for label, ms in project.reload(args.service).items():
+        console.say(f"↻ {label} reloaded in {ms:.0f} ms" if label else f"↻ reloaded in {ms:.0f} ms")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="devbox", description="Develop Python web apps inside Docker "
+                                     "containers, reloaded the instant you save.")
+    parser.add_argument("--version", action="version", version=f"devbox {__version__}")
+    parser.add_argument("-f", "--file", help="the devbox.yml to use (default: searched upward from here)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="say more")
+    # The same options after the command; SUPPRESS keeps a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--file", default=argparse.SUPPRESS, help="the devbox.yml to use")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="say more")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("init", parents=[common], help="write devbox.yml and docker/Dockerfile here")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--image", default="python:3.12-slim", help="base image (default python:3.12-slim)")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("up", parents=[common], help="serve the app from a container, reloading on save")
+    p.add_argument("-d", "--detach", action="store_true", help="start and return; no watcher")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("run", parents=[common], help="serve the app natively (no Docker), reloading on save")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("down", parents=[common], help="stop and remove the project's containers")
+    p.add_argument("--volumes", action="store_true", help="remove their anonymous volumes too")
+    p.set_defaults(func=cmd_down)
+
+    p = sub.add_parser("status", parents=[common], help="state, URL, image, uptime, reloads")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("logs", parents=[common], help="the container's output")
+    p.add_argument("-f", "--follow", action="store_true", help="keep following")
+    p.add_argument("--tail", type=int, default=None, help="only the last N lines")
+    p.add_argument("services", nargs="*", help="compose: only these services (default: all)")
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("exec", parents=[common], help="run a command in the container")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="command and arguments (default: sh)")
+    p.set_defaults(func=cmd_exec)
+
+    p = sub.add_parser("reload", parents=[common], help="reload the app now (SIGHUP to the supervisor)")
+    p.add_argument("service", nargs="?", help="compose: the service to reload (default: every supervised one)")
+    p.set_defaults(func=cmd_reload)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = Console(verbose=args.verbose)
+    try:
+        return args.func(args, console)
+    except DevboxError as exc:
+        print(f"devbox: {exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("devbox: interrupted; nothing left running", file=sys.stderr, flush=True)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - only a lost engine is turned into a line
+        if not _engine_lost(exc):
+            raise
+        print(f"devbox: lost the Docker engine mid-command ({type(exc).__name__}); is it still running? "
+              "`devbox status` shows what is left", file=sys.stderr, flush=True)
+        return 1
+
+
+def _engine_lost(exc: BaseException) -> bool:
+    """The engine went away under a command (socket gone, connection refused or reset)."""
+    import requests
+
+    while exc is not None:  # docker-py wraps the socket's error: look down the chain
+        if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

@@ -1,0 +1,173 @@
+"""Renders the events the core reports (devbox.events): one line per event, quiet by default,
+more with -v."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import List, Optional
+
+from devbox.supervisor import protocol
+
+PREFIX = protocol.LOG_PREFIX
+APP_PREFIX = "[app]   "
+
+
+class Console:
+    """Renders session/watcher events: one line per event, quiet by default, more with -v."""
+
+    def __init__(self, verbose: bool = False, out=None, service: str = ""):
+        self.verbose = verbose
+        self.out = out or sys.stdout
+        self.lock = threading.Lock()
+        self.serving_reported = False
+        self.width = len(PREFIX)  # compose: widened to fit the longest "[service]" tag
+        self._local = threading.local()  # the compose service of the event being rendered
+
+    def say(self, text: str) -> None:
+        service = getattr(self._local, "service", None)
+        with self.lock:
+            print(f"{PREFIX} {service + ': ' if service else ''}{text}", file=self.out, flush=True)
+
+    def raw(self, text: str) -> None:
+        with self.lock:
+            print(text, file=self.out, flush=True)
+
+    def __call__(self, event: str, service: Optional[str] = None, **f) -> None:
+        handler = getattr(self, f"on_{event}", None)
+        self._local.service = service  # events of a compose service say which one
+        try:
+            if handler is not None:
+                handler(**f)
+            elif self.verbose:
+                self.say(f"{event} {f}")
+        finally:
+            self._local.service = None
+
+    def tag(self) -> str:
+        """The prefix of an app output line: [app], or [web] for a compose service."""
+        service = getattr(self._local, "service", None)
+        return f"[{service}]".ljust(self.width) if service else APP_PREFIX
+
+    # -- image and container ---------------------------------------------------------------
+    def on_image(self, image, how):
+        self.say(f"image {image} ({how})" if how == "cached" else f"{how} image {image}")
+
+    def on_pull(self, image, status, id=""):
+        if self.verbose:
+            self.say(f"pull {image}: {id} {status}".rstrip())
+
+    def on_build(self, line):
+        if self.verbose or line.startswith("Step "):
+            self.raw(line)
+
+    def on_built(self, image, seconds):
+        self.say(f"image {image} built in {seconds:.1f} s")
+
+    def on_container(self, name, how, spec):
+        self.say(f"container {name} {how}" + (f" ({spec.sync} sync)" if self.verbose else ""))
+
+    # -- supervisor output -------------------------------------------------------------------
+    def on_line(self, line):
+        if line.startswith(PREFIX):
+            if self.verbose:
+                self.raw(line if self.tag() == APP_PREFIX else f"{self.tag()} {line}")
+        else:
+            self.raw(f"{self.tag()} {line}")
+
+    def on_supervisor(self, kind, **f):
+        if kind == protocol.EVENT_CRASHED:
+            self.say(f"✗ {f.get('summary') or 'the app exited with status ' + str(f.get('status'))}; "
+                     "the app shows the error page until the next save")
+        elif self.verbose:
+            self.say(f"supervisor {kind} {f}")
+
+    # -- watcher ---------------------------------------------------------------------------------
+    def on_watching(self, paths, files):
+        where = ", ".join(paths)
+        self.say(f"watching {where} ({files:,} files; .gitignore and .dockerignore applied)")
+
+    def on_reloaded(self, paths, ms, **f):
+        stages = ""
+        if self.verbose and "batch_ms" in f:
+            stages = (f" (save->batch {f['batch_ms']:.0f}, ->SIGHUP {f['signal_ms']:.0f}, "
+                      f"respawn {f.get('supervisor_ms', 0):.0f}, ready->log line +{f['log_ms']:.0f} ms)")
+        self.say(f"↻ {describe(paths)} -> reloaded in {ms:.0f} ms{stages}")
+
+    def on_reload_failed(self, paths, ms, **f):
+        pass  # the crashed event already said it, with the reason
+
+    def on_reload_timeout(self, paths, seconds):
+        self.say(f"↻ {describe(paths)} -> no new child within {seconds:.0f} s; see the output above")
+
+    def on_synced(self, paths):
+        self.say(f"~ {describe(paths, verb='synced')} (no restart)")
+
+    def on_unchanged(self, paths):
+        if self.verbose:
+            self.say(f"= {describe(paths, verb='saved')} without changes; no reload")
+
+    def on_rebuilding(self, paths):
+        self.say(f"⚙ {describe(paths)} -> rebuilding image")
+
+    def on_rebuilt(self, seconds):
+        self.say(f"image rebuilt in {seconds:.1f} s, container recreated, serving again")
+
+    def on_rebuild_unchanged(self, seconds):
+        self.say(f"image unchanged ({seconds:.1f} s); container kept, reloading")
+
+    def on_config_applied(self, recreated, url):
+        self.say(f"⚙ devbox.yml changed -> container recreated, serving {url}" if recreated
+                 else "⚙ devbox.yml changed -> applied (the container did not need to change)")
+
+    def on_config_unchanged(self):
+        if self.verbose:
+            self.say("= devbox.yml changed, but not what it means; nothing to apply")
+
+    def on_config_invalid(self, error):
+        self.say(f"✗ {error}; still running the previous devbox.yml")
+
+    def on_config_restart(self, reason):
+        self.say(f"devbox.yml changed ({reason}); restart devbox to apply it")
+
+    # -- remote engines (copy sync, ssh port forwards) ---------------------------------------------
+    def on_copied(self, files, bytes, seconds, workdir):
+        self.say(f"copied {files:,} files ({bytes / 1e6:.1f} MB) to {workdir} in {seconds:.2f} s")
+
+    def on_sync_failed(self, paths, error):
+        self.say(f"✗ {describe(paths)} but copying failed: {error}; the next save tries again")
+
+    def on_forwarding(self, url, destination, remote_port, pid, detached):
+        self.say(f"forwarding {url} over ssh to {destination} (its 127.0.0.1:{remote_port}; ssh pid {pid}"
+                 + (", stopped by `devbox down`)" if detached else ")"))
+
+    def on_forward_message(self, line, hint=""):
+        self.say(f"✗ ssh: {line}" + (f" ({hint})" if hint else ""))
+
+    def on_forward_stopped(self, urls, pid):
+        self.say(f"stopped the ssh port forward of {', '.join(urls)} (pid {pid})")
+
+    def on_forward_lost(self, status, reason):
+        self.say(f"✗ the ssh port forward ended ({reason}); the app is unreachable here until `devbox up` again")
+
+    # -- compose ---------------------------------------------------------------------------------
+    def on_compose_up(self, cli, project, file, services):
+        self.width = max(len(PREFIX), *(len(name) + 2 for name in services))
+        self.say(f"compose project {project} ({file}) starting with {cli}")
+
+    def on_action_failed(self, paths, error):
+        self.say(f"✗ {describe(paths)} -> {error}")
+
+    def on_compose_unusable(self, error):
+        self.say(f"compose could not run ({error}); removing the project by its labels instead")
+
+    def on_compose(self, line):
+        if self.verbose:
+            self.raw(f"{'[compose]'.ljust(self.width)} {line}")
+
+
+def describe(paths: List[str], verb: str = "changed") -> str:
+    if len(paths) == 1:
+        return f"{paths[0]} {verb}"
+    shown = ", ".join(paths[:2])
+    return f"{len(paths)} files {verb} ({shown}{', ...' if len(paths) > 2 else ''})"

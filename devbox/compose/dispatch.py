@@ -1,0 +1,133 @@
+"""The watcher's side of a compose project: one filter over every service's paths, a batch
+split per service, a target per supervised container, and the dispatcher that rebuilds together
+and reloads concurrently."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Tuple
+
+from devbox import events, filters
+from devbox.actions import Action
+from devbox.errors import DevboxError
+from devbox.paths import covers
+from devbox.supervisor import protocol
+from devbox.targets import Target
+from devbox.batch import Batch
+
+
+def service_filter(config, service) -> filters.PathFilter:
+    watch = service.watch
+    return filters.PathFilter(config.root, ignore=watch.ignore, no_reload=watch.no_reload, rebuild=watch.rebuild)
+
+
+class UnionFilter:
+    """The watcher's filter over all services: a path matters if some service that watches it
+    does not ignore it. Classification is per service, in `split`."""
+
+    def __init__(self, config):
+        self.config = config
+        self.parts = [(service, service_filter(config, service)) for service in config.compose.services]
+
+    def __call__(self, change, path) -> bool:
+        rel = self.parts[0][1].relative(path) if self.parts else None
+        return bool(rel) and any(covers(s.watch.paths, rel) and f.classify(rel) != filters.IGNORE
+                                 for s, f in self.parts)
+
+    def classify_batch(self, paths) -> Action:
+        return filters.strongest(action for _, (action, _, _) in self.split(paths, []).items())
+
+    def reload_rules(self) -> None:
+        for _, f in self.parts:
+            f.reload_rules()
+
+    def walk(self, top=None):
+        seen = set()
+        for service, f in self.parts:
+            for rel in f.walk(top):
+                if rel not in seen and covers(service.watch.paths, rel):
+                    seen.add(rel)
+                    yield rel
+
+    def split(self, changed: Sequence[str], deleted: Sequence[str]) -> Dict[str, Tuple[str, List[str], List[str]]]:
+        """service name -> (action, changed, deleted) for every service a change concerns."""
+        result = {}
+        for service, f in self.parts:
+            mine_changed = [p for p in changed if covers(service.watch.paths, p)]
+            mine_deleted = [p for p in deleted if covers(service.watch.paths, p)]
+            action = f.classify_batch(mine_changed + mine_deleted)
+            if action != filters.IGNORE:
+                keep = [p for p in mine_changed if f.classify(p) != filters.IGNORE]
+                gone = [p for p in mine_deleted if f.classify(p) != filters.IGNORE]
+                result[service.name] = (action, keep, gone)
+        return result
+
+
+class ServiceTarget(Target):
+    """One container of a supervised service, signalled through the Docker API."""
+
+    def __init__(self, service: str, label: str, container, stream, report):
+        super().__init__(report)
+        self.service = service
+        self.label = label  # "web", or "web.2" for a second replica
+        self.container = container
+        self.stream = stream
+
+    def send_reload(self) -> None:
+        self.container.kill(signal=protocol.RELOAD_SIGNAL)
+
+
+@dataclass
+class Running:
+    """What `up` leaves behind: a target per supervised container, every container's log stream."""
+
+    targets: List[ServiceTarget]
+    streams: Dict[str, object]  # label -> LogStream, for every container of the project
+    urls: Dict[str, List[str]]  # service -> URLs of its published supervised port (or all ports)
+    unsupervised: List[str]
+
+
+class Dispatcher:
+    """The watcher's on_batch: split per service, rebuild together, reload concurrently."""
+
+    def __init__(self, session, running: Running, union: UnionFilter):
+        self.session = session
+        self.running = running
+        self.union = union
+        self.lock = threading.Lock()
+
+    def act(self, batch: Batch) -> None:
+        parts = self.union.split(batch.changed, batch.deleted)
+        if not parts:
+            return
+        rebuild = sorted(name for name, (action, _, _) in parts.items() if action == filters.REBUILD)
+        recreated: List[str] = []
+        if rebuild:
+            paths = sorted({p for name in rebuild for p in parts[name][1] + parts[name][2]})
+            recreated = self.session.rebuild(self.running, rebuild, paths)
+        jobs = []
+        for target in self.running.targets:
+            if target.service in parts and target.service not in recreated:
+                action, changed, deleted = parts[target.service]
+                # An image that came out the same keeps its container: a reload then does.
+                action = filters.RELOAD if action == filters.REBUILD else action
+                jobs.append((target, Batch(action=action, changed=changed, deleted=deleted, t0=batch.t0)))
+        if len(jobs) <= 1:
+            for job in jobs:
+                self._act(*job)
+            return
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            for future in [pool.submit(self._act, target, sub) for target, sub in jobs]:
+                future.result()
+
+    def _act(self, target: ServiceTarget, batch: Batch) -> None:
+        """One service's action; its failure (say, its container was removed) is reported and
+        the others and the watcher carry on."""
+        import docker
+
+        try:
+            target.act(batch)
+        except (DevboxError, docker.errors.DockerException) as exc:
+            target.report(events.ACTION_FAILED, paths=batch.paths, error=str(exc).splitlines()[0])

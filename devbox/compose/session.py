@@ -1,0 +1,381 @@
+"""The compose session: one compose project on one engine (up, stop, down, status, reload,
+logs, exec), a devbox Project like the single-container session."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import yaml
+
+from devbox import docker_time, events, injected, logs, serving
+from devbox import status as statuses
+from devbox.compose.cli import ComposeCLI, find_cli
+from devbox.compose.dispatch import Dispatcher, Running, ServiceTarget, UnionFilter
+from devbox.compose.labels import COMPOSE_ONEOFF, COMPOSE_PROJECT, COMPOSE_SERVICE, number
+from devbox.compose.override import missing_services, plan_override
+from devbox.errors import ComposeError, DevboxError, UsageError
+from devbox.interfaces import Exec, Serving
+from devbox.supervisor import protocol
+from devbox.targets import RELOAD_TIMEOUT
+
+STATE_DIR = ".devbox"
+READY_TIMEOUT = 60.0
+# Where the injected supervisor's files go in the host copy: the archive paths without this.
+_SUPERVISOR_PREFIX = injected.SUPERVISOR_ROOT.lstrip("/") + "/"
+
+Report = Callable[..., None]
+
+
+def _noop(event, **fields):
+    pass
+
+
+class ComposeSession:
+    """One compose project on one engine: up, stop, down, status, reload, logs, exec."""
+
+    def __init__(self, config, connect: Callable[[], object], report: Report = _noop,
+                 environ: Optional[Mapping[str, str]] = None, cli: Optional[Tuple[str, ...]] = None):
+        self.config = config
+        self.compose = config.compose
+        self.report = report
+        self.environ = dict(os.environ if environ is None else environ)
+        self._connect = connect
+        self._engine = None
+        self._cli = None
+        self._cli_argv = cli
+        self.state_dir = config.root / STATE_DIR
+        self.override_path = self.state_dir / f"compose.{self.compose.project_name}.yml"
+        self.display = self.compose.file
+
+    # -- collaborators, made on first use ----------------------------------------------------
+    @property
+    def engine(self):
+        if self._engine is None:
+            self._engine = self._connect()
+        return self._engine
+
+    @property
+    def client(self):
+        return self.engine.client
+
+    @property
+    def cli(self) -> ComposeCLI:
+        if self._cli is None:
+            argv = self._cli_argv or find_cli(self.environ)
+            self._cli = ComposeCLI(argv, self.compose.project_name, [self.compose.file_path, self.override_path],
+                                   self.environ)
+        return self._cli
+
+    def supervised(self, name: str) -> bool:
+        return any(s.name == name for s in self.compose.services)
+
+    # -- preparing the files -----------------------------------------------------------------
+    def prepare(self) -> dict:
+        """Check the compose CLI, the user's file and the services devbox.yml names, then write
+        the override. Returns the user's services as compose reads them."""
+        cli = self.cli
+        if not self.compose.file_path.is_file():
+            what = "is a directory, not a file" if self.compose.file_path.is_dir() else "no such file"
+            raise ComposeError(f"{self.display}: {what} (compose.file in {self.config.path.name})",
+                               f"check the path; it is relative to {self.config.root}")
+        user = cli.config(self.compose.file_path, self.display).get("services") or {}
+        problem = missing_services(self.config, user, self.display)
+        if problem is not None:
+            raise problem
+        self.write_override(user)
+        return user
+
+    def write_override(self, user_services: Mapping[str, dict]) -> Path:
+        remote = self.engine.remote
+        supervisor_dir = None if remote else self._write_supervisor_copy()
+        content = plan_override(self.config, user_services, supervisor_dir, injected.supervisor_digest())
+        header = (f"# Written by devbox for {self.config.path.name}; regenerated on every `devbox up`.\n"
+                  f"# Used as: {self.cli.name} -p {self.compose.project_name} -f {self.display} -f {self.override_path}\n")
+        _write_if_changed(self.override_path, header + yaml.safe_dump(content, sort_keys=False, width=1000))
+        return self.override_path
+
+    def _write_supervisor_copy(self) -> Path:
+        """The supervisor's files on the host, laid out as under SUPERVISOR_ROOT."""
+        target = self.state_dir / "supervisor"
+        wanted = set()
+        for name, data, mode in injected.supervisor_files():
+            rel = name[len(_SUPERVISOR_PREFIX):] if name.startswith(_SUPERVISOR_PREFIX) else name
+            path = target / rel
+            wanted.add(path)
+            _write_if_changed(path, data, mode)
+        for path in target.rglob("*"):
+            if path.is_file() and path not in wanted:
+                path.unlink()
+        return target
+
+    # -- finding containers ------------------------------------------------------------------
+    def containers(self, all: bool = True) -> List:
+        """The project's service containers (not `compose run` one-offs), by compose's labels."""
+        found = self.client.containers.list(
+            all=all, filters={"label": f"{COMPOSE_PROJECT}={self.compose.project_name}"})
+        found = [c for c in found if c.labels.get(COMPOSE_ONEOFF, "False") != "True"]
+        return sorted(found, key=lambda c: (c.labels.get(COMPOSE_SERVICE, ""), number(c)))
+
+    def by_service(self, all: bool = True) -> Dict[str, List]:
+        grouped: Dict[str, List] = {}
+        for container in self.containers(all=all):
+            grouped.setdefault(container.labels.get(COMPOSE_SERVICE, "?"), []).append(container)
+        return grouped
+
+    def labels_of(self, grouped: Mapping[str, List]) -> Dict[str, object]:
+        """label -> container: the service name, with .N for replicas after the first."""
+        result = {}
+        for name, containers in grouped.items():
+            for i, container in enumerate(containers):
+                result[name if i == 0 else f"{name}.{number(container)}"] = container
+        return result
+
+    def running(self, service: str):
+        """The running containers of `service`, or an error saying what exists."""
+        grouped = self.by_service(all=True)
+        if not grouped:
+            raise DevboxError(f"{self.config.name} is not up", "start it with `devbox up`")
+        if service not in grouped:
+            raise DevboxError(f"no service '{service}' in {self.display}",
+                              f"its services: {', '.join(sorted(grouped))}")
+        up = [c for c in grouped[service] if c.status == "running"]
+        if not up:
+            raise DevboxError(f"service {service} is not running", "start it with `devbox up`")
+        return up
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def up(self, build: bool = True) -> Running:
+        """Start the project with compose; the supervised services are serving (or showing
+        their error page) when this returns."""
+        user = self.prepare()
+        before = {c.id: c.attrs["State"].get("StartedAt") for c in self.containers()}
+        self.report(events.COMPOSE_UP, cli=self.cli.name, project=self.compose.project_name, file=self.display,
+                    services=sorted(user))
+        try:
+            self._compose_up([], build=build)
+            return self._attach(before)
+        except KeyboardInterrupt:
+            self.stop()  # nothing left running after Ctrl-C
+            raise
+
+    def _compose_up(self, services: Sequence[str], build: bool) -> None:
+        extra = ["--build"] if build else []
+        if services:
+            extra += ["--no-deps", *services]
+        if not self.engine.remote:
+            self.cli.run("up", "-d", *extra, report=self.report, what="up")
+            return
+        # A remote engine cannot see a host directory: create, copy the supervisor in, start.
+        self.cli.run("up", "--no-start", *extra, report=self.report, what="up")
+        archive = injected.supervisor_archive()
+        for name, containers in self.by_service().items():
+            if self.supervised(name) and (not services or name in services):
+                for container in containers:
+                    container.put_archive("/", archive)
+        self.cli.run("up", "-d", *[a for a in extra if a != "--build"], report=self.report, what="up")
+
+    def _attach(self, before: Mapping[str, str], only: Optional[Sequence[str]] = None,
+                into: Optional[Running] = None) -> Running:
+        """Follow every container's output; wait until new supervised containers are ready."""
+        grouped = self.by_service(all=False)
+        running = into or Running(targets=[], streams={}, urls={}, unsupervised=[])
+        waits = []
+        for label, container in self.labels_of(grouped).items():
+            service = container.labels.get(COMPOSE_SERVICE, label)
+            if only is not None and service not in only:
+                continue
+            started = container.attrs["State"].get("StartedAt")
+            fresh = before.get(container.id) != started
+            stream = logs.follow(container, self._reporter(label), since=_since(started) if fresh else None,
+                                 tail="all" if fresh else 0)
+            running.streams[label] = stream
+            if not self.supervised(service):
+                if service not in running.unsupervised:
+                    running.unsupervised.append(service)
+                continue
+            target = ServiceTarget(service, label, container, stream, self._reporter(label))
+            running.targets = [t for t in running.targets if t.label != label] + [target]
+            port = self.compose.service(service).port
+            running.urls[service] = statuses.published_urls(container, port) or running.urls.get(service, [])
+            if fresh:
+                waits.append((container, stream))
+        for container, stream in waits:
+            logs.wait_ready(container, stream, after=0, timeout=READY_TIMEOUT)
+        order = [s.name for s in self.compose.services]
+        running.urls = {name: running.urls[name] for name in order if name in running.urls}
+        return running
+
+    def _reporter(self, label: str) -> Report:
+        report = self.report
+        return lambda event, **fields: report(event, service=label, **fields)
+
+    def rebuild(self, running: Running, services: Sequence[str], paths: Sequence[str]) -> List[str]:
+        """Rebuild the images of `services`; compose recreates the containers whose image (or
+        configuration) changed, the others keep running. Returns the services recreated."""
+        for service in services:
+            self.report(events.REBUILDING, paths=list(paths), service=service)
+        started = time.monotonic()
+        before = {c.id: c.attrs["State"].get("StartedAt") for c in self.containers()}
+        self.write_override(self.cli.config(self.compose.file_path, self.display).get("services") or {})
+        self._compose_up(services, build=True)
+        self._attach(before, only=services, into=running)
+        recreated = sorted({c.labels.get(COMPOSE_SERVICE) for c in self.containers(all=False)
+                            if c.labels.get(COMPOSE_SERVICE) in services
+                            and before.get(c.id) != c.attrs["State"].get("StartedAt")})
+        for service in recreated:
+            self.report(events.REBUILT, seconds=time.monotonic() - started, service=service)
+        return recreated
+
+    def stop(self) -> float:
+        """Stop the project's containers (kept for a fast next `up`); seconds taken."""
+        started = time.monotonic()
+        if self.containers(all=False):
+            self.cli.run("stop", report=self.report)
+        return time.monotonic() - started
+
+    def down(self, volumes: bool = False) -> List[str]:
+        """`compose down` (containers and networks), then anything left with the project's labels.
+
+        Only the user's file is needed to find the project. When compose cannot run (the file was
+        deleted or broken, no CLI), the labels alone are enough: down always cleans up."""
+        names = [c.name for c in self.containers()]
+        try:
+            self.cli.run("down", *(["-v"] if volumes else []), "--remove-orphans", report=self.report,
+                         files=[self.compose.file_path])
+        except ComposeError as exc:
+            self.report(events.COMPOSE_UNUSABLE, error=exc.message)
+        for container in self.containers():
+            container.remove(force=True, v=volumes)
+        for network in self.client.networks.list(filters={"label": f"{COMPOSE_PROJECT}={self.compose.project_name}"}):
+            network.remove()
+        return names
+
+    def reload(self, service: Optional[str] = None, timeout: float = RELOAD_TIMEOUT) -> Dict[str, float]:
+        """SIGHUP the supervised service (all of them without `service`); label -> ms to ready."""
+        names = [service] if service else [s.name for s in self.compose.services]
+        for name in names:
+            if not self.supervised(name):
+                raise DevboxError(f"service {name} is not supervised by devbox, so it cannot be reloaded",
+                                  f"supervised services: {', '.join(s.name for s in self.compose.services)}")
+        jobs = []
+        for name in names:
+            containers = self.running(name)
+            for i, container in enumerate(containers):
+                label = name if i == 0 else f"{name}.{number(container)}"
+                jobs.append((label, container, logs.follow(container, self._reporter(label), since=None, tail=0)))
+        sent = time.time()
+        for _, container, _ in jobs:
+            container.kill(signal=protocol.RELOAD_SIGNAL)
+        result = {}
+        for label, container, stream in jobs:
+            event = logs.wait_ready(container, stream, after=0, timeout=timeout)
+            result[label] = (event[2] - sent) * 1000.0
+        return result
+
+    def status(self) -> List[statuses.ContainerStatus]:
+        """One row per container, supervised or not."""
+        rows = []
+        for label, container in self.labels_of(self.by_service()).items():
+            supervised = self.supervised(container.labels.get(COMPOSE_SERVICE, label))
+            supervisor = statuses.read_supervisor_status(container) if container.status == "running" and supervised else {}
+            rows.append(statuses.of_container(container, label, supervisor, supervised=supervised))
+        return rows
+
+    def logs(self, services: Sequence[str], follow: bool, tail: Optional[int],
+             on_output: Callable[[Optional[str], object], None]) -> None:
+        """Each container's output as (label, line), history merged by time; with `follow`, lines
+        as they come until every stream ends."""
+        chosen = self.labels_of({name: cs for name, cs in self.by_service().items()
+                                 if not services or name in services})
+        if services:
+            unknown = sorted(set(services) - {c.labels.get(COMPOSE_SERVICE) for c in chosen.values()})
+            if unknown:
+                raise DevboxError(f"no service {', '.join(unknown)} in the running project {self.config.name}",
+                                  "see `devbox status`")
+        if not chosen:
+            raise DevboxError(f"{self.config.name} is not up", "start it with `devbox up`")
+        tail_arg = "all" if tail is None else tail
+        if not follow:
+            lines = []
+            for label, container in chosen.items():
+                raw = container.logs(timestamps=True, tail=tail_arg).decode("utf-8", "replace")
+                for line in raw.splitlines():
+                    stamp, _, text = line.partition(" ")
+                    lines.append((stamp, label, text))
+            for _, label, text in sorted(lines, key=lambda item: item[0]):
+                on_output(label, text)
+            return
+        threads = []
+        for label, container in chosen.items():
+            def pump(label=label, container=container):
+                for line in logs.split_lines(container.logs(stream=True, follow=True, tail=tail_arg)):
+                    on_output(label, line)
+            thread = threading.Thread(target=pump, daemon=True, name=f"logs-{label}")
+            thread.start()
+            threads.append(thread)
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.5)  # a timed join lets Ctrl-C through
+
+    def exec(self, command: Sequence[str], tty: bool) -> Exec:
+        """`compose exec SERVICE COMMAND...` (the first word names the service)."""
+        if not command:
+            raise UsageError("name the service: `devbox exec SERVICE [COMMAND...]`")
+        service, *rest = command
+        self.running(service)
+        files = [self.compose.file_path] + ([self.override_path] if self.override_path.is_file() else [])
+        argv = self.cli.command("exec", *([] if tty else ["-T"]), service, *(rest or ["sh"]), files=files)
+        return Exec(argv=argv, env=self.cli.environ)
+
+    def serve(self, watch: bool = True) -> Serving:
+        """`devbox up`: compose starts the project, and with `watch` one watcher reloads per service."""
+        running = self.up()
+        watcher = self.watcher(running) if watch else None
+        return Serving(urls=dict(running.urls), stop=self.stop, watcher=watcher, unsupervised=list(running.unsupervised))
+
+    def watcher(self, running: Running):
+        """One watcher over every supervised service's paths, split per service on each batch;
+        started. A saved devbox.yml asks for a restart."""
+        from devbox.watch import Watcher
+
+        union = UnionFilter(self.config)
+        paths = sorted({p for s in self.compose.services for p in s.watch.paths})
+        watcher = Watcher(self.config.root, paths, union, self.config.watch.debounce_ms,
+                          on_batch=Dispatcher(self, running, union).act,
+                          on_unchanged=lambda changed: self.report(events.UNCHANGED, paths=changed),
+                          config_file=self.config.path, on_config=serving.restart_needed(self.config, self.report),
+                          on_error=serving.action_failed(self.report))
+        watcher.start()
+        return watcher
+
+
+def _since(started_at: Optional[str]) -> Optional[float]:
+    """Docker's StartedAt as epoch seconds, a little early (for `logs(since=...)`)."""
+    stamp = docker_time.epoch(started_at)
+    return None if stamp is None else max(1.0, stamp - 1.0)
+
+
+def _write_if_changed(path: Path, data, mode: int = 0o644) -> None:
+    """Write `data` (str or bytes) unless the file already holds it; the state dir is made and
+    ignored by git on first use."""
+    blob = data.encode() if isinstance(data, str) else data
+    state = path.parent
+    while state.name != STATE_DIR and state != state.parent:
+        state = state.parent
+    if state.name == STATE_DIR and not (state / ".gitignore").exists():
+        state.mkdir(parents=True, exist_ok=True)
+        (state / ".gitignore").write_text("# devbox's generated files; never committed\n*\n")
+    try:
+        if path.read_bytes() == blob:
+            return
+    except OSError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(blob)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)

@@ -1,0 +1,214 @@
+"""The value rules of devbox.yml: each function reads one kind of value from a located node and
+raises a ConfigError on that node's line when it is wrong. Which key uses which rule is the
+schema's business (:mod:`devbox.config.schema`)."""
+
+from __future__ import annotations
+
+import ipaddress
+import posixpath
+import re
+import shlex
+from typing import Optional, Sequence
+
+import pathspec
+
+from devbox.config import names
+from devbox.config.model import PortMapping
+from devbox.config.tree import Node
+from devbox.supervisor import appspec, protocol
+
+_ENV_KEY_RE = re.compile(r"[^=\s]+")
+_PORT_HINT = 'use "8000", "8000:80" or "127.0.0.1:8000:80"'
+
+
+def text(node: Node) -> str:
+    return node.nonempty_text()
+
+
+def text_or_number(node: Node) -> str:
+    """A string; a number is taken as written (`user: 1000`)."""
+    return node.nonempty_text(numbers=True)
+
+
+def boolean(node: Node) -> bool:
+    return node.boolean()
+
+
+def name(node: Node) -> str:
+    name = node.nonempty_text()
+    if not names.is_valid(name):
+        suggestion = names.sanitize_name(name)
+        raise node.error(
+            f"{name!r} is not a valid name ({names.RULE})",
+            f"try {suggestion!r}" if suggestion else "e.g. `name: myapp`",
+        )
+    return name
+
+
+def app(node: Node) -> str:
+    """`module:callable` or `module:factory(literal arguments)`, kept as written."""
+    app = node.nonempty_text().strip()
+    try:
+        appspec.parse(app)
+    except appspec.AppSpecError as exc:
+        raise node.error(f"{app!r} {exc}", appspec.EXAMPLES) from None
+    return app
+
+
+def workdir(node: Node) -> str:
+    workdir = node.nonempty_text()
+    if not workdir.startswith("/"):
+        raise node.error(f"must be an absolute container path, got {workdir!r}", f"e.g. /{workdir.lstrip('./')}")
+    workdir = posixpath.normpath(workdir)
+    if workdir in ("/", "//"):
+        raise node.error("must not be / (the project is mounted there)", "e.g. /app")
+    return workdir
+
+
+def default_listen(command: Sequence[str]) -> str:
+    """ "fd" when the command is a server known to take the supervisor's socket on fd 3
+    (uvicorn --fd, gunicorn --bind fd://, flask/werkzeug), else "self" (it binds the port)."""
+    programs = {posixpath.basename(arg) for arg in command}
+    if "uvicorn" in programs and any(arg == "--fd" or arg.startswith("--fd=") for arg in command):
+        return protocol.LISTEN_MODE_FD
+    if "gunicorn" in programs and any("fd://" in arg for arg in command):
+        return protocol.LISTEN_MODE_FD
+    if programs & {"flask", "werkzeug"}:
+        return protocol.LISTEN_MODE_FD
+    return protocol.LISTEN_MODE_SELF
+
+
+def command(node: Node) -> tuple[str, ...]:
+    if isinstance(node.value, list):
+        argv = tuple(item.text(numbers=True) for item in node.value)
+    else:
+        text = node.text()
+        try:
+            argv = tuple(shlex.split(text))
+        except ValueError as exc:
+            hint = "check its quotes, or write it as a list"
+            raise node.error(f"cannot be split into arguments: {exc}", hint) from None
+    if not argv or not argv[0].strip():
+        raise node.error("must not be empty", "e.g. `command: uvicorn app:app --fd 3`")
+    return argv
+
+
+def ports(node: Node) -> tuple[PortMapping, ...]:
+    items = node.items()
+    if not items:
+        raise node.error("must list at least one port (the first is the app's)", _PORT_HINT)
+    ports: list[PortMapping] = []
+    for item in items:
+        mapping = port_mapping(item)
+        for i, other in enumerate(ports):
+            if (other.host_ip, other.host_port) == (mapping.host_ip, mapping.host_port):
+                raise item.error(f"host port {mapping.host_port} on {mapping.host_ip} is already used by ports[{i}]")
+        ports.append(mapping)
+    return tuple(ports)
+
+
+def port_mapping(node: Node) -> PortMapping:
+    value = node.value
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = port_number(node, str(value))
+        return PortMapping("127.0.0.1", number, number)
+    if not isinstance(value, str):
+        raise node.error(f"{node.describe()} is not a port", _PORT_HINT)
+    text = value.strip()
+    if text.endswith("/tcp"):
+        text = text[: -len("/tcp")]
+    host_ip = "127.0.0.1"
+    if text.startswith("["):  # [::1]:8000:80
+        close = text.find("]")
+        if close < 0 or text[close + 1 : close + 2] != ":":
+            raise node.error(f"{value!r} is not a port", _PORT_HINT)
+        host_ip, text = text[1:close], text[close + 2 :]
+        parts = text.split(":")
+        if len(parts) != 2:
+            raise node.error(f"{value!r} is not a port", _PORT_HINT)
+    else:
+        parts = text.split(":")
+        if len(parts) == 3:
+            host_ip = parts.pop(0)
+        elif len(parts) not in (1, 2):
+            raise node.error(f"{value!r} is not a port", _PORT_HINT)
+    try:
+        host_ip = str(ipaddress.ip_address(host_ip))
+    except ValueError:
+        raise node.error(f"{value!r} has an invalid host address {host_ip!r}", _PORT_HINT) from None
+    numbers = [port_number(node, part, original=value) for part in parts]
+    return PortMapping(host_ip, numbers[0], numbers[-1])
+
+
+def port_number(node: Node, text: str, original: Optional[str] = None) -> int:
+    shown = original if original is not None else text
+    if not text.isdigit():
+        raise node.error(f"{shown!r} is not a port", _PORT_HINT)
+    number = int(text)
+    if not 1 <= number <= 65535:
+        raise node.error(f"{shown!r}: port {number} is out of range 1..65535", _PORT_HINT)
+    return number
+
+
+def pairs(node: Node) -> tuple[tuple[str, str], ...]:
+    """A mapping of strings (numbers and booleans kept as written) or a list of "KEY=VALUE",
+    as compose's `environment` and build `args` accept. Order is kept."""
+    pairs: dict[str, str] = {}
+    if isinstance(node.value, dict):
+        for key, child in node.value.items():
+            if not _ENV_KEY_RE.fullmatch(key):
+                raise node.key_error(key, f"{node.path} has an invalid name {key!r}", "no = or spaces in names")
+            if child.value is None:
+                raise child.error("is null", f'write {key}: "" for an empty value')
+            pairs[key] = child.text(numbers=True)
+        return tuple(pairs.items())
+    for item in node.items():
+        text = item.text(numbers=True)
+        key, sep, value = text.partition("=")
+        if not sep or not _ENV_KEY_RE.fullmatch(key):
+            raise item.error(f"{text!r} is not KEY=VALUE", 'e.g. "DEBUG=1"')
+        if key in pairs:
+            raise item.error(f"sets {key} a second time")
+        pairs[key] = value
+    return tuple(pairs.items())
+
+
+def watch_paths(node: Node) -> tuple[str, ...]:
+    """Paths inside the project that exist, relative to its root (posix), without repeats."""
+    root = node.ctx.root
+    paths = []
+    items = node.items()
+    if not items:
+        raise node.error("must list at least one path", 'e.g. ["."]')
+    for item in items:
+        written = item.nonempty_text()
+        resolved = (root / written).resolve()
+        if resolved != root and root not in resolved.parents:
+            raise item.error(
+                f"{written!r} is outside the project ({resolved})",
+                f"watch paths must be inside {root}, the directory of devbox.yml",
+            )
+        if not resolved.exists():
+            raise item.error(f"{written!r} does not exist", f"paths are relative to {root}")
+        paths.append(resolved.relative_to(root).as_posix())
+    return tuple(dict.fromkeys(paths))
+
+
+def patterns(node: Node) -> tuple[str, ...]:
+    patterns = []
+    for item in node.items():
+        pattern = item.nonempty_text()
+        try:
+            pathspec.GitIgnoreSpec.from_lines([pattern])
+        except ValueError as exc:
+            hint = 'use .gitignore syntax, e.g. "*.log" or "build/"'
+            raise item.error(f"{pattern!r} is not a valid pattern: {exc}", hint) from None
+        patterns.append(pattern)
+    return tuple(patterns)
+
+
+def module_name(node: Node) -> str:
+    name = node.nonempty_text().strip()
+    if not appspec.is_module_name(name):
+        raise node.error(f"{name!r} is not a module name", "e.g. numpy or myapp.models")
+    return name

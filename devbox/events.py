@@ -1,0 +1,50 @@
+"""The events the core reports for the CLI to render: `report(NAME, **fields)`.
+
+Every name is emitted somewhere in devbox and rendered by a `Console.on_NAME` method in cli.py
+(tests/unit/test_events.py checks both ways). The supervisor's own events (ready, crashed...)
+are its contract, in supervisor/protocol.py; they reach the CLI inside SUPERVISOR.
+"""
+
+# -- image and container ------------------------------------------------------------------------
+IMAGE = "image"  # image=NAME how=cached|pulling|building
+PULL = "pull"  # image status id: a pull's progress (-v)
+BUILD = "build"  # line: the builder's output
+BUILT = "built"  # image seconds
+CONTAINER = "container"  # name how=created|running|restarting|recreating spec
+
+# -- the supervisor's output --------------------------------------------------------------------
+LINE = "line"  # line: one line of the app's output
+SUPERVISOR = "supervisor"  # kind (a protocol EVENT_*), its fields
+
+# -- the watcher and its actions ----------------------------------------------------------------
+WATCHING = "watching"  # paths files
+RELOADED = "reloaded"  # paths ms, stage timings
+RELOAD_FAILED = "reload_failed"  # paths ms: the new child crashed (SUPERVISOR said why)
+RELOAD_TIMEOUT = "reload_timeout"  # paths seconds
+SYNCED = "synced"  # paths
+UNCHANGED = "unchanged"  # paths: saved with the same bytes
+REBUILDING = "rebuilding"  # paths
+REBUILT = "rebuilt"  # seconds
+REBUILD_UNCHANGED = "rebuild_unchanged"  # seconds
+ACTION_FAILED = "action_failed"  # paths error
+
+# -- devbox.yml saved while running -------------------------------------------------------------
+CONFIG_APPLIED = "config_applied"  # recreated url
+CONFIG_UNCHANGED = "config_unchanged"
+CONFIG_INVALID = "config_invalid"  # error
+CONFIG_RESTART = "config_restart"  # reason
+
+# -- remote engines -----------------------------------------------------------------------------
+COPIED = "copied"  # files bytes seconds workdir: the initial copy
+SYNC_FAILED = "sync_failed"  # paths error
+FORWARDING = "forwarding"  # url destination remote_port pid detached
+FORWARD_MESSAGE = "forward_message"  # line hint
+FORWARD_LOST = "forward_lost"  # status reason
+FORWARD_STOPPED = "forward_stopped"  # urls pid: `devbox down` stopped a detached forward
+
+# -- compose ------------------------------------------------------------------------------------
+COMPOSE_UP = "compose_up"  # cli project file services
+COMPOSE = "compose"  # line: compose's output (-v)
+COMPOSE_UNUSABLE = "compose_unusable"  # error
+
+ALL = tuple(value for name, value in sorted(globals().items()) if name.isupper() and isinstance(value, str))

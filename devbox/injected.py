@@ -1,0 +1,60 @@
+"""The supervisor's files as injected into a container under SUPERVISOR_ROOT, and their digest.
+
+Used by single containers (put_archive before the start) and compose services (a bind-mounted
+host copy, or put_archive on a remote engine) alike.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import tarfile
+import time
+from pathlib import Path
+
+from devbox.supervisor import protocol
+
+SUPERVISOR_ROOT = protocol.INSTALL_ROOT
+# A launcher script, not `python3 -m devbox.supervisor`: with -m the project directory comes first
+# on sys.path, and a project that has its own `devbox` package would shadow the injected one.
+SUPERVISOR_LAUNCHER = f"{SUPERVISOR_ROOT}/devbox-supervisor"
+SUPERVISOR_SOURCE = Path(__file__).resolve().parent / "supervisor"
+LAUNCHER = (
+    "import runpy, sys\n"
+    "sys.path.insert(0, %r)\n"
+    "runpy.run_module('devbox.supervisor', run_name='__main__', alter_sys=True)\n"
+) % SUPERVISOR_ROOT
+
+
+def launch_argv() -> tuple:
+    """How a container starts the injected supervisor; its arguments follow."""
+    return ("python3", SUPERVISOR_LAUNCHER)
+
+
+def supervisor_files():
+    """(archive path, bytes, mode) of everything injected into a container under /opt/devbox."""
+    root = SUPERVISOR_ROOT.lstrip("/")
+    yield f"{root}/devbox/__init__.py", b"", 0o644
+    for path in sorted(SUPERVISOR_SOURCE.glob("*.py")):
+        yield f"{root}/devbox/supervisor/{path.name}", path.read_bytes(), 0o644
+    yield SUPERVISOR_LAUNCHER.lstrip("/"), LAUNCHER.encode(), 0o755
+
+
+@functools.lru_cache(maxsize=1)
+def supervisor_digest() -> str:
+    """Read once per process: every plan() needs it, and the files do not change under us."""
+    digest = hashlib.sha256()
+    for name, data, _ in supervisor_files():
+        digest.update(name.encode() + b"\0" + data)
+    return digest.hexdigest()[:16]
+
+
+def supervisor_archive() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data, mode in supervisor_files():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()

@@ -1,0 +1,91 @@
+"""The watch side of a running project: its watcher made from devbox.yml, and what a saved
+devbox.yml means while it runs (applied as a second `devbox up` would, or a restart asked for)."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from devbox import events
+from devbox.errors import DevboxError
+from devbox.interfaces import Report
+
+
+def path_filter(cfg):
+    from devbox import filters
+
+    return filters.PathFilter(cfg.root, ignore=cfg.watch.ignore, no_reload=cfg.watch.no_reload,
+                              rebuild=cfg.watch.rebuild)
+
+
+def new_watcher(cfg, report: Report, on_batch=None):
+    """The project's watcher, started: changes are collected from now on, acted on in `run()`.
+    A saved devbox.yml asks for a restart unless the caller sets `on_config` to apply it."""
+    from devbox.watch import Watcher
+
+    watcher = Watcher(cfg.root, cfg.watch.paths, path_filter(cfg), cfg.watch.debounce_ms,
+                      on_batch=on_batch or (lambda batch: None),
+                      on_unchanged=lambda paths: report(events.UNCHANGED, paths=paths), config_file=cfg.path,
+                      on_config=restart_needed(cfg, report), on_error=action_failed(report))
+    watcher.start()
+    return watcher
+
+
+def action_failed(report: Report) -> Callable:
+    """The watcher's on_error: an action that raised is reported in one line, the watch goes on."""
+    return lambda batch, exc: report(events.ACTION_FAILED, paths=batch.paths, error=one_line(exc))
+
+
+def one_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text and isinstance(exc, DevboxError) else f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def restart_needed(cfg, report: Report) -> Callable:
+    """The on_config of `devbox run` and compose projects: a changed meaning asks for a restart."""
+    return lambda batch: changed_config(cfg, report) and report(events.CONFIG_RESTART,
+                                                                reason="not applied while running")
+
+
+def changed_config(old, report: Report):
+    """devbox.yml read again: the new config when it means something else than `old`, else None
+    (a broken file is reported, an unchanged meaning only at -v)."""
+    from devbox import config
+
+    try:
+        new = config.load(old.path)
+    except DevboxError as exc:
+        report(events.CONFIG_INVALID, error=str(exc))
+        return None
+    if new.to_dict() == old.to_dict():
+        report(events.CONFIG_UNCHANGED)
+        return None
+    return new
+
+
+def restart_reason(old, new, forwarded: bool) -> Optional[str]:
+    """Why `new` cannot be applied to a running single container, or None when it can."""
+    if new.name != old.name:
+        return "the project's name changed"
+    if new.compose:
+        return "it now describes a compose project"
+    if forwarded and new.ports != old.ports:
+        return "the forwarded ports changed"
+    return None
+
+
+def apply_config(target, watcher, report: Report, forwarded: bool) -> None:
+    """devbox.yml changed under a running `devbox up`: what `devbox up` would do with it, which
+    recreates the container only when its config hash changed; the watcher takes the new watch
+    settings. A broken file is reported and the running app kept."""
+    old = target.session.config
+    new = changed_config(old, report)
+    if new is None:
+        return
+    reason = restart_reason(old, new, forwarded)
+    if reason:
+        report(events.CONFIG_RESTART, reason=reason)
+        return
+    recreated = target.reconfigure(new)
+    watcher.reconfigure(new.watch.paths, path_filter(new), new.watch.debounce_ms)
+    urls = target.session.plan().urls
+    report(events.CONFIG_APPLIED, recreated=recreated, url=urls[0] if urls else "(no published port)")

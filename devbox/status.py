@@ -1,0 +1,68 @@
+"""What `devbox status` knows about one container: a small dataclass, built the same way for a
+single container and for each compose service. Rendering is cli.py's."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from devbox import docker_time
+from devbox.supervisor import protocol
+from devbox.urls import http_url
+
+
+@dataclass
+class ContainerStatus:
+    name: str  # the project, or a compose service's label ("web", "web.2")
+    container: str
+    state: str  # docker's: running, exited, created...
+    image: str
+    started_at: str = ""
+    urls: List[str] = field(default_factory=list)
+    supervisor: dict = field(default_factory=dict)  # the supervisor's status file, {} if unread
+    supervised: Optional[bool] = None  # compose: whether devbox supervises the service
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def uptime_s(self) -> Optional[float]:
+        return docker_time.seconds_since(self.started_at) if self.running else None
+
+    @property
+    def reloads(self) -> int:
+        return int(self.supervisor.get("reloads", 0) or 0)
+
+    @property
+    def reload_p50_ms(self) -> Optional[float]:
+        latencies = sorted(self.supervisor.get("last_reload_ms") or [])
+        return latencies[len(latencies) // 2] if latencies else None
+
+    @property
+    def crashed(self) -> bool:
+        return self.supervisor.get("state") == protocol.STATE_CRASHED
+
+
+def published_urls(container, port: Optional[int] = None) -> List[str]:
+    """URLs where this machine reaches `container`'s published ports (only `port`'s, if given)."""
+    bindings = container.attrs["HostConfig"].get("PortBindings") or {}
+    chosen = [bindings.get(f"{port}/tcp") or []] if port is not None else bindings.values()
+    return [http_url(b.get("HostIp") or "", b["HostPort"]) for group in chosen for b in group or [] if b.get("HostPort")]
+
+
+def of_container(container, name: str, supervisor: dict, supervised: Optional[bool] = None) -> ContainerStatus:
+    return ContainerStatus(name=name, container=container.name, state=container.status,
+                           image=container.attrs["Config"]["Image"],
+                           started_at=container.attrs["State"].get("StartedAt", ""),
+                           urls=published_urls(container), supervisor=supervisor, supervised=supervised)
+
+
+def read_supervisor_status(container) -> dict:
+    """The supervisor's status file in a running container, or {} when it cannot be read."""
+    try:
+        result = container.exec_run(["cat", protocol.DEFAULT_STATUS_FILE], demux=False)
+        return json.loads(result.output) if result.exit_code == 0 else {}
+    except Exception:  # noqa: BLE001 - status is best effort
+        return {}
