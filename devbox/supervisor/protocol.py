@@ -3,9 +3,9 @@ default paths, the event lines the supervisor prints for the host to parse, and 
 the copy-mode receiver.
 
 Both sides import this module (the host from the devbox package, the container from the copy
-under /opt/devbox), so no literal of the contract is written anywhere else
-(tests/supervisor/test_contract_literals.py fails when a host module spells one). Standard library only,
-Python 3.8+, and cheap to import: the child imports it on every reload.
+under /opt/devbox), so no literal of the contract is written anywhere else: a test
+(tests/supervisor/test_contract_literals.py) fails when a host module spells one. Standard
+library only, Python 3.8+, and cheap to import: the child imports it on every reload.
 """
 
 # -- environment of the child ---------------------------------------------------------------
