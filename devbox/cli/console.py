@@ -9,7 +9,7 @@ from typing import List, Optional
 
 from devbox.supervisor import protocol
 
-PREFIX = "[devbox]"
+PREFIX = protocol.LOG_PREFIX
 APP_PREFIX = "[app]   "
 
 
