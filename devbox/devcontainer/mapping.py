@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from devbox.config import builders, names, values
-from devbox.config.model import ContainerOptions, Forward, Mount
+from devbox.config.model import ContainerOptions, Forward
 from devbox.config.schema import TOP
 from devbox.config.tree import Node
 from devbox.devcontainer import variables
