@@ -107,3 +107,10 @@ class Served:
     def wait_reload_lines(self, count: int, timeout: float = 10.0):
         return wait_until(lambda: len(self.reload_times_ms()) >= count and self.reload_times_ms(),
                           timeout, 0.02, f"{count} reload line(s)")
+
+
+def assert_truthful(printed_ms, waited_ms):
+    """The printed time covers the save until the new code answered: it may exceed what the
+    client measured (the client starts later, at the write) but not fall far short of it."""
+    assert waited_ms - printed_ms <= max(300, waited_ms / 2), (
+        f"devbox printed {printed_ms} ms; a client waited {waited_ms:.0f} ms for the new code")
