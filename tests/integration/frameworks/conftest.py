@@ -3,7 +3,7 @@ starts an example from tests/apps under a foreground `devbox up`."""
 
 import pytest
 
-from tests.integration.frameworks.served import Served
+from tests.integration.frameworks.served import Served, copy_example, devbox_yml
 
 
 @pytest.fixture(scope="session")
@@ -16,4 +16,9 @@ def test_image(frameworks_image):
 def serve(project, docker_client):
     """serve(example, "app: ..." or "command: ...", extra devbox.yml) -> a started `Served`.
     The `project` fixture stops devbox and removes its containers afterwards, even on failure."""
-    return lambda example, line, extra="": Served(project, example, line, extra)
+    def start(example, line, extra=""):
+        copy_example(example, project.root)
+        project.write("devbox.yml", devbox_yml(project, line, extra))
+        return Served(project)
+
+    return start

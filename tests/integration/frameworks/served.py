@@ -41,10 +41,10 @@ def devbox_yml(project, serve: str, extra: str = "") -> str:
 
 
 class Served:
-    def __init__(self, project, example: str, serve: str, extra: str = ""):
+    """A foreground `devbox up -v` of the project as its devbox.yml says."""
+
+    def __init__(self, project):
         self.project = project
-        copy_example(example, project.root)
-        project.write("devbox.yml", devbox_yml(project, serve, extra))
         self.process = project.spawn("up", "-v")
 
     def output(self) -> str:
