@@ -58,7 +58,8 @@ CASES = (
     Case("Flask", "flask", "flask_app", "app.py",
          ("flask run --debug", "python3 -m flask --app app run --debug --host 0.0.0.0 --port 8000"),
          (("app: app:app", "app: app:app"),
-          ("command: flask run --debug", "command: python3 -m flask --app app run --debug --host 0.0.0.0 --port 8000"))),
+          ("command: flask run --debug",
+           "command: python3 -m flask --app app run --debug --host 0.0.0.0 --port 8000"))),
     Case("Django", "django", "django_site", "polls/views.py",
          ("manage.py runserver", "python3 manage.py runserver 0.0.0.0:8000"),
          (("app: mysite.wsgi:application", "app: mysite.wsgi:application"),
@@ -198,7 +199,8 @@ def summary(record: dict) -> dict:
 def table(results: List[dict]) -> str:
     """One row per contender, grouped by framework; devbox's p50 and p95 with the ratio to the
     framework's own reloader."""
-    lines = ["| framework | served by | edit→new response p50 | p95 | failed requests / reload | edits never served |",
+    lines = ["| framework | served by | edit→new response p50 | p95 | failed requests / reload "
+             "| edits never served |",
              "|---|---|---:|---:|---:|---:|"]
     for case in results:
         own = summary(case["rows"][0])
@@ -238,8 +240,8 @@ def frameworks_image() -> str:
     image = os.environ.get("DEVBOX_FRAMEWORKS_IMAGE")
     if image:
         return image
-    result = subprocess.run(["bash", "-c", '. scripts/engine && engine_ensure >&2 && printf %s "$DEVBOX_FRAMEWORKS_IMAGE"'],
-                            cwd=REPO, stdout=subprocess.PIPE, text=True, timeout=900)
+    script = '. scripts/engine && engine_ensure >&2 && printf %s "$DEVBOX_FRAMEWORKS_IMAGE"'
+    result = subprocess.run(["bash", "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True, timeout=900)
     if result.returncode != 0 or not result.stdout:
         raise SystemExit("benchmarks.frameworks: scripts/engine could not provide the framework image (see above)")
     return result.stdout.strip()

@@ -172,7 +172,8 @@ class _Project:
 def _django(project: _Project) -> Optional[Found]:
     """Django's `<project>/wsgi.py` (or asgi.py) `application`, the settings' package first."""
     manage = project.root / "manage.py"
-    match = re.search(r"DJANGO_SETTINGS_MODULE[\"']\s*,\s*[\"']([\w.]+)[\"']", _read(manage)) if manage.is_file() else None
+    settings = r"DJANGO_SETTINGS_MODULE[\"']\s*,\s*[\"']([\w.]+)[\"']"
+    match = re.search(settings, _read(manage)) if manage.is_file() else None
     package = match.group(1).rpartition(".")[0] if match else None
     entries = [(name, path) for name, path, text in project.modules if path.name in ("wsgi.py", "asgi.py")
                and re.search(r"^application\s*=", text, re.M) and re.search(r"get_(?:w|a)sgi_application", text)]

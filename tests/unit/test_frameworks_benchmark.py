@@ -14,7 +14,10 @@ def test_an_edit_rewrites_the_message_line_only_and_changes_the_size(tmp_path):
     project.write("v7")
     after = project.app_path.read_text()
     assert 'MESSAGE = "bench v7!"' in after
-    assert [l for l in after.splitlines() if "MESSAGE =" not in l] == [l for l in before.splitlines() if "MESSAGE =" not in l]
+    def others(text):
+        return [line for line in text.splitlines() if "MESSAGE =" not in line]
+
+    assert others(after) == others(before)
     sizes = set()
     for n in range(3):
         project.write(f"v{8 + n}")
@@ -43,7 +46,8 @@ def test_the_table_gives_ratios_to_the_own_reloader_and_names_what_did_not_serve
     results = [{"framework": "Flask", "rows": [
         record("flask run --debug", frameworks.PEER, [1000, 1000, 1000]),
         record("devbox, app: app:app", frameworks.DEVBOX, [40, 40, 40]),
-        record("devbox, command: flask run", frameworks.DEVBOX, error="nothing served within 20 s: Address already in use"),
+        record("devbox, command: flask run", frameworks.DEVBOX,
+               error="nothing served within 20 s: Address already in use"),
     ]}]
     lines = frameworks.table(results).splitlines()
     assert "| Flask | flask run --debug | 1000 ms | 1000 ms | 0.33 | 0 of 3 |" in lines

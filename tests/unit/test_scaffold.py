@@ -43,7 +43,8 @@ DJANGO_ASGI = DJANGO_WSGI.replace("wsgi", "asgi")
     ({"server.py": "import flask\n\nserver = flask.Flask(__name__)\n", "pyproject.toml":
       '[project]\nname = "x"\ndependencies = ["Flask>=3"]\n'},
      "server:server", "found Flask (server.py, flask in pyproject.toml): app: server:server"),
-    ({"flaskr/__init__.py": "from flask import Flask\n\ndef create_app(test_config=None):\n    return Flask(__name__)\n"},
+    ({"flaskr/__init__.py": "from flask import Flask\n\n"
+                            "def create_app(test_config=None):\n    return Flask(__name__)\n"},
      "flaskr:create_app()", "found Flask (flaskr/__init__.py): app: flaskr:create_app()"),
     ({"flaskr/__init__.py": "from flask import Flask\n\ndef create_app():\n    return Flask(__name__)\n",
       "wsgi.py": "from flaskr import create_app\n\napp = create_app()\n", "requirements.txt": "flask\n"},

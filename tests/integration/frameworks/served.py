@@ -100,6 +100,13 @@ class Served:
         path.write_text(text.replace(old, new))
         return time.monotonic()
 
+    def served_edit(self, relpath: str, old: str, new: str, expect: str = "", path: str = "/",
+                    timeout: float = EDIT_TIMEOUT) -> float:
+        """Replace `old` by `new` in the file and wait until GET path serves `expect` (default: `new`
+        without its quotes); seconds from the save until then."""
+        self.edit(relpath, old, new)
+        return self.wait_text(expect or new.strip("'\""), path, timeout)
+
     def reload_times_ms(self):
         """The times devbox printed on its reload lines, in order."""
         return [int(m.group(2)) for m in RELOAD_LINE.finditer(self.output())]

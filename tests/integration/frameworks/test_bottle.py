@@ -5,13 +5,10 @@ BOTTLE_RUN = "command: python3 app.py"
 
 def test_its_own_reloader_under_the_supervisor_serves_and_a_view_edit_is_served(serve):
     box = serve("bottle_app", BOTTLE_RUN).started("bottle v1")
-    box.edit("app.py", '"bottle v1"', '"bottle v2"')
-    box.wait_text("bottle v2")
-    box.edit("app.py", '"bottle v2"', '"bottle v3"')
-    box.wait_text("bottle v3")
+    box.served_edit("app.py", '"bottle v1"', '"bottle v2"')
+    box.served_edit("app.py", '"bottle v2"', '"bottle v3"')
 
 
 def test_its_wsgi_app_under_app_serves_and_a_view_edit_is_served(serve):
     box = serve("bottle_app", "app: app:app").started("bottle v1")
-    box.edit("app.py", '"bottle v1"', '"bottle v2"')
-    box.wait_text("bottle v2")
+    box.served_edit("app.py", '"bottle v1"', '"bottle v2"')

@@ -10,8 +10,7 @@ RUNSERVER = "command: python3 manage.py runserver 0.0.0.0:8000"
 def test_the_wsgi_application_serves_and_a_view_edit_is_served(serve):
     box = serve("django_site", WSGI_APP).started("django v1")
     assert "template v1" in box.answer("/")[1]
-    box.edit("polls/views.py", '"django v1"', '"django v2"')
-    box.wait_text("django v2")
+    box.served_edit("polls/views.py", '"django v1"', '"django v2"')
     box.wait_text("django v2", "/message")
 
 
@@ -26,23 +25,20 @@ def test_manage_py_migrate_runs_through_devbox_exec(serve, project):
 
 def test_runserver_as_the_command_serves_and_a_view_edit_is_served(serve):
     box = serve("django_site", RUNSERVER).started("django v1")
-    box.edit("polls/views.py", '"django v1"', '"django v2"')
-    box.wait_text("django v2")
+    box.served_edit("polls/views.py", '"django v1"', '"django v2"')
 
 
 def test_an_app_template_edit_is_served(serve):
     # polls/templates/ is not under watch.no_reload's templates/**: the edit reloads the app.
     box = serve("django_site", WSGI_APP).started("template v1")
-    box.edit("polls/templates/polls/index.html", "template v1", "template v2")
-    box.wait_text("template v2")
+    box.served_edit("polls/templates/polls/index.html", "template v1", "template v2")
 
 
 @pytest.mark.xfail(strict=True, reason="issue 14: templates/** is synced without a reload and "
                                        "Django's cached template loader keeps the old template")
 def test_a_project_template_edit_is_served_on_the_next_request(serve):
     box = serve("django_site", WSGI_APP).started("site header v1")
-    box.edit("templates/base.html", "site header v1", "site header v2")
-    box.wait_text("site header v2", timeout=8)
+    box.served_edit("templates/base.html", "site header v1", "site header v2", timeout=8)
 
 
 @pytest.mark.xfail(strict=True, reason="issue 14: Django's WSGI application does not serve "
@@ -50,5 +46,5 @@ def test_a_project_template_edit_is_served_on_the_next_request(serve):
 def test_static_files_are_served_with_debug_on(serve):
     box = serve("django_site", WSGI_APP).started("django v1")
     box.wait_text("color: green", "/static/polls/style.css", timeout=5)
-    box.edit("polls/static/polls/style.css", "green", "blue")
-    box.wait_text("color: blue", "/static/polls/style.css")
+    box.served_edit("polls/static/polls/style.css", "green", "blue", expect="color: blue",
+                    path="/static/polls/style.css")

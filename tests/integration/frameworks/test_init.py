@@ -5,7 +5,8 @@ import yaml
 
 from tests.integration.frameworks.served import CONTAINER_PORT, Served, copy_example
 
-ISSUE_14_ASGI = pytest.mark.xfail(strict=True, reason="issue 14: app: serves WSGI only (init rightly writes the ASGI app)")
+ISSUE_14_ASGI = pytest.mark.xfail(strict=True, reason="issue 14: app: serves WSGI only (init rightly writes "
+                                                      "the ASGI app)")
 ISSUE_14_FACTORY = pytest.mark.xfail(strict=True, reason="issue 14: app: accepts no factory (init rightly writes "
                                                          "flaskr:create_app())")
 
