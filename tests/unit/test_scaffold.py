@@ -173,5 +173,10 @@ def test_pyproject_dependencies_are_installed_without_the_project(build_dir):
     assert build_dir.listed.read_text().split() == ["flask>=3", "httpx"]
 
 
+def test_lists_of_comments_install_nothing_so_an_image_without_pip_builds(build_dir):
+    assert build_dir({"requirements.txt": "# none yet\n\n"}) == []
+    assert build_dir({"pyproject.toml": '[project]\nname = "x"\n'}) == []
+
+
 def test_no_dependency_file_installs_nothing(build_dir):
     assert build_dir({"devbox.yml": "app: app:app\n"}) == []
