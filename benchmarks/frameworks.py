@@ -25,7 +25,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 from benchmarks import containers, facts, proctree, report
 from benchmarks.__main__ import update_readme
