@@ -27,6 +27,7 @@ REBUILDING = "rebuilding"  # paths
 REBUILT = "rebuilt"  # seconds
 REBUILD_UNCHANGED = "rebuild_unchanged"  # seconds
 ACTION_FAILED = "action_failed"  # paths error
+FEEDBACK_LOOP = "feedback_loop"  # path: changes after every action and alone; no longer acted on
 
 # -- devbox.yml saved while running -------------------------------------------------------------
 CONFIG_APPLIED = "config_applied"  # recreated url

@@ -18,9 +18,14 @@ from typing import Iterable, Literal, Set, Tuple, Union
 from watchfiles import Change
 
 RawChanges = Set[Tuple[int, str]]
-Outcome = Union[RawChanges, Literal["signal", "stop", "timeout"]]
+Outcome = Union[RawChanges, Literal["signal", "stop", "timeout", "lost"]]
 
-__all__ = ["Change", "Notifier"]
+__all__ = ["Change", "Notifier", "LOST"]
+
+# What `watch` returns once the Rust side has failed. It keeps its first error and raises it on
+# every later call (a file name that is not UTF-8, "Unable to decode path", is one: the events of
+# that batch are dropped with it), so the only way on is a new notifier and a look at the tree.
+LOST = "lost"
 
 
 class Notifier:
@@ -29,14 +34,22 @@ class Notifier:
     def __init__(self, paths: Iterable[str]):
         from watchfiles._rust_notify import RustNotify
 
-        # FileNotFoundError when a path does not exist (the caller picks new roots).
+        # FileNotFoundError when a path does not exist (the caller picks new roots). A directory
+        # devbox may not read is left out rather than failing the whole watch.
         self._notify = RustNotify(watch_paths=list(paths), debug=False, force_polling=False, poll_delay_ms=300,
-                                  recursive=True, ignore_permission_denied=False)
+                                  recursive=True, ignore_permission_denied=True)
 
     def watch(self, debounce_ms: int, step_ms: int, timeout_ms: int) -> Outcome:
         """The changes seen, grouped until `step_ms` of quiet (at most `debounce_ms`), or
-        "timeout" after `timeout_ms` without any; "signal" on Ctrl-C."""
-        return self._notify.watch(debounce_ms=debounce_ms, step_ms=step_ms, timeout_ms=timeout_ms, stop_event=None)
+        "timeout" after `timeout_ms` without any; "signal" on Ctrl-C. "lost": the notifier
+        failed and its events are gone; it must be replaced (see `LOST`)."""
+        from watchfiles._rust_notify import WatchfilesRustInternalError
+
+        try:
+            return self._notify.watch(debounce_ms=debounce_ms, step_ms=step_ms, timeout_ms=timeout_ms,
+                                      stop_event=None)
+        except WatchfilesRustInternalError:
+            return LOST
 
     def close(self) -> None:
         self._notify.close()

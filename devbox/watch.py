@@ -17,22 +17,25 @@ Timing, the part that decides both latency and the number of reloads:
 
 A file whose bytes equal what was last acted on (a touch, a save without edits, an atomic rename
 of the same content) is not a change. A watched path that vanishes is watched again from its
-nearest existing parent until it comes back; the watcher itself never dies of it.
+nearest existing parent until it comes back; the watcher itself never dies of it. Nor of a
+notifier that fails (a file name that is not UTF-8): it is replaced and the tree compared with
+the content index. Changes devbox causes itself are never acted on (devbox.feedback).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from devbox import filters
+from devbox import feedback, filters
 from devbox.batch import Batch
-from devbox.notify import Change
+from devbox.notify import LOST, Change
 from devbox.paths import covers
 
 MAX_HASHED_BYTES = 8 * 1024 * 1024
@@ -48,10 +51,16 @@ RawChange = Tuple[int, str]
 
 
 def file_digest(path: Path) -> Optional[str]:
-    """sha1 of a file's bytes; None for a missing or unreadable file or one too big to hash."""
+    """sha1 of a file's bytes; None for a missing or unreadable file or one too big to hash. A
+    symlink is its target's name, never followed (it may lead out of the project, or in a loop)."""
     try:  # bare fd calls: a third of the cost of stat() + read_bytes() when priming 20,000 files
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW on a symlink
+            try:
+                return "symlink:" + os.readlink(path)
+            except OSError:
+                return None
         return None
     try:
         size = os.fstat(fd).st_size
@@ -67,6 +76,20 @@ def file_digest(path: Path) -> Optional[str]:
         return None
     finally:
         os.close(fd)
+
+
+def through_symlink(root: Path, rel: str) -> bool:
+    """Whether a parent directory of `rel` is a symlink (a missing one is not): the Rust notifier
+    follows links into their targets, which may be outside the project or a loop back into it."""
+    current = str(root)
+    for part in rel.split("/")[:-1]:
+        current = os.path.join(current, part)
+        try:
+            if stat.S_ISLNK(os.lstat(current).st_mode):
+                return True
+        except OSError:
+            return False
+    return False
 
 
 class ContentIndex:
@@ -114,7 +137,8 @@ class Watcher:
     """Runs watchfiles over `paths` (relative to `root`) and calls `on_batch(batch)` for each
     batch worth acting on.
 
-    `on_unchanged(paths)` hears of batches dropped by the content check. With `config_file` and
+    `on_unchanged(paths)` hears of batches dropped by the content check, `on_loop(path)` of a
+    file muted because it changes after every action and alone (devbox.feedback). With `config_file` and
     `on_config(batch)`, a changed config file goes to `on_config` first (the rest of its batch,
     if any, to `on_batch`). `on_error(batch, exc)` hears of an action that raised; without it the
     exception ends `run()`.
@@ -124,7 +148,8 @@ class Watcher:
                  on_batch: Callable[[Batch], None], on_unchanged: Callable[[List[str]], None] = lambda p: None,
                  stop_event: Optional[threading.Event] = None, config_file: Optional[Path] = None,
                  on_config: Optional[Callable[[Batch], None]] = None,
-                 on_error: Optional[Callable[[Batch, Exception], None]] = None):
+                 on_error: Optional[Callable[[Batch, Exception], None]] = None,
+                 on_loop: Callable[[str], None] = lambda rel: None):
         self.root = Path(root).resolve()
         self.on_batch = on_batch
         self.on_unchanged = on_unchanged
@@ -133,6 +158,8 @@ class Watcher:
         self.config_file = config_file
         self.stop_event = stop_event or threading.Event()
         self.contents = ContentIndex(self.root)
+        self.own_outputs = feedback.own_outputs()
+        self.loops = feedback.LoopGuard(on_loop)
         self._prefixes = tuple(dict.fromkeys((str(Path(root).absolute()), str(self.root))))
         self._notify = None
         self._watched: Tuple[Path, ...] = ()
@@ -159,7 +186,25 @@ class Watcher:
 
     def prime(self) -> int:
         """Hash the watched files once; their number."""
-        return sum(self.contents.prime(self.filter.walk(path)) for path in self.paths if os.path.lexists(path))
+        return sum(self.contents.prime(self._walk(path)) for path in self.paths if os.path.lexists(path))
+
+    def _walk(self, top) -> Iterator[str]:
+        """The filter's walk without the files devbox writes itself."""
+        for rel in self.filter.walk(top):
+            if not self._own(os.path.join(self.root, rel)):
+                yield rel
+
+    def _own(self, raw: str, info: Optional[os.stat_result] = None) -> bool:
+        """Whether devbox must not react to a change of `raw`: its own output, or a muted loop."""
+        if self.loops.muted and self._relative(raw) in self.loops.muted:
+            return True
+        if not self.own_outputs:
+            return False
+        try:
+            info = info or os.lstat(raw)
+        except OSError:
+            return False
+        return (info.st_dev, info.st_ino) in self.own_outputs
 
     def start(self) -> int:
         """Start receiving events, then hash the watched files (in that order, so no save falls
@@ -235,8 +280,11 @@ class Watcher:
                     continue
                 batch = self.to_batch((change, path) for path, change in raw.items())
                 self._since = time.time()
+                if batch is not None and self.loops.is_loop(batch.paths, batch.t0):
+                    batch = None
                 if batch is not None:
                     self._act(batch)
+                    self.loops.acted(time.time())
                 # Anything pending once this action ends continues the burst.
                 burst_since = (burst_since or batch.t0) if batch is not None else None
         finally:
@@ -249,13 +297,16 @@ class Watcher:
                                     timeout_ms=max(1, int(timeout_ms)))
         if result == "signal":
             raise KeyboardInterrupt
+        if result == LOST:
+            self._lost = True  # `run` replaces the notifier and compares the tree with the index
+            return None
         if isinstance(result, str):  # "timeout" or "stop"
             return None
         kept: Dict[str, int] = {}
         for change, path in result:
             if change == Change.deleted and any(path == str(root) for root in self._watched):
                 self._lost = True
-            if self.filter(change, path) or self._is_config(path):
+            if (self.filter(change, path) or self._is_config(path)) and not self._own(path):
                 kept[path] = change
         return kept
 
@@ -310,7 +361,7 @@ class Watcher:
         the old one held are gone with it, so the tree is compared with the content index
         instead (every watched file hashed, every known one looked for), and what differs is
         acted on as one batch."""
-        on_disk = {rel for path in self.paths if path.exists() for rel in self.filter.walk(path)}
+        on_disk = {rel for path in self.paths if path.exists() for rel in self._walk(path)}
         gone = {rel for rel in self.contents.known() if covers(self.rel_paths, rel) and rel not in on_disk}
         raw = [(Change.added, os.path.join(self.root, rel)) for rel in sorted(on_disk | gone)]
         batch = self.to_batch(raw) if raw else None
@@ -318,7 +369,7 @@ class Watcher:
             self._act(batch)
 
     def _unknown_files(self) -> List[str]:
-        return sorted({rel for path in self.paths if path.exists() for rel in self.filter.walk(path)
+        return sorted({rel for path in self.paths if path.exists() for rel in self._walk(path)
                        if rel not in self.contents})
 
     # -- turning events into a batch -----------------------------------------------------------
@@ -349,15 +400,19 @@ class Watcher:
             if not rel or rel in seen or not (covers(self.rel_paths, rel) or rel == config_rel):
                 continue
             seen.add(rel)
+            if through_symlink(self.root, rel):  # events notify saw by following a link: not the project's
+                continue
             try:
-                info = os.stat(raw)
+                info = os.lstat(raw)
             except OSError:
                 if self.contents.forget(rel):
                     deleted.add(rel)
                 continue
+            if self._own(raw, info):
+                continue
             if stat.S_ISDIR(info.st_mode):
                 if change == Change.added:  # its files may have been written before it was watched
-                    pending += [(Change.added, os.path.join(self.root, f)) for f in self.filter.walk(raw)
+                    pending += [(Change.added, os.path.join(self.root, f)) for f in self._walk(raw)
                                 if f not in self.contents]
                 continue
             mtimes.append(info.st_mtime)

@@ -26,10 +26,11 @@ class Console:
 
     def say(self, text: str) -> None:
         service = getattr(self._local, "service", None)
-        with self.lock:
-            print(f"{PREFIX} {service + ': ' if service else ''}{text}", file=self.out, flush=True)
+        self.raw(f"{PREFIX} {service + ': ' if service else ''}{text}")
 
     def raw(self, text: str) -> None:
+        # A file name that is not UTF-8 arrives with surrogate escapes: shown as \udcff, not a crash.
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
         with self.lock:
             print(text, file=self.out, flush=True)
 
@@ -154,6 +155,10 @@ class Console:
     def on_compose_up(self, cli, project, file, services):
         self.width = max(len(PREFIX), *(len(name) + 2 for name in services))
         self.say(f"compose project {project} ({file}) starting with {cli}")
+
+    def on_feedback_loop(self, path):
+        self.say(f"{path} changes after every reload and nothing else does: a loop; no longer reacting "
+                 "to it (add it to watch.ignore to say so)")
 
     def on_action_failed(self, paths, error):
         self.say(f"✗ {describe(paths)} -> {error}")

