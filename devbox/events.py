@@ -11,6 +11,11 @@ PULL = "pull"  # image status id: a pull's progress (-v)
 BUILD = "build"  # line: the builder's output
 BUILT = "built"  # image seconds
 CONTAINER = "container"  # name how=created|running|restarting|recreating spec
+CONTAINER_STOPPED = "container_stopped"  # name reason: it stopped underneath devbox
+CONTAINER_RESTARTED = "container_restarted"  # name seconds: brought back, serving again
+CONTAINER_DOWN = "container_down"  # name reason rapid: not restarted until the next save
+ENGINE_LOST = "engine_lost"  # url: the engine stopped answering; waited for with back-off
+ENGINE_BACK = "engine_back"  # url seconds
 
 # -- the supervisor's output --------------------------------------------------------------------
 LINE = "line"  # line: one line of the app's output

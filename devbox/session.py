@@ -298,7 +298,8 @@ class Session:
         serving_ = Serving(urls={None: list(spec.urls)}, stop=stop, watcher=watcher)
         if watcher is not None:
             on_recreated = (lambda new: forwarding.refresh(new, spec.forwards)) if forwarding else None
-            target = ContainerTarget(self, container, stream, self.report, on_recreated=on_recreated)
+            target = ContainerTarget(self, container, stream, self.report, on_recreated=on_recreated,
+                                     stop_event=watcher.stop_event)
             watcher.on_batch = target.act
             watcher.on_config = lambda batch: serving.apply_config(target, watcher, self.report, forwarding is not None)
         return serving_

@@ -68,6 +68,22 @@ class Console:
     def on_container(self, name, how, spec):
         self.say(f"container {name} {how}" + (f" ({spec.sync} sync)" if self.verbose else ""))
 
+    def on_container_stopped(self, name, reason):
+        self.say(f"✗ container {name} stopped underneath devbox ({reason})")
+
+    def on_container_restarted(self, name, seconds):
+        self.say(f"container {name} started again in {seconds:.1f} s, serving again")
+
+    def on_container_down(self, name, reason, rapid):
+        self.say(f"container {name} keeps dying ({reason}); not restarting it until you save a file"
+                 if rapid else f"container {name} is gone ({reason}); save a file to start it again")
+
+    def on_engine_lost(self, url):
+        self.say(f"✗ the Docker engine at {url} stopped answering; still watching, waiting for it to come back")
+
+    def on_engine_back(self, url, seconds):
+        self.say(f"the Docker engine at {url} answers again (after {seconds:.0f} s); bringing the container back")
+
     # -- supervisor output -------------------------------------------------------------------
     def on_line(self, line):
         if line.startswith(PREFIX):

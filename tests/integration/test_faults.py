@@ -7,9 +7,9 @@ current code again), with deadline-bounded waits. Only containers these tests st
 import os
 import re
 import subprocess
+import time
 
-import pytest
-
+from devbox import recovery
 from tests.project import DEVBOX
 from tests.waiting import wait_until
 
@@ -65,3 +65,36 @@ def test_a_file_name_that_is_not_utf8_reloads_and_devbox_carries_on(project, doc
     set_body(project, "v2")
     project.wait_body("v2\n")
     assert box.process.poll() is None and "Traceback" not in box.output(), box.output()
+
+
+def container_of(project, docker_client):
+    return docker_client.containers.get(f"{project.name}-devbox")
+
+
+def test_a_killed_container_is_reported_within_2_s_and_serves_the_current_code_again(project, docker_client):
+    box = Up(project)
+    project.wait_body("v1\n")
+    container_of(project, docker_client).kill()
+    killed = time.monotonic()
+    box.wait_line(r"container \S+ stopped underneath devbox \(exit status 137 \(SIGKILL\)\)", timeout=10)
+    assert time.monotonic() - killed < 2.5, box.output()
+    set_body(project, "v2")  # saved while it is down or starting again: served once it is back
+    project.wait_body("v2\n")
+    box.wait_line(r"container \S+ started again in [\d.]+ s, serving again")
+    assert "APIError" not in box.output() and box.process.poll() is None, box.output()
+
+
+def test_a_container_that_keeps_dying_waits_for_a_save(project, docker_client):
+    box = Up(project)
+    project.wait_body("v1\n")
+    for n in range(1, recovery.RAPID_DEATHS + 1):
+        container_of(project, docker_client).kill()
+        wait_until(lambda: box.output().count("stopped underneath devbox") == n, 10, 0.02, f"death {n} said")
+        if n < recovery.RAPID_DEATHS:
+            wait_until(lambda: box.output().count("started again") == n, 30, 0.02, f"restart {n}")
+    box.wait_line(r"container \S+ keeps dying \(exit status 137 \(SIGKILL\)\); not restarting it until you save")
+    assert box.output().count("started again") == recovery.RAPID_DEATHS - 1
+    assert not container_of(project, docker_client).attrs["State"]["Running"]
+    set_body(project, "v2")
+    project.wait_body("v2\n")
+    assert box.output().count("started again") == recovery.RAPID_DEATHS, box.output()
