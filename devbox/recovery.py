@@ -42,6 +42,8 @@ class Stopped:
             return "removed"
         if self.oom:
             return f"killed for using too much memory (OOMKilled, exit status {self.exit_code})"
+        if self.exit_code is None:
+            return self.error or self.status
         text = f"exit status {self.exit_code}"
         if self.exit_code is not None and self.exit_code > 128:
             import signal

@@ -160,25 +160,33 @@ class ContainerTarget(Target):
                     rapid=stopped.status != "removed")
 
     def _restart(self) -> None:
-        """`devbox up` again (the project as it is now), until it serves or keeps dying."""
+        """`devbox up` again (the project as it is now), until it serves or keeps dying. An engine
+        that fails to start it (a 5xx: it may be shutting down) is retried with back-off, not
+        counted as a death of the container."""
         import docker
 
         from devbox.errors import DevboxError
 
+        troubles = 0
         while not self.stop_event.is_set():
             started = time.monotonic()
             try:
                 self._adopt(*self.session.up())
-            except (DevboxError, docker.errors.APIError) as exc:
-                self.report(events.CONTAINER_STOPPED, name=self.container.name, reason=str(exc).splitlines()[0])
+            except Exception as exc:  # noqa: BLE001 - sorted below; anything else is raised
+                if recovery.engine_lost(exc):
+                    self._wait_for_engine()
+                    return
+                if isinstance(exc, docker.errors.APIError) and exc.is_server_error():
+                    self.stop_event.wait(recovery.ENGINE_BACKOFF_S[min(troubles, len(recovery.ENGINE_BACKOFF_S) - 1)])
+                    troubles += 1
+                    continue
+                if not isinstance(exc, (DevboxError, docker.errors.APIError)):
+                    raise
+                stopped = recovery.Stopped("exited", error=str(exc).strip().splitlines()[0])
+                self.report(events.CONTAINER_STOPPED, name=self.container.name, reason=stopped.reason())
                 if self._policy.died():
                     continue
-                self._give_up(recovery.Stopped("exited", error=str(exc).splitlines()[0]))
-                return
-            except Exception as exc:  # noqa: BLE001
-                if not recovery.engine_lost(exc):
-                    raise
-                self._wait_for_engine()
+                self._give_up(stopped)
                 return
             self._down = None
             self._policy.started()

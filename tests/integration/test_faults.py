@@ -9,7 +9,10 @@ import re
 import subprocess
 import time
 
+import pytest
+
 from devbox import recovery
+from tests.own_engine import OwnEngine
 from tests.project import DEVBOX
 from tests.waiting import wait_until
 
@@ -24,12 +27,13 @@ def set_body(project, body):
 class Up:
     """`devbox up` with its stdout and stderr in `log` (by default outside the project)."""
 
-    def __init__(self, project, log=None, args=("up",)):
+    def __init__(self, project, log=None, args=("up",), env=None):
         self.project = project
         self.log_path = log or project.root.parent / f"{project.name}-up.log"
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(DEVBOX + list(args), cwd=project.root, stdout=self.log,
-                                        stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                        stderr=subprocess.STDOUT,
+                                        env={**(env or os.environ), "PYTHONUNBUFFERED": "1"})
         self.process.log = self.log
         project.background.append(self.process)
         wait_until(lambda: "watching" in self.output(), 90, 0.05, "devbox up watching")
@@ -41,7 +45,10 @@ class Up:
         return RELOADED.findall(self.output())
 
     def wait_line(self, pattern, timeout=30):
-        return wait_until(lambda: re.search(pattern, self.output()), timeout, 0.02, f"a line matching {pattern!r}")
+        try:
+            return wait_until(lambda: re.search(pattern, self.output()), timeout, 0.02)
+        except AssertionError:
+            raise AssertionError(f"no line matching {pattern!r} within {timeout} s in:\n{self.output()}") from None
 
 
 def test_devbox_up_redirected_into_the_project_never_reloads_on_its_own_output(project, docker_client):
@@ -98,3 +105,32 @@ def test_a_container_that_keeps_dying_waits_for_a_save(project, docker_client):
     set_body(project, "v2")
     project.wait_body("v2\n")
     assert box.output().count("started again") == recovery.RAPID_DEATHS, box.output()
+
+
+@pytest.fixture(scope="module")
+def own_engine(tmp_path_factory, docker_client, test_image):
+    """A dockerd of this module's own, which its tests may stop and start again."""
+    engine = OwnEngine(tmp_path_factory.mktemp("engine"))
+    try:
+        engine.start()
+        engine.load(test_image)
+        yield engine
+    finally:
+        engine.remove()
+
+
+def test_an_engine_restart_is_said_once_and_the_container_comes_back_with_the_saves_made_meanwhile(
+        project, own_engine):
+    box = Up(project, env=own_engine.env)
+    project.wait_body("v1\n")
+    own_engine.stop()
+    box.wait_line(r"the Docker engine at \S+ stopped answering; still watching")
+    set_body(project, "v2")  # saved while there is no engine
+    own_engine.start()
+    box.wait_line(r"the Docker engine at \S+ answers again", timeout=60)
+    project.wait_body("v2\n", timeout=60)
+    box.wait_line(r"container \S+ started again")
+    assert box.output().count("stopped answering") == 1, box.output()
+    set_body(project, "v3")  # and the watcher drives the container it brought back
+    project.wait_body("v3\n")
+    assert box.process.poll() is None and "Traceback" not in box.output(), box.output()
