@@ -42,6 +42,7 @@ CONFIG_RESTART = "config_restart"  # reason
 
 # -- remote engines -----------------------------------------------------------------------------
 COPIED = "copied"  # files bytes seconds workdir: the initial copy
+TREE_PROVED = "tree_proved"  # changed deleted files seconds: a kept container's tree made the host's
 SYNC_FAILED = "sync_failed"  # paths error
 FORWARDING = "forwarding"  # url destination remote_port pid detached
 FORWARD_MESSAGE = "forward_message"  # line hint

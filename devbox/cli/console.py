@@ -151,6 +151,10 @@ class Console:
     def on_copied(self, files, bytes, seconds, workdir):
         self.say(f"copied {files:,} files ({bytes / 1e6:.1f} MB) to {workdir} in {seconds:.2f} s")
 
+    def on_tree_proved(self, changed, deleted, files, seconds):
+        what = f"{changed} changed, {deleted} deleted" if changed or deleted else "in sync"
+        self.say(f"container tree checked against {files:,} files: {what} ({seconds:.2f} s)")
+
     def on_sync_failed(self, paths, error):
         self.say(f"✗ {describe(paths)} but copying failed: {error}; the next save tries again")
 

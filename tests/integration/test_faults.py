@@ -6,6 +6,7 @@ current code again), with deadline-bounded waits. Only containers these tests st
 
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -134,3 +135,36 @@ def test_an_engine_restart_is_said_once_and_the_container_comes_back_with_the_sa
     set_body(project, "v3")  # and the watcher drives the container it brought back
     project.wait_body("v3\n")
     assert box.process.poll() is None and "Traceback" not in box.output(), box.output()
+
+
+def test_copy_sync_proves_a_kept_containers_tree_and_sends_only_the_difference(project, docker_client, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not the project's")
+    for name in ("a.py", "b.py", "gone.py", "same.py"):
+        project.write(name, f"# {name}\n")
+    os.symlink(str(outside), project.root / "out")
+    project.write_config(extra="sync: copy\n")
+    box = Up(project)
+    project.wait_body("v1\n")
+    made = container_of(project, docker_client).exec_run(["sh", "-c", "mkdir /app/__pycache__ && : > /app/__pycache__/x.pyc"])
+    assert made.exit_code == 0, made.output  # the app's own file in the container, ignored on the host
+    box.process.send_signal(signal.SIGINT)  # stopped, kept for the next `up`
+    assert box.process.wait(30) == 0
+    container_of(project, docker_client).get_archive("/app/gone.py")  # there, in the stopped container
+    # While devbox is not running: 3 changed, 1 deleted.
+    set_body(project, "v2")
+    project.write("a.py", "# a, edited\n")
+    project.write("b.py", "# b, edited\n")
+    (project.root / "gone.py").unlink()
+    result = project.devbox("up", "-d")
+    assert "container tree checked against 6 files: 3 changed, 1 deleted" in result.stdout, result.stdout
+    project.wait_body("v2\n")
+    container = container_of(project, docker_client)
+    assert container.exec_run(["test", "-e", "/app/gone.py"]).exit_code == 1
+    assert container.exec_run(["cat", "/app/a.py"]).output == b"# a, edited\n"
+    assert container.exec_run(["test", "-e", "/app/__pycache__/x.pyc"]).exit_code == 0  # ignored: kept
+    assert container.exec_run(["readlink", "/app/out"]).output.decode().strip() == str(outside)
+    assert container.exec_run(["test", "-e", "/app/out/secret.txt"]).exit_code == 1  # a link, never its target
+    again = project.devbox("up", "-d")
+    assert "container tree checked against 6 files: in sync" in again.stdout, again.stdout
