@@ -66,7 +66,7 @@ def host_manifest(root: Path, relpaths: Iterable[str]) -> Dict[str, str]:
     """{rel: digest} of the host's files, with the watcher's digest (whole files, however big)."""
     from devbox.watch import file_digest
 
-    return {rel: file_digest(root / rel, max_bytes=None) or "unreadable" for rel in relpaths}
+    return {rel: file_digest(root / rel, whole=True) or "unreadable" for rel in relpaths}
 
 
 def compare(host: Dict[str, str], container: Dict[str, str], is_ignored) -> Difference:

@@ -13,7 +13,7 @@ since 0.15).
 
 from __future__ import annotations
 
-from typing import Iterable, Literal, Set, Tuple, Union
+from typing import Iterable, List, Literal, Optional, Set, Tuple, Union
 
 from watchfiles import Change
 
@@ -28,16 +28,42 @@ __all__ = ["Change", "Notifier", "LOST"]
 LOST = "lost"
 
 
+POLL_MS = 300  # how often a polling notifier walks its paths (watchfiles' own default)
+WATCH_LIMIT_SYSCTL = "fs.inotify.max_user_watches"
+
+
+def watch_limit() -> str:
+    """The inotify watch limit, for the message that says it was reached."""
+    try:
+        with open("/proc/sys/" + WATCH_LIMIT_SYSCTL.replace(".", "/")) as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
 class Notifier:
-    """Events under `paths` (recursive, inotify/FSEvents; no polling) from when it is made."""
+    """Events under `paths` (recursive) from when it is made: inotify/FSEvents, or polling every
+    POLL_MS when `poll` says why (a file system that delivers no events), or when the inotify
+    watch limit is reached; `polling` is then the reason, else None."""
 
-    def __init__(self, paths: Iterable[str]):
-        from watchfiles._rust_notify import RustNotify
-
-        # FileNotFoundError when a path does not exist (the caller picks new roots). A directory
-        # devbox may not read is left out rather than failing the whole watch.
-        self._notify = RustNotify(watch_paths=list(paths), debug=False, force_polling=False, poll_delay_ms=300,
-                                  recursive=True, ignore_permission_denied=True)
+    def __init__(self, paths: Iterable[str], poll: Optional[str] = None):
+        paths = list(paths)
+        self.polling = poll
+        if poll:
+            self._notify = _rust_notify(paths, force_polling=True)
+            return
+        try:
+            # FileNotFoundError when a path does not exist (the caller picks new roots).
+            self._notify = _rust_notify(paths)
+        except PermissionError:  # a directory devbox may not read: leave it out, watch the rest
+            self._notify = _rust_notify(paths, ignore_permission_denied=True)
+        except OSError as exc:
+            # Without ignore_permission_denied, a full watch table is this error; with it, the
+            # Rust side swallows it and the directories past the limit go unwatched, silently.
+            if isinstance(exc, FileNotFoundError) or "watch limit" not in str(exc):
+                raise
+            self.polling = f"the inotify watch limit ({WATCH_LIMIT_SYSCTL} = {watch_limit()}) is reached"
+            self._notify = _rust_notify(paths, force_polling=True)
 
     def watch(self, debounce_ms: int, step_ms: int, timeout_ms: int) -> Outcome:
         """The changes seen, grouped until `step_ms` of quiet (at most `debounce_ms`), or
@@ -53,3 +79,10 @@ class Notifier:
 
     def close(self) -> None:
         self._notify.close()
+
+
+def _rust_notify(paths: List[str], force_polling: bool = False, ignore_permission_denied: bool = False):
+    from watchfiles._rust_notify import RustNotify
+
+    return RustNotify(watch_paths=paths, debug=False, force_polling=force_polling, poll_delay_ms=POLL_MS,
+                      recursive=True, ignore_permission_denied=ignore_permission_denied)

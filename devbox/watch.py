@@ -36,7 +36,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 from devbox import feedback, filters
 from devbox.batch import Batch
 from devbox.notify import LOST, Change
-from devbox.paths import covers
+from devbox.paths import STATE_DIR, covers
 
 MAX_HASHED_BYTES = 8 * 1024 * 1024
 # watchfiles polls its event set every step: this is both the quiet time that closes a lone save's
@@ -45,13 +45,15 @@ STEP_MS = 5
 BURST_FILES = 10
 BURST_LIMIT_S = 2.0
 MAX_QUIET_S = 0.5
+CANARY_S = 1.0  # how long a probe write at start may take to raise its event
 IDLE_TIMEOUT_MS = 500  # how often an idle watcher looks at the stop event and vanished paths
 
 RawChange = Tuple[int, str]
 
 
-def file_digest(path: Path, max_bytes: Optional[int] = MAX_HASHED_BYTES) -> Optional[str]:
-    """sha1 of a file's bytes; None for a missing or unreadable file or one too big to hash. A
+def file_digest(path: Path, whole: bool = False) -> Optional[str]:
+    """sha1 of a file's bytes; None for a missing or unreadable file or one too big to hash
+    (over MAX_HASHED_BYTES, unless `whole`). A
     symlink is its target's name, never followed (it may lead out of the project, or in a loop)."""
     try:  # bare fd calls: a third of the cost of stat() + read_bytes() when priming 20,000 files
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
@@ -64,7 +66,7 @@ def file_digest(path: Path, max_bytes: Optional[int] = MAX_HASHED_BYTES) -> Opti
         return None
     try:
         size = os.fstat(fd).st_size
-        if max_bytes is not None and size > max_bytes:
+        if size > MAX_HASHED_BYTES and not whole:
             return None
         digest = hashlib.sha1()
         while True:
@@ -138,7 +140,9 @@ class Watcher:
     batch worth acting on.
 
     `on_unchanged(paths)` hears of batches dropped by the content check, `on_loop(path)` of a
-    file muted because it changes after every action and alone (devbox.feedback). With `config_file` and
+    file muted because it changes after every action and alone (devbox.feedback),
+    `on_polling(reason, paths)` (once) of file events that do not arrive, so the watched
+    paths are polled instead. With `config_file` and
     `on_config(batch)`, a changed config file goes to `on_config` first (the rest of its batch,
     if any, to `on_batch`). `on_error(batch, exc)` hears of an action that raised; without it the
     exception ends `run()`.
@@ -149,7 +153,8 @@ class Watcher:
                  stop_event: Optional[threading.Event] = None, config_file: Optional[Path] = None,
                  on_config: Optional[Callable[[Batch], None]] = None,
                  on_error: Optional[Callable[[Batch, Exception], None]] = None,
-                 on_loop: Callable[[str], None] = lambda rel: None):
+                 on_loop: Callable[[str], None] = lambda rel: None,
+                 on_polling: Callable[[str, List[str]], None] = lambda reason, paths: None):
         self.root = Path(root).resolve()
         self.on_batch = on_batch
         self.on_unchanged = on_unchanged
@@ -160,6 +165,9 @@ class Watcher:
         self.contents = ContentIndex(self.root)
         self.own_outputs = feedback.own_outputs()
         self.loops = feedback.LoopGuard(on_loop)
+        self.on_polling = on_polling
+        self._poll: Optional[str] = None  # why every notifier from now on polls, once known
+        self._told_polling = False
         self._prefixes = tuple(dict.fromkeys((str(Path(root).absolute()), str(self.root))))
         self._notify = None
         self._watched: Tuple[Path, ...] = ()
@@ -212,9 +220,42 @@ class Watcher:
         before `run()`: start before the app is started and a save made while it starts is
         acted on when `run()` begins."""
         if self.files is None:
-            self._open()
+            if self._open() and self._notify.polling is None and not self._hears_canary():
+                self._poll = (f"no file events arrive from {', '.join(self._display(p) for p in self._watched)}"
+                              " (a VM share or a network mount?)")
+                self._open()
             self.files = self.prime()
         return self.files
+
+    def _hears_canary(self) -> bool:
+        """Whether each watched root delivers events: a probe file written under it must be seen
+        within CANARY_S (inotify takes a few milliseconds). A root devbox may not write to is
+        taken on trust. Events other than the probes' are dropped: the files are hashed next."""
+        probes = {}
+        for root in self._watched:
+            probe = os.path.join(str(root), f"{STATE_DIR}-canary-{os.getpid()}")
+            try:
+                with open(probe, "w") as f:
+                    f.write("devbox checks that file events arrive here\n")
+                probes[probe] = root
+            except OSError:
+                continue
+        written = list(probes)
+        deadline = time.monotonic() + CANARY_S
+        try:
+            while probes and time.monotonic() < deadline:
+                result = self._notify.watch(debounce_ms=int(CANARY_S * 1000), step_ms=STEP_MS,
+                                            timeout_ms=max(1, int((deadline - time.monotonic()) * 1000)))
+                if not isinstance(result, str):
+                    for _, path in result:
+                        probes.pop(path, None)
+            return not probes
+        finally:
+            for probe in written:
+                os.unlink(probe)
+
+    def _display(self, path: Path) -> str:
+        return self._relative(str(path)) or "."
 
     def close(self) -> None:
         if self._notify is not None:
@@ -249,10 +290,13 @@ class Watcher:
             if not self._watched:
                 return False
             try:
-                self._notify = Notifier(str(p) for p in self._watched)
-                return True
+                self._notify = Notifier((str(p) for p in self._watched), poll=self._poll)
             except FileNotFoundError:  # a root vanished between the check and the watch
                 continue
+            if self._notify.polling and not self._told_polling:
+                self._told_polling = True
+                self.on_polling(self._notify.polling, [self._display(p) for p in self._watched])
+            return True
 
     def _roots_moved(self) -> bool:
         return self._reopen or self._lost or self._roots() != self._watched

@@ -176,6 +176,12 @@ class Console:
         self.width = max(len(PREFIX), *(len(name) + 2 for name in services))
         self.say(f"compose project {project} ({file}) starting with {cli}")
 
+    def on_watch_polling(self, reason, paths):
+        from devbox.notify import POLL_MS, WATCH_LIMIT_SYSCTL
+
+        hint = (f" (raise it: sudo sysctl {WATCH_LIMIT_SYSCTL}=524288)" if WATCH_LIMIT_SYSCTL in reason else "")
+        self.say(f"✗ {reason}{hint}; polling {', '.join(paths)} every {POLL_MS} ms instead")
+
     def on_feedback_loop(self, path):
         self.say(f"{path} changes after every reload and nothing else does: a loop; no longer reacting "
                  "to it (add it to watch.ignore to say so)")

@@ -3,6 +3,7 @@
 killed it, a symlink loop made it walk forever, its own log file reloaded it in a loop."""
 
 import os
+import time
 import shutil
 
 from devbox import feedback, filters
@@ -118,3 +119,68 @@ def test_a_save_after_each_reload_in_a_batch_with_other_files_is_not_a_loop():
         assert not guard.is_loop(["app.db", "app.py"] if n % 2 else ["app.db"], 100.1 + n)
     guard.acted(200.0)
     assert not guard.is_loop(["app.db"], 205.0)  # long after: a save of the user's
+
+
+# -- file events that do not arrive ---------------------------------------------------------------
+
+WATCH_IN_A_USER_NAMESPACE = r"""
+import sys, threading
+from devbox import filters
+from devbox.watch import Watcher
+
+root = sys.argv[1]
+with open("/proc/sys/user/max_inotify_watches", "w") as f:  # this namespace's own limit
+    f.write("3")
+def say(*words):
+    print(*words, flush=True)
+w = Watcher(root, ["."], filters.PathFilter(root), 50, on_batch=lambda b: say("batch", *b.paths),
+            on_polling=lambda reason, paths: say("polling", reason))
+w.start()
+say("started")
+w.run()
+"""
+
+
+def test_a_full_inotify_watch_table_is_said_and_the_tree_polled(root):
+    import subprocess
+    import sys
+
+    deep = root / "a" / "b" / "c" / "d" / "e"
+    deep.mkdir(parents=True)
+    out = open(root.parent / "watcher.out", "w+")
+    # A user namespace has its own inotify limit (/proc/sys/user/max_inotify_watches): a full
+    # table for this watcher alone, none of the machine's.
+    child = subprocess.Popen(["unshare", "-U", "-r", sys.executable, "-c", WATCH_IN_A_USER_NAMESPACE, str(root)],
+                             stdout=out, stderr=subprocess.STDOUT)
+    try:
+        text = lambda: (root.parent / "watcher.out").read_text()
+        wait_until(lambda: "started" in text(), 10, 0.01, "the watcher started")
+        assert "polling the inotify watch limit (fs.inotify.max_user_watches = " in text(), text()
+        (deep / "m.py").write_text("deep")
+        wait_until(lambda: "batch a/b/c/d/e/m.py" in text(), 5, 0.01, "the deep save, polled")
+    finally:
+        child.terminate()
+        child.wait(5)
+        out.close()
+
+
+def test_a_tree_whose_file_system_delivers_no_events_is_found_at_start_and_polled(root, loops, monkeypatch):
+    from devbox import notify
+
+    class Deaf(notify.Notifier):
+        """Stands for a VM share or network mount, which cannot be mounted here: inotify is on,
+        but no event ever comes. Polling (the real poll watcher) still works."""
+
+        def watch(self, debounce_ms, step_ms, timeout_ms):
+            if self.polling:
+                return super().watch(debounce_ms, step_ms, timeout_ms)
+            time.sleep(timeout_ms / 1000.0)
+            return "timeout"
+
+    monkeypatch.setattr(notify, "Notifier", Deaf)
+    told = []
+    loop = loops(act_s=0, on_polling=lambda reason, paths: told.append((reason, paths)))
+    assert told == [("no file events arrive from . (a VM share or a network mount?)", ["."])]
+    assert not list(root.glob(".devbox-canary-*"))
+    (root / "app.py").write_text("v2")
+    loop.wait_for("app.py")
