@@ -6,10 +6,11 @@ Two kinds:
   habit; each reload line written there would be a change that reloads again, forever. They are
   known by inode and device (os.fstat of fds 1 and 2), whatever the ignore rules say, so a
   rename or a second name of the same file is caught too.
-- a loop through the app: a file that changes right after every action and never together with
-  anything else (a pid file, a log or a sqlite database the app writes into the project at
-  start). After `LOOP_COUNT` such actions in a row the file is muted for the session, and said
-  once.
+- a loop through the app: a file that is written while each action runs (the new child
+  imports, so a pid file, a log or a sqlite database the app writes into the project at start)
+  and never changes together with anything else. After `LOOP_COUNT` such actions in a row the
+  file is muted for the session, and said once. A person saving the same file again and again
+  saves after the reload, not during it, so is never taken for a loop.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import os
 import stat
 from typing import Callable, Dict, FrozenSet, Optional, Set, Tuple
 
-# A change arriving within this long after an action ended counts as caused by it.
-LOOP_WINDOW_S = 0.5
+# A write this soon after an action ended still counts as made during it (the app's last
+# writes as it becomes ready, file system time granularity).
+LOOP_SLACK_S = 0.05
 LOOP_COUNT = 4  # actions in a row, each followed by a change of this one file alone
 
 FileId = Tuple[int, int]  # (st_dev, st_ino)
@@ -39,24 +41,24 @@ def own_outputs(fds=(1, 2)) -> FrozenSet[FileId]:
 
 
 class LoopGuard:
-    """Counts, per file, the actions in a row that were followed by a change of that file alone."""
+    """Counts, per file, the actions in a row during which that file alone was written."""
 
     def __init__(self, on_loop: Callable[[str], None] = lambda rel: None):
         self.on_loop = on_loop
         self.muted: Set[str] = set()
         self._streak: Dict[str, int] = {}
-        self._acted_at: Optional[float] = None
+        self._action: Optional[Tuple[float, float]] = None
 
-    def acted(self, at: float) -> None:
-        """An action ended at `at` (epoch seconds)."""
-        self._acted_at = at
+    def acted(self, started: float, ended: float) -> None:
+        """An action ran from `started` to `ended` (epoch seconds)."""
+        self._action = (started, ended)
 
     def is_loop(self, paths, t0: float) -> bool:
         """Whether a batch of `paths` whose first write was at `t0` is the loop of one file (from
         its LOOP_COUNT-th time on, when the file is muted and `on_loop` told)."""
         paths = list(paths)
-        follows = self._acted_at is not None and t0 - self._acted_at <= LOOP_WINDOW_S
-        if len(paths) != 1 or not follows:
+        during = self._action is not None and self._action[0] - LOOP_SLACK_S <= t0 <= self._action[1] + LOOP_SLACK_S
+        if len(paths) != 1 or not during:
             self._streak.clear()
             return False
         rel = paths[0]

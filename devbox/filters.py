@@ -140,6 +140,12 @@ class PathFilter:
         rel = self.relative(path)
         return rel is None or (rel != "" and self._classify(rel) == IGNORE)
 
+    def prunes(self, path: PathLike) -> bool:
+        """Whether nothing under directory `path` can ever matter (the defaults, watch.ignore,
+        devbox's own files: not even a rebuild file), so it need not be watched."""
+        rel = self.relative(path)
+        return rel is None or (rel != "" and self._dir(rel).hard)
+
     def walk(self, top: Optional[PathLike] = None) -> Iterator[str]:
         """The files under `top` (default: the root) that are not ignored, as posix paths
         relative to the root, sorted, ignored directories pruned (so a rebuild file inside an
