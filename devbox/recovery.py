@@ -87,7 +87,7 @@ def engine_lost(exc: BaseException) -> bool:
     import requests
 
     while exc is not None:
-        if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError)):
+        if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
             return True
         exc = exc.__cause__ or exc.__context__
     return False
@@ -101,9 +101,8 @@ def wait_for_engine(ping: Callable[[], object], stop: Callable[[], bool],
         try:
             ping()
             return True
-        except Exception as exc:  # noqa: BLE001 - anything but an answer: not yet
-            if not engine_lost(exc) and "connection" not in str(exc).lower():
-                raise
+        except Exception:  # noqa: BLE001 - anything but an answer (refused, reset, a 5xx while it starts): not yet
+            pass
         sleep(ENGINE_BACKOFF_S[min(attempt, len(ENGINE_BACKOFF_S) - 1)])
         attempt += 1
     return False
