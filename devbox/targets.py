@@ -170,6 +170,7 @@ class ContainerTarget(Target):
         troubles = 0
         while not self.stop_event.is_set():
             started = time.monotonic()
+            self._policy.started()  # a start that fails at once is a rapid death
             try:
                 self._adopt(*self.session.up())
             except Exception as exc:  # noqa: BLE001 - sorted below; anything else is raised
@@ -189,7 +190,7 @@ class ContainerTarget(Target):
                 self._give_up(stopped)
                 return
             self._down = None
-            self._policy.started()
+            self._policy.started()  # its uptime counts from when it serves
             self.report(events.CONTAINER_RESTARTED, name=self.container.name, seconds=time.monotonic() - started)
             return
 
