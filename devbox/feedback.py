@@ -6,11 +6,12 @@ Two kinds:
   habit; each reload line written there would be a change that reloads again, forever. They are
   known by inode and device (os.fstat of fds 1 and 2), whatever the ignore rules say, so a
   rename or a second name of the same file is caught too.
-- a loop through the app: a file that is written while each action runs (the new child
-  imports, so a pid file, a log or a sqlite database the app writes into the project at start)
-  and never changes together with anything else. After `LOOP_COUNT` such actions in a row the
-  file is muted for the session, and said once. A person saving the same file again and again
-  saves after the reload, not during it, so is never taken for a loop.
+- a loop through the app: a file that is written while each action runs, and only then (the
+  new child imports: a pid file, a log or a sqlite database the app writes into the project at
+  start), and never changes together with anything else. After `LOOP_COUNT` such actions in a
+  row the file is muted for the session, and said once. A person saving the same file again and
+  again saves after the reload; one saving faster than it reloads goes on saving after it ends:
+  neither is taken for a loop.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Callable, Dict, FrozenSet, Optional, Set, Tuple
 # A write this soon after an action ended still counts as made during it (the app's last
 # writes as it becomes ready, file system time granularity).
 LOOP_SLACK_S = 0.05
-LOOP_COUNT = 4  # actions in a row, each followed by a change of this one file alone
+LOOP_COUNT = 10  # actions in a row, each with this one file alone written during it (a fast
+# typist or a script saving as fast as devbox reloads may do it a few times; a loop goes on forever)
 
 FileId = Tuple[int, int]  # (st_dev, st_ino)
 
@@ -53,11 +55,12 @@ class LoopGuard:
         """An action ran from `started` to `ended` (epoch seconds)."""
         self._action = (started, ended)
 
-    def is_loop(self, paths, t0: float) -> bool:
-        """Whether a batch of `paths` whose first write was at `t0` is the loop of one file (from
-        its LOOP_COUNT-th time on, when the file is muted and `on_loop` told)."""
+    def is_loop(self, paths, first: float, last: float) -> bool:
+        """Whether a batch of `paths`, written from `first` to `last` (epoch seconds), is the loop
+        of one file (from its LOOP_COUNT-th time on, when the file is muted and `on_loop` told)."""
         paths = list(paths)
-        during = self._action is not None and self._action[0] - LOOP_SLACK_S <= t0 <= self._action[1] + LOOP_SLACK_S
+        during = self._action is not None and self._action[0] - LOOP_SLACK_S <= first \
+            and last <= self._action[1] + LOOP_SLACK_S
         if len(paths) != 1 or not during:
             self._streak.clear()
             return False

@@ -354,7 +354,7 @@ class Watcher:
                     continue
                 batch = self.to_batch((change, path) for path, change in raw.items())
                 self._since = time.time()
-                if batch is not None and self.loops.is_loop(batch.paths, batch.t0):
+                if batch is not None and len(batch.paths) == 1 and self._is_loop(batch):
                     batch = None
                 if batch is not None:
                     started = time.time()
@@ -364,6 +364,13 @@ class Watcher:
                 burst_since = (burst_since or batch.t0) if batch is not None else None
         finally:
             self.close()
+
+    def _is_loop(self, batch: Batch) -> bool:
+        try:
+            last = os.lstat(os.path.join(self.root, batch.paths[0])).st_mtime
+        except OSError:  # deleted: no loop writes it
+            return False
+        return self.loops.is_loop(batch.paths, batch.t0, last)
 
     def _wait(self, timeout_ms: int) -> Optional[Dict[str, int]]:
         """One batch from the notifier, filtered: {} when only ignored paths changed, None on

@@ -112,14 +112,20 @@ def test_a_file_that_changes_after_every_action_and_alone_is_muted_once(root, lo
     assert all(b.paths != ["app.db"] for _, b in loop.batches[acted:])
 
 
-def test_a_save_after_each_reload_or_with_other_files_is_not_a_loop():
+def test_saves_after_each_reload_faster_than_it_or_with_other_files_are_not_a_loop():
     guard = feedback.LoopGuard()
     for n in range(10):  # written during each action, but with another file every other time
         guard.acted(100.0 + n, 100.1 + n)
-        assert not guard.is_loop(["app.db", "app.py"] if n % 2 else ["app.db"], 100.05 + n)
+        assert not guard.is_loop(["app.db", "app.py"] if n % 2 else ["app.db"], 100.05 + n, 100.05 + n)
     for n in range(10):  # a person saving the same file 0.2 s after each reload
         guard.acted(200.0 + n, 200.1 + n)
-        assert not guard.is_loop(["app.py"], 200.3 + n)
+        assert not guard.is_loop(["app.py"], 200.3 + n, 200.3 + n)
+    for n in range(10):  # saving faster than it reloads: from during the reload to after it
+        guard.acted(300.0 + n, 300.1 + n)
+        assert not guard.is_loop(["app.py"], 300.05 + n, 300.3 + n)
+    for n in range(feedback.LOOP_COUNT):  # written during each reload, and only then
+        guard.acted(400.0 + n, 400.1 + n)
+        assert guard.is_loop(["app.db"], 400.05 + n, 400.06 + n) == (n == feedback.LOOP_COUNT - 1)
 
 
 # -- file events that do not arrive ---------------------------------------------------------------
