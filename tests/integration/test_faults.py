@@ -168,3 +168,22 @@ def test_copy_sync_proves_a_kept_containers_tree_and_sends_only_the_difference(p
     assert container.exec_run(["test", "-e", "/app/out/secret.txt"]).exit_code == 1  # a link, never its target
     again = project.devbox("up", "-d")
     assert "container tree checked against 6 files: in sync" in again.stdout, again.stdout
+
+
+def test_a_killed_copy_sync_container_comes_back_with_the_tree_saved_meanwhile(project, docker_client):
+    project.write("old.py", "# old\n")
+    project.write_config(extra="sync: copy\n")
+    box = Up(project)
+    project.wait_body("v1\n")
+    container_of(project, docker_client).kill()
+    box.wait_line(r"stopped underneath devbox \(exit status 137")
+    set_body(project, "v2")
+    (project.root / "old.py").unlink()
+    with open(os.fsencode(str(project.root)) + b"/bad\xffname.py", "wb") as f:
+        f.write(b"x = 1\n")
+    project.wait_body("v2\n", timeout=30)
+    box.wait_line(r"started again")
+    container = container_of(project, docker_client)
+    listing = container.exec_run(["ls", "/app"]).output
+    assert b"bad\xffname.py" in listing and b"old.py" not in listing, listing
+    assert box.process.poll() is None and "Traceback" not in box.output(), box.output()
