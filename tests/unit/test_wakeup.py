@@ -43,3 +43,12 @@ def test_an_idle_watcher_wakes_a_few_times_a_second_not_every_step(root, loops):
     (root / "app.py").write_text("v2")
     arrived = wait_until(lambda: [at for at, b in loop.batches if "app.py" in b.paths], 5, 0.001)[0]
     assert arrived - written < 0.1
+
+
+def test_an_idle_watcher_stops_at_once_though_it_sleeps_for_seconds(root, loops):
+    loop = loops(act_s=0)
+    time.sleep(0.1)  # let it fall asleep in the waker
+    asked = time.monotonic()
+    loop.watcher.stop_event.set()
+    loop.thread.join(5)
+    assert not loop.thread.is_alive() and time.monotonic() - asked < 0.5
