@@ -172,7 +172,7 @@ class ContainerTarget(Target):
             started = time.monotonic()
             self._policy.started()  # a start that fails at once is a rapid death
             try:
-                self._adopt(*self.session.up())
+                self._adopt(*self._quiet_up())
             except Exception as exc:  # noqa: BLE001 - sorted below; anything else is raised
                 if recovery.engine_lost(exc):
                     self._wait_for_engine()
@@ -193,6 +193,15 @@ class ContainerTarget(Target):
             self._policy.started()  # its uptime counts from when it serves
             self.report(events.CONTAINER_RESTARTED, name=self.container.name, seconds=time.monotonic() - started)
             return
+
+    def _quiet_up(self):
+        """session.up() without its image and container lines: a recovery says itself, in one."""
+        loud = self.session.report
+        self.session.report = lambda event, **f: None if event in (events.IMAGE, events.CONTAINER) else loud(event, **f)
+        try:
+            return self.session.up()
+        finally:
+            self.session.report = loud
 
     def _adopt(self, container, stream: LogStream) -> None:
         """Make `container` (new, or the same one started again) and its stream the target's."""
