@@ -278,10 +278,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _engine_lost(exc: BaseException) -> bool:
     """The engine went away under a command (socket gone, connection refused or reset)."""
-    import requests
+    from devbox.recovery import engine_lost
 
-    while exc is not None:  # docker-py wraps the socket's error: look down the chain
-        if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    return engine_lost(exc)
