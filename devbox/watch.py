@@ -140,6 +140,12 @@ class Watcher:
         self._lost = False  # a watched root itself was deleted: its watch is gone even if it is back
         self.files: Optional[int] = None
         self._since = time.time()  # every change of the next batch happened after this
+        # For `devbox wait`: polls counts the collects begun; on_quiet(n) hears that collect n
+        # found nothing pending (so every change made before it began has been acted on).
+        # While `hurry` is set an idle collect lasts one step, so a waiter learns it soon.
+        self.polls = 0
+        self.on_quiet: Callable[[int], None] = lambda poll: None
+        self.hurry = threading.Event()
         self.reconfigure(paths, path_filter, debounce_ms)
 
     # -- setup ---------------------------------------------------------------------------------
@@ -229,9 +235,11 @@ class Watcher:
                         self.contents.prime(self._unknown_files())
                     else:
                         self._rescan()
+                self.polls += 1
                 raw = self._collect(burst_since)
                 if raw is None:
                     burst_since = None
+                    self.on_quiet(self.polls)
                     continue
                 batch = self.to_batch((change, path) for path, change in raw.items())
                 self._since = time.time()
@@ -263,7 +271,7 @@ class Watcher:
         """The raw changes of the next batch, or None when there are none (yet). A lone save is
         returned once quiet for a step; a burst (see the module docstring) is drained first.
         `burst_since`: the burst the last action belonged to, if it may still be going on."""
-        changes = self._wait(STEP_MS if burst_since else IDLE_TIMEOUT_MS)
+        changes = self._wait(STEP_MS if burst_since or self.hurry.is_set() else IDLE_TIMEOUT_MS)
         if not changes:
             return None
         if burst_since is None:

@@ -22,6 +22,7 @@ from devbox.config.model import (
     LISTEN_MODES, SYNC_MODES, Build, Compose, Config, PortMapping, Reload, Service, Watch,
 )  # fmt: skip
 from devbox.config.names import sanitize_name
+from devbox.config_file import find_config
 from devbox.config.values import default_listen
 from devbox.errors import ConfigError
 
@@ -31,19 +32,6 @@ __all__ = [
     "LISTEN_MODES", "SYNC_MODES", "Build", "Compose", "Config", "PortMapping", "Reload", "Service",
     "Watch", "default_listen", "find_config", "load", "parse", "sanitize_name",
 ]  # fmt: skip
-
-
-def find_config(start: Path) -> Path:
-    """The nearest devbox.yml in `start` or one of its parents."""
-    start = Path(os.path.abspath(start))
-    for directory in (start, *start.parents):
-        candidate = directory / CONFIG_NAME
-        if candidate.is_file():
-            return candidate
-    raise ConfigError(
-        f"no {CONFIG_NAME} in {start} or any parent directory",
-        "run `devbox init` to create one, or pass -f FILE",
-    )
 
 
 def load(

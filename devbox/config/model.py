@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from devbox.config_file import CONFIG_NAME  # noqa: F401 - re-exported
 from devbox.urls import http_url
 
-CONFIG_NAME = "devbox.yml"
 DEFAULT_IMAGE = "python:3.12-slim"
 DEFAULT_DOCKERFILE = "docker/Dockerfile"
 DEFAULT_WORKDIR = "/app"
