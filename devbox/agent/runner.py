@@ -30,6 +30,7 @@ from devbox.supervisor import protocol
 _STATUS_TRIGGERS = {events.SERVING, events.CONTAINER_EXITED, events.CONTAINER_STARTED, events.ENGINE_BACK,
                     events.REBUILT, events.CONFIG_APPLIED}
 STATUS_MIN_INTERVAL_S = 0.2
+ROWS_TIMEOUT_S = 3.0  # the longest a status request waits for rows being read
 
 
 class AgentRunning(DevboxError):
@@ -62,6 +63,8 @@ class Agent:
         self._waiters = 0
         self._waiters_lock = threading.Lock()
         self._refresh = threading.Event()
+        self._rows_cond = threading.Condition()
+        self._rows_wanted = self._rows_done = 0
         self._stopping = threading.Event()
         bus.add_reader(self.progress)
         bus.add_reader(self._on_record)
@@ -83,7 +86,8 @@ class Agent:
                      log=str(self.home.log) if self.detached else None, detached=self.detached)
             self._serve_and_watch()
         except KeyboardInterrupt:
-            pass
+            if self.serving is None:  # stopped while starting: serve cleaned up; exit as interrupted
+                raise
         except DevboxError as exc:
             self.bus(events.AGENT_FAILED, error=str(exc))
             raise
@@ -139,14 +143,12 @@ class Agent:
         self._refresh.set()
         if self._engine_watch is not None:
             self._engine_watch.close()  # the stop's own container exits are not news
-        seconds = 0.0
+        seconds = None  # nothing served: nothing to stop
         if self.serving is not None:
             if self.serving.watcher is not None:
                 self.serving.watcher.stop_event.set()
             seconds = self.serving.stop()
             self.serving = None
-        elif self.project is not None and self.progress.ended is None:
-            seconds = self.project.stop()
         self.bus(events.AGENT_STOPPED, seconds=seconds)
 
     # -- the container rows `devbox status` shows, kept fresh off the reload's path -------------
@@ -154,18 +156,39 @@ class Agent:
         if record["event"] in _STATUS_TRIGGERS or (
                 record["event"] == events.SUPERVISOR and record.get("kind") in (protocol.EVENT_READY,
                                                                                protocol.EVENT_CRASHED)):
+            with self._rows_cond:
+                self._rows_wanted += 1
             self._refresh.set()
 
     def _status_loop(self) -> None:
         while not self._stopping.is_set():
             self._refresh.wait()
             self._refresh.clear()
+            with self._rows_cond:
+                wanted = self._rows_wanted
             try:
-                self.rows = [row.to_dict() for row in self.project.status()]
-                self.rows_at = time.time()
+                rows = [row.to_dict() for row in self.project.status()]
             except Exception:  # noqa: BLE001 - the engine may be gone; the next trigger retries
-                pass
+                rows = None
+            with self._rows_cond:
+                if rows is not None:
+                    self.rows, self.rows_at = rows, time.time()
+                self._rows_done = wanted
+                self._rows_cond.notify_all()
             self._stopping.wait(STATUS_MIN_INTERVAL_S)
+
+    def fresh_rows(self, timeout: float = ROWS_TIMEOUT_S) -> List[dict]:
+        """The container rows, once they have been read since the last event that changed them
+        (a reload, a restart), which is at once unless one just happened."""
+        deadline = time.monotonic() + timeout
+        with self._rows_cond:
+            wanted = self._rows_wanted
+            while self._rows_done < wanted and not self._stopping.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._rows_cond.wait(remaining)
+            return self.rows
 
     # -- control requests ----------------------------------------------------------------------
     def _handlers(self):
@@ -184,7 +207,7 @@ class Agent:
                             log=str(self.home.log) if self.detached else None, socket=str(self.home.socket),
                             serving=self.progress.serving, reloads=stats["reloads"],
                             reload_p50_ms=stats["reload_p50_ms"], failure=stats["failure"], engine=self.engine_url)
-        return {"project": self.name, "agent": agent.to_dict(), "containers": self.rows,
+        return {"project": self.name, "agent": agent.to_dict(), "containers": self.fresh_rows(),
                 "containers_at": self.rows_at}
 
     def wait(self, request: dict) -> dict:

@@ -18,6 +18,7 @@ from devbox.errors import DevboxError
 
 WAIT_EXIT_TIMEOUT = 124  # as timeout(1)
 SPAWN_TIMEOUT_S = 15.0  # for a started agent to listen
+SETTLE_TIMEOUT_S = 300.0  # for a running agent to act on what is on disk (a rebuild may take minutes)
 
 
 def client_of(path: Path) -> Optional[AgentClient]:
@@ -60,8 +61,13 @@ def up(args, console, cfg, make_project) -> int:
 
 
 def already_up(client: AgentClient, console, attach: bool) -> int:
+    """A second `up`: once the agent has acted on what is on disk (a saved devbox.yml applied
+    as this `up` would apply it), say where it serves, then follow it or return."""
     hello = client.request("hello")
     where = f"pid {hello['pid']}" + (f", log {hello['log']}" if hello.get("log") else "")
+    settled = client.request("wait", read_timeout=SETTLE_TIMEOUT_S + 5.0, timeout=SETTLE_TIMEOUT_S)
+    if settled.get("error"):
+        console.say(f"✗ {settled['error']}")
     for row in client.request("status").get("containers", []):
         console.say(f"{row['name']}: {' '.join(row['urls']) or row['state']}")
     if not attach:

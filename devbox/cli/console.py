@@ -213,7 +213,8 @@ class Console:
         pass  # the command that fails prints it once, as `devbox: ERROR`
 
     def on_agent_stopped(self, seconds):
-        self.say(f"stopped in {seconds:.1f} s")
+        if seconds is not None:  # else it stopped while starting, and the command says so
+            self.say(f"stopped in {seconds:.1f} s")
 
 
 def describe(paths: List[str], verb: str = "changed") -> str:
