@@ -10,15 +10,16 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 from devbox import __version__, events
 from devbox.cli import agent as agent_cli
 from devbox.cli.console import Console
 from devbox.config_file import config_path
 from devbox.errors import DevboxError, UsageError
-from devbox.interfaces import Project
-from devbox.urls import http_url
+
+if TYPE_CHECKING:  # pragma: no cover - not imported at run time: `devbox status` starts faster
+    from devbox.interfaces import Project
 
 # -- commands -----------------------------------------------------------------------------------
 
@@ -67,7 +68,7 @@ def cmd_up(args, console) -> int:
 
 
 def cmd_run(args, console) -> int:
-    from devbox import serving
+    from devbox import serving, urls
     from devbox.targets import ProcessTarget
 
     cfg = load_config(args)
@@ -81,7 +82,7 @@ def cmd_run(args, console) -> int:
         code = target.process.poll()
         target.stop()
         raise DevboxError(f"the supervisor did not start (exit status {code})", "see its output above")
-    url = http_url(ProcessTarget.HOST, cfg.ports[0].host_port) if cfg.ports else "(no port)"
+    url = urls.http_url(ProcessTarget.HOST, cfg.ports[0].host_port) if cfg.ports else "(no port)"
     console.say(f"serving {url} natively  (Ctrl-C to stop)")
     return watch_until_interrupted(watcher, console, stop=target.stop)
 

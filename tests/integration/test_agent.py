@@ -182,3 +182,84 @@ def test_the_event_stream_shows_a_save_a_crash_and_a_container_restart(project, 
     finally:
         stream.terminate()
         stream.wait(10)
+
+
+class SocketRelay:
+    """A unix socket relayed to the real engine's, that can be cut and restored: the engine's
+    going away and coming back, without touching the engine the other tests share."""
+
+    def __init__(self, path, engine="/var/run/docker.sock"):
+        import socket
+        import threading
+
+        self.path, self.engine, self.socket_mod, self.threading = str(path), engine, socket, threading
+        self.conns = []
+        self.server = None
+
+    def start(self):
+        sock = self.socket_mod.socket(self.socket_mod.AF_UNIX)
+        sock.bind(self.path)
+        sock.listen(16)
+        self.server = sock
+        self.threading.Thread(target=self._accept, args=(sock,), daemon=True).start()
+        return self
+
+    def _accept(self, server):
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = self.socket_mod.socket(self.socket_mod.AF_UNIX)
+            upstream.connect(self.engine)
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                self.threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(2)
+                except OSError:
+                    pass
+
+    def cut(self):
+        self.server.close()
+        os.unlink(self.path)
+        for conn in self.conns:
+            try:
+                conn.shutdown(2)
+            except OSError:
+                pass
+        self.conns = []
+
+
+def test_the_engine_going_away_and_coming_back_is_reported(tmp_path):
+    import docker
+
+    from devbox.agent.engine_watch import EngineWatch
+
+    relay = SocketRelay(tmp_path / "engine.sock").start()
+    url = f"unix://{relay.path}"
+    client = docker.DockerClient(base_url=url)
+    seen = []
+    watch = EngineWatch(client, url, "devbox.test.none=1", lambda event, **f: seen.append((event, f))).start()
+    try:
+        relay.cut()
+        wait_until(lambda: [e for e, _ in seen] == ["engine_lost"], 20, 0.02, "engine_lost")
+        assert seen[0][1]["url"] == url and seen[0][1]["error"]
+        relay.start()
+        wait_until(lambda: [e for e, _ in seen] == ["engine_lost", "engine_back"], 20, 0.02, "engine_back")
+    finally:
+        watch.close()
+        client.close()
