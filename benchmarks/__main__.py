@@ -133,7 +133,7 @@ def main(argv=None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     results["breakdown"] = devbox_breakdown(classes, str(python), settings, out / "logs", results)
     meta["load_after"] = facts.load_average()
-    for name, contender in results["contenders"].items():
+    for contender in results["contenders"].values():
         if contender["kind"] == contenders.DEVBOX:
             contender["self_reported_ms"] = [ms for s in contender["sessions"]
                                              for ms in report.devbox_self_reported(Path(s["log"]).read_text(errors="replace"))]

@@ -57,7 +57,14 @@ def make_project(cfg, report) -> "Project":
 def cmd_init(args, console) -> int:
     from devbox import scaffold
 
-    for line in scaffold.init(Path.cwd(), force=args.force, image=args.image):
+    if args.from_devcontainer is None:
+        from devbox.config.model import DEFAULT_IMAGE  # here: the config package is slow to import
+
+        lines = scaffold.init(Path.cwd(), force=args.force, image=args.image or DEFAULT_IMAGE)
+    else:
+        source = Path(args.from_devcontainer) if args.from_devcontainer else None
+        lines = scaffold.from_devcontainer(Path.cwd(), source, force=args.force)
+    for line in lines:
         console.raw(line)
     console.raw("next: devbox up")
     return 0
@@ -238,7 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("init", parents=[common], help="write devbox.yml and docker/Dockerfile here")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
-    p.add_argument("--image", default="python:3.12-slim", help="base image (default python:3.12-slim)")
+    p.add_argument("--image", default=None, help="base image (default: devbox.yml's `image` default)")
+    p.add_argument("--from-devcontainer", nargs="?", const="", default=None, metavar="PATH",
+                   help="write the devbox.yml equivalent to .devcontainer/devcontainer.json (or PATH)")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("up", parents=[common], help="serve the app from a container, reloading on save")
@@ -297,7 +306,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("devbox: interrupted; nothing left running", file=sys.stderr, flush=True)
         return 130
-    except Exception as exc:  # noqa: BLE001 - only a lost engine is turned into a line
+    except Exception as exc:  # only a lost engine is turned into a line
         if not _engine_lost(exc):
             raise
         print(f"devbox: lost the Docker engine mid-command ({type(exc).__name__}); is it still running? "

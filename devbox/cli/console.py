@@ -10,7 +10,7 @@ from typing import List, Optional
 from devbox.agent.bus import EventBus, fields_of
 from devbox.supervisor import protocol
 
-PREFIX = "[devbox]"
+PREFIX = protocol.LOG_PREFIX
 APP_PREFIX = "[app]   "
 
 
@@ -26,7 +26,6 @@ class Console:
         self.verbose = verbose
         self.out = out or sys.stdout
         self.lock = threading.Lock()
-        self.serving_reported = False
         self.width = len(PREFIX)  # compose: widened to fit the longest "[service]" tag
         self._local = threading.local()  # the compose service of the event being rendered
 

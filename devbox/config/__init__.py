@@ -7,6 +7,9 @@ mean 'ports'?)``. Values are interpolated from the environment the way docker co
 (:mod:`.schema`: each key's rule, default and doc, declared once; :mod:`.builders` for what
 depends on several keys) into the model (:mod:`.model`),
 so that ``app: pkg.mod:app`` alone is a complete file. The name rule is in :mod:`.names`.
+
+Where there is no devbox.yml, a project's `.devcontainer/devcontainer.json` is read instead
+(:mod:`devbox.devcontainer`); `Config.source` says which kind of file a Config came from.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ import os
 from pathlib import Path
 from typing import Mapping, Optional
 
+from devbox import devcontainer
 from devbox.config import builders, tree
 from devbox.config.model import (
     COMPOSE_FILE_NAMES, CONFIG_NAME, DEFAULT_DEBOUNCE_MS, DEFAULT_DOCKERFILE, DEFAULT_IMAGE,
     DEFAULT_NO_RELOAD, DEFAULT_PORT, DEFAULT_REBUILD, DEFAULT_STOP_GRACE, DEFAULT_WORKDIR,
-    LISTEN_MODES, SYNC_MODES, Build, Compose, Config, PortMapping, Reload, Service, Watch,
+    HOOK_MOMENTS, LISTEN_MODES, SYNC_MODES, Build, Compose, Config, ContainerOptions, Forward, Hook,
+    Hooks, Mount, PortMapping, Reload, Service, Watch,
 )  # fmt: skip
 from devbox.config.names import sanitize_name
 from devbox.config_file import find_config
@@ -29,8 +34,9 @@ from devbox.errors import ConfigError
 __all__ = [
     "COMPOSE_FILE_NAMES", "CONFIG_NAME", "DEFAULT_DEBOUNCE_MS", "DEFAULT_DOCKERFILE", "DEFAULT_IMAGE",
     "DEFAULT_NO_RELOAD", "DEFAULT_PORT", "DEFAULT_REBUILD", "DEFAULT_STOP_GRACE", "DEFAULT_WORKDIR",
-    "LISTEN_MODES", "SYNC_MODES", "Build", "Compose", "Config", "PortMapping", "Reload", "Service",
-    "Watch", "default_listen", "find_config", "load", "parse", "sanitize_name",
+    "HOOK_MOMENTS", "LISTEN_MODES", "SYNC_MODES", "Build", "Compose", "Config", "ContainerOptions",
+    "Forward", "Hook", "Hooks", "Mount", "PortMapping", "Reload", "Service", "Watch", "default_listen",
+    "find_config", "load", "parse", "sanitize_name",
 ]  # fmt: skip
 
 
@@ -40,7 +46,8 @@ def load(
     cwd: Optional[Path] = None,
     environ: Optional[Mapping[str, str]] = None,
 ) -> Config:
-    """Read and validate a devbox.yml. Without `path`, search upward from `cwd`.
+    """Read and validate a devbox.yml, or a devcontainer.json (a `.json` path). Without `path`,
+    search upward from `cwd`.
 
     A relative `path` is taken relative to `cwd` (default: the process's working directory) and
     error messages show it as given; a found or absolute path is shown relative to `cwd` when it
@@ -57,11 +64,13 @@ def load(
     except FileNotFoundError:
         raise ConfigError("no such file", "check the path, or run `devbox init`", file=display) from None
     except IsADirectoryError:
-        raise ConfigError("is a directory, not a file", "pass the path of a devbox.yml", file=display) from None
+        raise ConfigError("is a directory, not a file", "pass the path of a devbox.yml or devcontainer.json", file=display) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"is not UTF-8 text ({exc.reason})", "save it as UTF-8", file=display) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", "check its permissions", file=display) from None
+    if devcontainer.is_devcontainer(full):
+        return devcontainer.parse(text, full, display=display, environ=environ)
     return parse(text, full, display=display, environ=environ)
 
 

@@ -11,10 +11,11 @@ from typing import Optional
 
 from devbox.config import names, values
 from devbox.config.model import (
-    COMPOSE_FILE_NAMES, DEFAULT_REBUILD, Build, Compose, Config, Reload, Service, Watch,
+    COMPOSE_FILE_NAMES, DEFAULT_REBUILD, Build, Compose, Config, Hooks, Reload, Service, Watch,
 )  # fmt: skip
-from devbox.config.schema import BUILD, COMPOSE, RELOAD, SERVICE, SERVICE_WATCH, TOP, WATCH, Fields, Section
+from devbox.config.schema import BUILD, COMPOSE, HOOKS, RELOAD, SERVICE, SERVICE_WATCH, TOP, WATCH, Fields, Section
 from devbox.config.tree import Node
+from devbox.supervisor import protocol
 
 
 def build_config(top: Node, path: Path) -> Config:
@@ -54,6 +55,8 @@ def build_config(top: Node, path: Path) -> Config:
         stop_grace=fields.get("stop_grace"),
         user=fields.get("user"),
         compose=compose,
+        hooks=Hooks(**HOOKS.fields(fields.node("hooks")).set_values()),
+        mounts=fields.get("mounts"),
         warnings=tuple(top.ctx.warnings),
     )
 
@@ -85,6 +88,7 @@ def _build(node: Node, tag: str) -> Build:
         tag=tag,
         context_path=context_path,
         dockerfile_path=(context_path / dockerfile).resolve(),
+        target=fields.get("target"),
     )
 
 
@@ -127,12 +131,12 @@ def _process(fields: Fields, parent: Node, *, required: bool) -> _Process:
             raise parent.error(problem, "set `app: module:callable` or `command: ...`")
         if listen_node:
             raise listen_node.error("needs `app` or `command` next to it")
-        return _Process(None, None, "fd")
+        return _Process(None, None, protocol.LISTEN_MODE_FD)
     if listen_node is None:
-        listen = "fd" if app else values.default_listen(command)
+        listen = protocol.LISTEN_MODE_FD if app else values.default_listen(command)
     else:
         listen = fields.get("listen")
-        if app and listen == "self":
+        if app and listen == protocol.LISTEN_MODE_SELF:
             raise listen_node.error(
                 "cannot be 'self' with `app`",
                 "`app` is served on the supervisor's socket; `listen: self` is for a `command` that binds the port",

@@ -15,8 +15,8 @@ from typing import Any, Callable, Optional
 from devbox.config import names, values
 from devbox.config.model import (
     COMPOSE_FILE_NAMES, DEFAULT_DEBOUNCE_MS, DEFAULT_DOCKERFILE, DEFAULT_IMAGE, DEFAULT_NO_RELOAD,
-    DEFAULT_PORT, DEFAULT_REBUILD, DEFAULT_STOP_GRACE, DEFAULT_WORKDIR, LISTEN_MODES, SYNC_MODES,
-    PortMapping,
+    DEFAULT_PORT, DEFAULT_REBUILD, DEFAULT_STOP_GRACE, DEFAULT_WAIT_FOR, DEFAULT_WORKDIR, HOOK_MOMENTS,
+    LISTEN_MODES, SYNC_MODES, PortMapping,
 )  # fmt: skip
 from devbox.config.tree import Node
 
@@ -211,6 +211,35 @@ BUILD = Section(
     Key("context", doc="the build context, relative to devbox.yml", parse=values.text, default="."),
     Key("dockerfile", doc="relative to the context", parse=values.text, default=DEFAULT_DOCKERFILE),
     Key("args", doc="build arguments (mapping, or a list of `K=V`)", parse=values.pairs, default=()),
+    Key("target", doc="the Dockerfile stage to build (default: the last)", parse=values.text),
+)
+_HOOK_DOCS = {
+    "initialize": (
+        "a command run on the host before every start: a string (run by a shell), a list (an argv) or a "
+        "mapping of named commands, run in parallel (the same forms for each moment below)"
+    ),
+    "on_create": "runs in the container once, when it is created",
+    "update_content": "runs in the container once, after `on_create`",
+    "post_create": "runs in the container once, after `update_content`",
+    "post_start": "runs in the container at every start",
+    "post_attach": "runs in the container each time devbox attaches to it (`devbox up`)",
+}
+HOOKS = Section(
+    *(
+        Key(
+            moment,
+            doc=_HOOK_DOCS[moment],
+            parse=lambda node, moment=moment: values.hooks(node, moment),
+            default=(),
+        )
+        for moment in HOOK_MOMENTS
+    ),
+    Key(
+        "wait_for",
+        doc="the app starts once this moment's commands have finished; the later ones run beside it",
+        parse=_choice(HOOK_MOMENTS),
+        default=DEFAULT_WAIT_FOR,
+    ),
 )
 SERVICE_WATCH = WATCH.without("debounce_ms")
 SERVICE = Section(
@@ -322,6 +351,16 @@ TOP = Section(
         parse=values.text_or_number,
         shown="host `uid:gid` for a bind mount on Linux",
     ),
+    Key(
+        "mounts",
+        doc=(
+            "more mounts: docker's `--mount` form (`type=bind,source=../data,target=/data,readonly`) or "
+            "`{type, source, target, read_only}`; a relative bind source is relative to devbox.yml"
+        ),
+        parse=values.mounts,
+        default=(),
+    ),
+    Key("hooks", doc="", section=HOOKS, expand=True),
     Key("compose", doc="", section=COMPOSE, expand=True),
     extensions=True,
 )

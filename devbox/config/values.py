@@ -5,6 +5,7 @@ schema's business (:mod:`devbox.config.schema`)."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import posixpath
 import re
 import shlex
@@ -13,12 +14,17 @@ from typing import Optional, Sequence
 import pathspec
 
 from devbox.config import names
-from devbox.config.model import PortMapping
+from devbox.config.model import MOUNT_TYPES, Hook, Mount, PortMapping
 from devbox.config.tree import Node
-from devbox.supervisor import appspec
+from devbox.supervisor import appspec, protocol
 
 _ENV_KEY_RE = re.compile(r"[^=\s]+")
 _PORT_HINT = 'use "8000", "8000:80" or "127.0.0.1:8000:80"'
+_HOOK_HINT = 'e.g. "pip install -e .", ["pip", "install", "-e", "."] or {"deps": "pip install -e ."}'
+_MOUNT_HINT = 'e.g. "type=bind,source=/host/path,target=/data,readonly" or {type: volume, source: cache, target: /root/.cache}'
+_MOUNT_OPTIONS = {"type": "type", "source": "source", "src": "source", "target": "target", "destination": "target",
+                  "dst": "target", "readonly": "read_only", "ro": "read_only"}  # fmt: skip
+_MOUNT_IGNORED = ("consistency",)  # Docker Desktop for Mac's hint; Linux engines ignore it too
 
 
 def text(node: Node) -> str:
@@ -70,12 +76,12 @@ def default_listen(command: Sequence[str]) -> str:
     (uvicorn --fd, gunicorn --bind fd://, flask/werkzeug), else "self" (it binds the port)."""
     programs = {posixpath.basename(arg) for arg in command}
     if "uvicorn" in programs and any(arg == "--fd" or arg.startswith("--fd=") for arg in command):
-        return "fd"
+        return protocol.LISTEN_MODE_FD
     if "gunicorn" in programs and any("fd://" in arg for arg in command):
-        return "fd"
+        return protocol.LISTEN_MODE_FD
     if programs & {"flask", "werkzeug"}:
-        return "fd"
-    return "self"
+        return protocol.LISTEN_MODE_FD
+    return protocol.LISTEN_MODE_SELF
 
 
 def command(node: Node) -> tuple[str, ...]:
@@ -212,3 +218,59 @@ def module_name(node: Node) -> str:
     if not appspec.is_module_name(name):
         raise node.error(f"{name!r} is not a module name", "e.g. numpy or myapp.models")
     return name
+
+
+def hooks(node: Node, when: str) -> tuple[Hook, ...]:
+    """A lifecycle command in the Dev Containers spec's three forms: a string (run by a shell),
+    a list (an argv, no shell) or a mapping of named commands of either form, run in parallel.
+    An empty string or list is no command."""
+    if isinstance(node.value, dict):
+        found = []
+        for name, child in node.value.items():
+            if child.value is None or isinstance(child.value, dict):
+                raise child.error(f"must be a string or a list of arguments, got {child.describe()}", _HOOK_HINT)
+            found.extend(Hook(when, name, hook.argv, hook.shell) for hook in hooks(child, when))
+        return tuple(found)
+    if isinstance(node.value, list):
+        argv = tuple(item.text(numbers=True) for item in node.value)
+        return (Hook(when, "", argv=argv),) if argv else ()
+    if not isinstance(node.value, str):
+        raise node.error(f"must be a string, a list of arguments or a mapping of them, got {node.describe()}", _HOOK_HINT)
+    return (Hook(when, "", shell=node.value),) if node.value.strip() else ()
+
+
+def mounts(node: Node) -> tuple[Mount, ...]:
+    return tuple(mount(item) for item in node.items())
+
+
+def mount(node: Node) -> Mount:
+    """A mount as docker's --mount flag writes it (`type=bind,source=...,target=...,readonly`),
+    or a mapping {type, source, target, read_only}. A relative bind source is taken from the
+    project root."""
+    if isinstance(node.value, dict):
+        fields = node.mapping(("type", "source", "target", "read_only"))
+        found = {key: (child.boolean() if key == "read_only" else child.text()) for key, child in fields.items()
+                 if child.value is not None}  # fmt: skip
+    else:
+        found = {}
+        for option in node.nonempty_text().split(","):
+            key, sep, value = (part.strip() for part in option.partition("="))
+            if key in _MOUNT_IGNORED:
+                continue
+            if key not in _MOUNT_OPTIONS:
+                raise node.error(f"has an option devbox does not apply: {key!r}", _MOUNT_HINT)
+            key = _MOUNT_OPTIONS[key]
+            found[key] = value.lower() in ("", "1", "true") if key == "read_only" else value
+    kind = found.get("type", "volume")
+    if kind not in MOUNT_TYPES:
+        raise node.error(f"has the mount type {kind!r}; devbox mounts {', '.join(MOUNT_TYPES)}", _MOUNT_HINT)
+    target = found.get("target", "")
+    if not target.startswith("/"):
+        raise node.error(f"needs an absolute container path as its target, got {target!r}", _MOUNT_HINT)
+    source = found.get("source", "")
+    if kind == "bind":
+        if not source:
+            raise node.error("is a bind mount without a source", _MOUNT_HINT)
+        # An absolute source stays as written: /var/run/docker.sock is a symlink docker resolves.
+        source = os.path.normpath(os.path.join(node.ctx.root, os.path.expanduser(source)))
+    return Mount(kind, source, posixpath.normpath(target), bool(found.get("read_only", False)))

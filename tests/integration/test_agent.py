@@ -68,7 +68,7 @@ def test_detached_up_reloads_a_save_with_no_foreground_process(project, docker_c
         assert "app.py changed -> reloaded in" in log.read()
 
 
-def test_logs_follow_shows_the_agents_reload_lines_with_the_apps(project):
+def test_logs_follow_shows_the_agents_reload_lines_with_the_apps(project, docker_client):
     project.devbox("up", "-d")
     follow = project.spawn("logs", "-f")
     try:
@@ -97,7 +97,7 @@ def test_down_stops_the_agent_and_leaves_no_process_and_no_container(project, do
     assert project.devbox("status").stdout.startswith(f"{project.name}  not created")
 
 
-def test_a_second_up_attaches_to_the_agent_and_never_starts_another(project):
+def test_a_second_up_attaches_to_the_agent_and_never_starts_another(project, docker_client):
     project.devbox("up", "-d")
     pid = agent_pid(project)
     again = project.devbox("up", "-d")
@@ -114,7 +114,7 @@ def test_a_second_up_attaches_to_the_agent_and_never_starts_another(project):
     assert project.get() == (200, "v2\n")
 
 
-def test_wait_after_a_good_and_after_a_broken_save(project):
+def test_wait_after_a_good_and_after_a_broken_save(project, docker_client):
     project.devbox("up", "-d")
     assert project.devbox("wait").returncode == 0
 

@@ -22,7 +22,6 @@ from devbox.agent.progress import Progress
 from devbox.agent.server import ControlServer
 from devbox.errors import DevboxError
 from devbox.supervisor import protocol
-from tests.waiting import wait_until
 
 
 @pytest.fixture

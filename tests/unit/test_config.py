@@ -182,7 +182,11 @@ def test_find_config_searches_upward(project):
 def test_find_config_says_how_to_get_one(tmp_path):
     with pytest.raises(ConfigError) as info:
         config.find_config(tmp_path)
-    assert_error(info.value, f"no devbox.yml in {tmp_path} or any parent directory", "run `devbox init` to create one, or pass -f FILE")
+    assert_error(
+        info.value,
+        f"no devbox.yml or .devcontainer/devcontainer.json in {tmp_path} or any parent directory",
+        "run `devbox init` to create a devbox.yml, or pass -f FILE",
+    )
 
 
 def test_errors_name_the_file_relative_to_cwd(project):

@@ -1,0 +1,592 @@
+"""devcontainer.json -> devbox's Config.
+
+Each devcontainer.json key is declared once in :data:`KEYS` (what devbox does with it, shown in
+the README) or :data:`SKIPPED` (what is not devbox's to do: said once as a warning). The keys are
+translated into a devbox.yml-shaped tree made of the file's own located nodes, which
+:func:`devbox.config.builders.build_config` then reads through the devbox.yml schema: one set of
+value rules, and every error still names devcontainer.json, the line and the devcontainer key
+(``devcontainer.json:7: forwardPorts[1] 'x' is not a port``). What devbox.yml has no key for
+(container options, the workspace mount, compose forwards, port labels) is set on the Config
+afterwards.
+
+Paths follow the spec: `build.dockerfile`, `build.context` and `dockerComposeFile` are relative
+to the folder of devcontainer.json; everything devbox-shaped (`customizations.devbox`, watch
+paths) is relative to the workspace folder, the folder that holds `.devcontainer/`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from pathlib import Path
+from typing import Mapping, Optional
+
+from devbox.config import builders, names, values
+from devbox.config.model import ContainerOptions, Forward
+from devbox.config.schema import TOP
+from devbox.config.tree import Node
+from devbox.config_file import DEVCONTAINER_NAME
+from devbox.devcontainer import variables
+from devbox.devcontainer.variables import Variables
+from devbox.errors import location
+
+SOURCE = DEVCONTAINER_NAME
+WORKSPACES = "/workspaces"  # the spec's default parent of workspaceFolder
+
+KEYS = {
+    "name": "the project name, made valid (`Python 3` becomes `python-3`)",
+    "image": "the image to run",
+    "build": "`dockerfile`, `context` (relative to devcontainer.json), `args`, `target`: the image is built",
+    "dockerComposeFile": "compose file(s), relative to devcontainer.json; `service` is the one devbox supervises",
+    "service": "the compose service devbox supervises (its app comes from `customizations.devbox`)",
+    "runServices": "the compose services to start (default: all)",
+    "workspaceFolder": "`workdir`: where the project is in the container (default `/workspaces/<folder name>`)",
+    "workspaceMount": "replaces the project's own mount (e.g. a parent folder for a monorepo)",
+    "forwardPorts": 'published on 127.0.0.1; the first is the app\'s port; `"service:port"` for compose services',
+    "appPort": "published like `forwardPorts` (`8000` or `\"8001:8000\"`), before them",
+    "portsAttributes": "`label`s, shown beside the URLs",
+    "containerEnv": "`env`",
+    "remoteEnv": "`env` too, after `containerEnv` (`${containerEnv:PATH}` is the image's value)",
+    "containerUser": "`user`, unless `remoteUser` is set",
+    "remoteUser": "`user`: the app and the lifecycle commands run as this user",
+    "updateRemoteUserUID": "(default true) the user's account gets the host uid:gid, so bind-mounted files stay yours",
+    "mounts": "`mounts` (docker's `--mount` strings or `{type, source, target}`)",
+    "runArgs": "the options devbox applies: `-e -p -u -v --mount -w --cap-add --cap-drop --security-opt "
+    "--privileged --init --shm-size --add-host --device --network --hostname --label`; others are refused",
+    "init": "docker's `--init`",
+    "privileged": "docker's `--privileged`",
+    "capAdd": "docker's `--cap-add`",
+    "securityOpt": "docker's `--security-opt`",
+    "overrideCommand": "devbox's supervisor is always the command; `false` is said once",
+    "initializeCommand": "`hooks.initialize`: on the host, before every start",
+    "onCreateCommand": "`hooks.on_create`",
+    "updateContentCommand": "`hooks.update_content`",
+    "postCreateCommand": "`hooks.post_create`",
+    "postStartCommand": "`hooks.post_start`",
+    "postAttachCommand": "`hooks.post_attach`",
+    "waitFor": "`hooks.wait_for`: the app starts once that command has finished (default `updateContentCommand`)",
+    "customizations": (
+        "`customizations.devbox` takes devbox.yml's keys (`app`, `command`, `listen`, `watch`, ...); other tools' "
+        "customizations are skipped, and said once"
+    ),
+}
+SKIPPED = {
+    "features": "are install scripts devbox does not run: bake them into the image (a RUN step in the Dockerfile)",
+    "overrideFeatureInstallOrder": "orders features, which devbox does not install",
+    "hostRequirements": "are not checked by devbox",
+    "shutdownAction": "is not needed: Ctrl-C or `devbox down` stops the container",
+    "userEnvProbe": "is not done: the app gets the container's environment and `env`",
+    "otherPortsAttributes": "is for ports devbox does not forward; only `forwardPorts` are published",
+    "secrets": "are not asked for: set them in `containerEnv` from `${localEnv:NAME}`",
+    "settings": "is VS Code's (now `customizations.vscode`)",
+    "extensions": "is VS Code's (now `customizations.vscode`)",
+    "devPort": "is VS Code's",
+}
+_LEGACY = ("dockerFile", "context")  # the build keys before `build` existed
+_KNOWN = (*KEYS, *SKIPPED, *_LEGACY, "$schema")
+_HOOKS = {
+    "initializeCommand": "initialize",
+    "onCreateCommand": "on_create",
+    "updateContentCommand": "update_content",
+    "postCreateCommand": "post_create",
+    "postStartCommand": "post_start",
+    "postAttachCommand": "post_attach",
+}
+_SERVE_HINT = 'add "customizations": {"devbox": {"app": "module:callable"}} (or "command": "uvicorn main:app --fd 3")'
+
+
+def reference_table() -> str:
+    """The Markdown table of devcontainer.json keys that the README shows."""
+    rows = ["| key | what devbox does with it |", "|---|---|"]
+    rows += [f"| `{key}` | {doc} |" for key, doc in KEYS.items()]
+    rows += [f"| `{key}` | skipped, and said once: {key} {reason} |" for key, reason in SKIPPED.items()]
+    return "\n".join(rows) + "\n"
+
+
+def workspace_folder(path: Path) -> Path:
+    """The host folder a devcontainer.json belongs to: the one holding its `.devcontainer/`
+    (`.devcontainer/devcontainer.json`, `.devcontainer/NAME/devcontainer.json`), or the folder
+    of a `.devcontainer.json`."""
+    parent = path.parent
+    if path.name != ".devcontainer.json":
+        for folder in (parent, parent.parent):
+            if folder.name == ".devcontainer":
+                return folder.parent
+    return parent
+
+
+def to_config(top: Node, path: Path, environ: Mapping[str, str]):
+    """The Config of the devcontainer.json at `path` whose located tree is `top`; `top.ctx.root`
+    is its workspace folder."""
+    return translate(top, path, environ).config()
+
+
+def translate(top: Node, path: Path, environ: Mapping[str, str]) -> _Mapping:
+    """The translation of a devcontainer.json: its devbox.yml-shaped tree (:meth:`_Mapping.tree`)
+    and the Config fields devbox.yml has no key for (`extra`). `devbox init --from-devcontainer`
+    writes the tree out; :func:`to_config` builds the Config from both."""
+    if not isinstance(top.value, dict):
+        raise top.error(f"the top level must be an object, got {top.describe()}", 'e.g. {"image": "python:3.12-slim"}')
+    for key in top.value:
+        if key not in _KNOWN:
+            raise top.key_error(key, f"unknown key '{key}'", _closest(key))
+    keys = top.mapping(_KNOWN)
+    _resolve_variables(top, keys, environ)
+    translation = _Mapping(top, keys, path, environ)
+    translation.translate()
+    return translation
+
+
+def _closest(key: str) -> str:
+    """A did-you-mean hint that also finds a key written in another case (`postcreatecommand`)."""
+    by_lower = {known.lower(): known for known in _KNOWN}
+    close = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{by_lower[close[0]]}'?"
+    return "the README's devcontainer.json section lists the keys devbox reads"
+
+
+def _resolve_variables(top: Node, keys: dict[str, Node], environ: Mapping[str, str]) -> None:
+    """workspaceFolder first (it may use the host-side variables), then everything, with
+    `${containerWorkspaceFolder}` known."""
+    root = top.ctx.root
+    folder_node = keys.get("workspaceFolder")
+    if folder_node is not None and isinstance(folder_node.value, str):
+        Variables(environ, root).resolve_tree(folder_node)
+        folder = folder_node.value
+    else:
+        folder = "/" if "dockerComposeFile" in keys else f"{WORKSPACES}/{root.name}"
+    Variables(environ, root, folder).resolve_tree(top)
+
+
+def _node(value, like: Node, path: Optional[str] = None) -> Node:
+    """A new value in the place of `like`: errors about it name `like`'s line and key."""
+    return Node(value, like.line, like.path if path is None else path, like.ctx, raw=like.raw)
+
+
+def _mapping(children: dict[str, Node], like: Node) -> Node:
+    return Node(children, like.line, like.path, like.ctx, key_lines={k: c.line for k, c in children.items()})
+
+
+class _Mapping:
+    """One translation: `out` collects the devbox.yml-shaped keys, `extra` the Config fields
+    devbox.yml has no key for."""
+
+    def __init__(self, top: Node, keys: dict[str, Node], path: Path, environ: Mapping[str, str]):
+        self.top = top
+        self.environ = environ
+        self.keys = {k: v for k, v in keys.items() if v.value is not None}  # null means unset, as in devbox.yml
+        self.path = path
+        self.folder = path.parent.resolve()
+        self.root = top.ctx.root
+        self.ctx = top.ctx
+        self.compose = "dockerComposeFile" in self.keys
+        self.out: dict[str, Node] = {}
+        self.extra: dict = {}
+        self.env: dict[str, Node] = {}
+        self.ports: list[Node] = []
+        self.mounts: list[Node] = []
+        self.options: dict = {}
+
+    def warn(self, node: Node, text: str) -> None:
+        self.ctx.warnings.append(f"{location(self.ctx.display, node.line)}{text}")
+
+    def translate(self) -> None:
+        for key, reason in SKIPPED.items():
+            if key in self.keys:
+                self.warn(self.keys[key], self._skipped(key, reason))
+        self._name()
+        self._image()
+        self._workspace()
+        self._env()
+        self._user()
+        self._ports()
+        self._hooks()
+        if "mounts" in self.keys:
+            self.mounts.extend(self.keys["mounts"].items())
+        self._container_options()
+        self._run_args()
+        self._override_command()
+        self._collect()
+        devbox = self._customizations()
+        if self.compose:
+            self._compose(devbox)
+        if "env" in devbox and "env" in self.out:  # customizations.devbox.env adds to containerEnv
+            self.out["env"] = _mapping({**self.out["env"].value, **_object(devbox.pop("env"))}, self.out["env"])
+        self.out.update(devbox)
+        if not self.compose and "app" not in self.out and "command" not in self.out:
+            self.out["app"] = self._detected_app()
+
+    def tree(self) -> Node:
+        """The devbox.yml-shaped tree: a devbox.yml with these keys means the same."""
+        return _mapping(self.out, self.top)
+
+    def config(self):
+        config = builders.build_config(self.tree(), self.path)
+        extra = dict(self.extra)
+        if self.compose:
+            extra["compose"] = dataclasses.replace(config.compose, **extra.pop("compose_extra"))
+        return dataclasses.replace(config, source=SOURCE, **extra)
+
+    def _skipped(self, key: str, reason: str) -> str:
+        node = self.keys[key]
+        if key == "features" and isinstance(node.value, dict) and node.value:
+            return f"features ({', '.join(node.value)}) {reason}"
+        return f"{key} {reason}"
+
+    # -- what runs -------------------------------------------------------------------------------
+
+    def _name(self) -> None:
+        node = self.keys.get("name")
+        if node is not None:
+            name = names.sanitize_name(node.text())
+            if name:
+                self.out["name"] = _node(name, node)
+
+    def _image(self) -> None:
+        if "image" in self.keys:
+            self.out["image"] = self.keys["image"]
+        build = self.keys.get("build")
+        if build is None and "dockerFile" in self.keys:  # the legacy spelling
+            legacy = {"dockerfile": self.keys["dockerFile"], "context": self.keys.get("context")}
+            build = _mapping({k: v for k, v in legacy.items() if v is not None}, self.keys["dockerFile"])
+        if build is not None:
+            self.out["build"] = self._build(build)
+        if not self.compose and build is None and "image" not in self.keys:
+            raise self.top.error("has no `image`, `build` or `dockerComposeFile`", 'e.g. "image": "python:3.12-slim"')
+
+    def _build(self, node: Node) -> Node:
+        fields = node.mapping(("dockerfile", "context", "args", "target", "cacheFrom", "options"))
+        for key in ("cacheFrom", "options"):
+            if key in fields:
+                self.warn(fields[key], f"build.{key} is not used: devbox builds with the engine's defaults")
+        dockerfile = fields.get("dockerfile")
+        if dockerfile is None:
+            raise node.error("has no `dockerfile`", 'e.g. "build": {"dockerfile": "Dockerfile", "context": ".."}')
+        context_node = fields.get("context")
+        context = (self.folder / (context_node.nonempty_text() if context_node else ".")).resolve()
+        dockerfile_path = (self.folder / dockerfile.nonempty_text()).resolve()
+        out = {
+            "context": _node(os.path.relpath(context, self.root), context_node or node),
+            "dockerfile": _node(os.path.relpath(dockerfile_path, context), dockerfile),
+        }
+        out.update({k: fields[k] for k in ("args", "target") if k in fields})
+        return _mapping(out, node)
+
+    def _workspace(self) -> None:
+        folder = self.keys.get("workspaceFolder")
+        if folder is not None:
+            self.out["workdir"] = folder
+        elif not self.compose:
+            self.out["workdir"] = _node(f"{WORKSPACES}/{self.root.name}", self.top, path="workspaceFolder")
+        node = self.keys.get("workspaceMount")
+        if node is None:
+            return
+        mount = values.mount(node)
+        workdir = values.workdir(self.out["workdir"]) if "workdir" in self.out else None
+        if (mount.type, mount.source, mount.target) != ("bind", str(self.root), workdir):
+            self.extra["workspace_mount"] = mount  # else it is the project's own mount, as devbox makes it
+
+    def _env(self) -> None:
+        container = self.keys.get("containerEnv")
+        if container is not None:
+            self.env.update(_object(container))
+        remote = self.keys.get("remoteEnv")
+        if remote is None:
+            return
+        _object(remote)
+        known = {name: child.value for name, child in self.env.items() if isinstance(child.value, str)}
+        for name, child in remote.value.items():
+            if child.value is None:  # the spec's way to unset a variable
+                self.env.pop(name, None)
+                continue
+            if isinstance(child.value, str):
+                child.value = variables.resolve_container_env(child.value, known, keep_missing=True)
+            self.env[name] = child
+
+    def _user(self) -> None:
+        remote, container = self.keys.get("remoteUser"), self.keys.get("containerUser")
+        user = remote or container
+        if user is None:
+            return
+        if remote is not None and container is not None and remote.value != container.value:
+            self.warn(container, f"containerUser {container.value!r} is not used: devbox runs the app as remoteUser {remote.value!r}")
+        self.out["user"] = user
+        update = self.keys.get("updateRemoteUserUID")
+        self.extra["update_remote_user_uid"] = update.boolean() if update is not None else True
+
+    def _ports(self) -> None:
+        """appPort and forwardPorts: container ports to publish (compose: per service)."""
+        forwards = []
+        for key in ("appPort", "forwardPorts"):
+            node = self.keys.get(key)
+            if node is None:
+                continue
+            if key == "appPort" and self.compose:
+                self.warn(node, "appPort is for image and build configs: publish ports in the compose file or list them in forwardPorts")
+                continue
+            for item in node.items():
+                service, port = self._forward(item, key)
+                if self.compose:
+                    forwards.append(Forward(service or self.service_name(), port))
+                else:
+                    self.ports.append(item if key == "appPort" else _node(port, item))
+        if self.compose:
+            self.extra["forwards"] = tuple(dict.fromkeys(forwards))
+        labels = self.keys.get("portsAttributes")
+        if labels is not None:
+            self.extra["port_labels"] = self._labels(labels)
+
+    def _forward(self, item: Node, key: str) -> tuple[Optional[str], int]:
+        """(service, port) of a forwardPorts item: 8000, "8000" or "db:5432"; an appPort item
+        is kept whole for devbox's port rule (`"8001:8000"`)."""
+        if key == "appPort":
+            return None, values.port_mapping(item).container_port
+        value = item.value
+        if isinstance(value, str) and ":" in value:
+            service, _, port = value.rpartition(":")
+            if service in ("localhost", "127.0.0.1"):
+                service = ""
+            elif not self.compose:
+                raise item.error(
+                    f"{value!r} names the service {service!r}, but this is not a dockerComposeFile config",
+                    "forward the container's own ports as numbers, e.g. 8000",
+                )
+            return service or None, values.port_number(item, port, original=value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return None, values.port_number(item, str(value))
+        if isinstance(value, str):
+            return None, values.port_number(item, value.strip())
+        raise item.error(f"{item.describe()} is not a port", 'use 8000 or "service:5432"')
+
+    def _labels(self, node: Node) -> tuple[tuple[str, str], ...]:
+        if not isinstance(node.value, dict):
+            raise node.error(f"must be an object of ports, got {node.describe()}")
+        labels, others = [], set()
+        for port, attributes in node.value.items():
+            fields = attributes.mapping(("label", "onAutoForward", "protocol", "requireLocalPort", "elevateIfNeeded"))
+            others.update(k for k in fields if k != "label")
+            if "label" in fields and fields["label"].value is not None:
+                labels.append((port, fields["label"].text()))
+        if others:
+            self.warn(node, f"portsAttributes {', '.join(sorted(others))}: VS Code's, skipped; devbox publishes forwardPorts as they are")
+        return tuple(labels)
+
+    def _hooks(self) -> None:
+        hooks = {moment: self.keys[key] for key, moment in _HOOKS.items() if key in self.keys}
+        wait = self.keys.get("waitFor")
+        if wait is not None:
+            hooks["wait_for"] = _node(_HOOKS[wait.choice(tuple(_HOOKS))], wait)
+        if hooks:
+            self.out["hooks"] = _mapping(hooks, next(iter(hooks.values())))
+
+    def _container_options(self) -> None:
+        for key, option in (("init", "init"), ("privileged", "privileged")):
+            if key in self.keys:
+                self.options[option] = self.keys[key].boolean()
+        for key, option in (("capAdd", "cap_add"), ("securityOpt", "security_opt")):
+            if key in self.keys:
+                self.options[option] = tuple(item.nonempty_text() for item in self.keys[key].items())
+
+    def _run_args(self) -> None:
+        node = self.keys.get("runArgs")
+        if node is None:
+            return
+        if self.compose:
+            self.warn(node, "runArgs is for image and build configs: set container options in the compose file")
+            return
+        refused = _RunArgs(self, node).apply()
+        if refused:
+            raise node.error(
+                f"has options devbox does not apply: {', '.join(refused)}",
+                f"devbox applies {' '.join(sorted(_VALUE_FLAGS))} {' '.join(sorted(_BOOL_FLAGS))}; remove the others",
+            )
+
+    def _override_command(self) -> None:
+        node = self.keys.get("overrideCommand")
+        if node is not None and not node.boolean() and not self.compose:
+            self.warn(node, "overrideCommand false: devbox's supervisor is the container's command, so the image's CMD "
+                      "does not run (set customizations.devbox.command to run it under the supervisor)")  # fmt: skip
+
+    def _collect(self) -> None:
+        """The gathered lists and options, as devbox.yml keys and Config fields."""
+        if self.env:
+            self.out["env"] = _mapping(dict(self.env), next(iter(self.env.values())))
+        if self.ports:
+            published = {}  # the same port from appPort, forwardPorts and runArgs is published once
+            for item in self.ports:
+                mapping = values.port_mapping(item)
+                published.setdefault((mapping.host_ip, mapping.host_port), item)
+            ports = list(published.values())
+            self.out["ports"] = Node(ports, ports[0].line, ports[0].path, self.ctx)
+        if self.mounts:
+            self.out["mounts"] = Node(self.mounts, self.mounts[0].line, "mounts", self.ctx)
+        if self.options:
+            self.extra["options"] = ContainerOptions(**self.options)
+
+    # -- what serves -----------------------------------------------------------------------------
+
+    def _customizations(self) -> dict[str, Node]:
+        node = self.keys.get("customizations")
+        if node is None:
+            return {}
+        if not isinstance(node.value, dict):
+            raise node.error(f"must be an object, got {node.describe()}")
+        others = [tool for tool in node.value if tool != "devbox"]
+        if others:
+            self.warn(node, f"customizations for {', '.join(others)} are skipped: devbox reads customizations.devbox")
+        devbox = node.value.get("devbox")
+        return {} if devbox is None else devbox.mapping(TOP.names, extensions=True)
+
+    def _detected_app(self) -> Node:
+        app = detect_app(self.root)
+        if app is None:
+            raise self.top.error(f"says nothing devbox can serve, and no app was found in {self.root}", _SERVE_HINT)
+        self.warn(self.top, f"serving {app}, found in the project; set customizations.devbox.app to choose")
+        return _node(app, self.top, path="customizations.devbox.app")
+
+    def service_name(self) -> str:
+        node = self.keys.get("service")
+        if node is None:
+            raise self.keys["dockerComposeFile"].error("needs `service`: the compose service devbox supervises", 'e.g. "service": "web"')
+        return node.nonempty_text()
+
+    def _compose(self, devbox: dict[str, Node]) -> None:
+        """The compose project: the files, and the named service supervised with the app of
+        customizations.devbox (or the detected one), on the port first forwarded for it."""
+        files_node = self.keys["dockerComposeFile"]
+        files = [(self.folder / item.nonempty_text()).resolve() for item in files_node.items()]
+        if not files:
+            raise files_node.error("lists no file", 'e.g. "dockerComposeFile": "../docker-compose.yml"')
+        name = self.service_name()
+        service = {key: devbox.pop(key) for key in ("app", "command", "listen") if key in devbox}
+        if "app" not in service and "command" not in service:
+            service["app"] = self._detected_app()
+        if "env" in self.out:
+            service["env"] = self.out.pop("env")
+        port = next((f.port for f in self.extra["forwards"] if f.service == name), None)
+        if port is not None:
+            service["port"] = _node(port, files_node, path="forwardPorts")
+        service_node = _mapping(service, self.keys["service"])
+        compose = {
+            "file": _node(os.path.relpath(files[0], self.root), files_node),
+            "services": Node({name: service_node}, service_node.line, "service", self.ctx, key_lines={name: service_node.line}),
+        }
+        self.out["compose"] = _mapping(compose, files_node)
+        run = self.keys.get("runServices")
+        self.extra["compose_extra"] = {
+            "overrides": tuple(files[1:]),
+            "run_services": None if run is None else tuple(item.nonempty_text() for item in run.items()),
+        }
+
+
+def _object(node: Node) -> dict[str, Node]:
+    if not isinstance(node.value, dict):
+        raise node.error(f"must be an object of names and values, got {node.describe()}", 'e.g. {"DEBUG": "1"}')
+    return node.value
+
+
+def detect_app(root: Path) -> Optional[str]:
+    """The app `devbox init` would write for `root`, when the module it names exists. The one
+    call of devbox init's detection from here, so a better detection is used as it comes."""
+    from devbox import scaffold  # scaffold imports config, which imports this module
+
+    app = scaffold.guess_app(root)
+    module = Path(*app.partition(":")[0].split("."))
+    if (root / module.with_suffix(".py")).is_file() or (root / module / "__init__.py").is_file():
+        return app
+    return None
+
+
+_VALUE_FLAGS = {
+    "-e": "env", "--env": "env", "-p": "publish", "--publish": "publish", "-u": "user", "--user": "user",
+    "-v": "volume", "--volume": "volume", "--mount": "mount", "-w": "workdir", "--workdir": "workdir",
+    "--cap-add": "cap_add", "--cap-drop": "cap_drop", "--security-opt": "security_opt", "--shm-size": "shm_size",
+    "--add-host": "extra_hosts", "--device": "devices", "--network": "network", "--net": "network",
+    "--hostname": "hostname", "-h": "hostname", "--label": "labels", "-l": "labels", "--name": "name",
+}  # fmt: skip
+_BOOL_FLAGS = {"--privileged": "privileged", "--init": "init", "--rm": "", "-i": "", "-t": "", "-it": "", "-ti": "",
+               "--interactive": "", "--tty": "", "-d": "", "--detach": ""}  # fmt: skip
+_LIST_OPTIONS = ("cap_add", "cap_drop", "security_opt", "devices")
+
+
+class _RunArgs:
+    """`runArgs`, as `docker run` reads them, onto devbox's keys and container options."""
+
+    def __init__(self, mapping: _Mapping, node: Node):
+        self.m = mapping
+        self.node = node
+
+    def apply(self) -> list[str]:
+        """Apply what maps; return the flags that do not."""
+        refused, ignored = [], []
+        items = self.node.items()
+        i = 0
+        while i < len(items):
+            item = items[i]
+            flag, sep, value = item.text(numbers=True).partition("=")
+            i += 1
+            if flag in _BOOL_FLAGS:
+                option = _BOOL_FLAGS[flag]
+                if option:
+                    self.m.options[option] = value.lower() not in ("false", "0") if sep else True
+                else:
+                    ignored.append(flag)
+            elif flag in _VALUE_FLAGS:
+                if not sep:
+                    if i >= len(items):
+                        raise item.error(f"{flag} needs a value after it")
+                    item, value = items[i], items[i].text(numbers=True)
+                    i += 1
+                self.value(_VALUE_FLAGS[flag], _node(value, item), ignored, flag)
+            elif flag.startswith("-"):
+                refused.append(flag)
+            else:
+                refused.append(repr(flag))
+        if ignored:
+            self.m.warn(self.node, f"runArgs {', '.join(dict.fromkeys(ignored))}: not needed, devbox names and runs the container itself")
+        return refused
+
+    def value(self, option: str, item: Node, ignored: list[str], flag: str) -> None:
+        m, text = self.m, item.value
+        if option == "env":
+            name, sep, value = text.partition("=")
+            if sep:
+                m.env[name] = _node(value, item)
+            elif name in m.environ:  # `-e NAME` passes the host's value
+                m.env[name] = _node(m.environ[name], item)
+        elif option == "publish":
+            m.ports.append(item)
+        elif option == "user":
+            m.out.setdefault("user", item)
+        elif option == "volume":
+            m.mounts.append(_node(_volume(item), item))
+        elif option == "mount":
+            m.mounts.append(item)
+        elif option == "workdir":
+            if "workspaceFolder" not in m.keys:
+                m.out["workdir"] = item
+        elif option == "name":
+            ignored.append(flag)
+        elif option in _LIST_OPTIONS:
+            m.options[option] = (*m.options.get(option, ()), text)
+        elif option in ("extra_hosts", "labels"):
+            separator = ":" if option == "extra_hosts" else "="
+            key, sep, value = text.partition(separator)
+            if not sep or not key:
+                raise item.error(f"{flag} {text!r} is not NAME{separator}VALUE")
+            m.options[option] = (*m.options.get(option, ()), (key, value))
+        else:
+            m.options[option] = text
+
+
+def _volume(item: Node) -> str:
+    """docker's `-v SOURCE:TARGET[:ro]` in its `--mount` form."""
+    parts = item.value.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise item.error(f"-v {item.value!r} is not SOURCE:TARGET[:ro]", "or write it in mounts")
+    source, target = parts[0], parts[1]
+    kind = "bind" if source.startswith(("/", ".", "~")) else "volume"
+    read_only = ",readonly" if len(parts) == 3 and "ro" in parts[2].split(",") else ""
+    return f"type={kind},source={source},target={target}{read_only}"
