@@ -49,7 +49,7 @@ COMPOSE_UNUSABLE = "compose_unusable"  # error
 
 # -- the agent (devbox/agent/) ---------------------------------------------------------------
 AGENT_STARTED = "agent_started"  # pid socket log detached: it holds the project's lock
-SERVING = "serving"  # urls {label: [url]} unsupervised detached: the project serves
+SERVING = "project_up"  # urls {label: [url]} unsupervised detached: the project serves
 BATCH = "batch"  # action changed deleted: a save seen, the action chosen for it
 CONTAINER_EXITED = "container_exited"  # name id exit_code: the engine says a container died
 CONTAINER_STARTED = "container_started"  # name id: ... or (re)started

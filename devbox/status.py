@@ -48,8 +48,8 @@ class ContainerStatus:
     def to_dict(self) -> dict:
         """Its fields and what they imply (running, uptime_s, reloads, reload_p50_ms, crashed):
         what `devbox status --json` prints and the agent sends."""
-        return {**asdict(self), "running": self.running, "uptime_s": self.uptime_s, "reloads": self.reloads,
-                "reload_p50_ms": self.reload_p50_ms, "crashed": self.crashed}
+        implied = (name for name, value in vars(ContainerStatus).items() if isinstance(value, property))
+        return {**asdict(self), **{name: getattr(self, name) for name in implied}}
 
     @classmethod
     def from_dict(cls, data: dict) -> "ContainerStatus":

@@ -9,7 +9,7 @@ line, the first of which is `{"ok": true, ...}` or `{"ok": false, "error": "..."
 | `hello` | | pid, started_at, version, config, log |
 | `status` | | agent (pid, uptime, reloads, p50...), containers (status.ContainerStatus fields) |
 | `events` | since (a seq; omitted: only new ones) | then one bus record per line until the agent stops |
-| `wait` | timeout (seconds) | state (serving, failed, timeout, ended), error, generations |
+| `wait` | timeout (seconds) | state (settled, failed, timeout, ended), error, generations |
 | `stop` | | pid; the agent then stops what it started and exits |
 
 Standard library only and free of the Docker SDK: `devbox status` answers through this in tens

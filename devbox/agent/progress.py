@@ -118,19 +118,19 @@ class Progress:
 
     def wait(self, polls_now: int, timeout: float) -> dict:
         """Block until the collect after `polls_now` found nothing pending and the project
-        serves; {"state": "serving"|"failed"|"timeout"|"ended", "error": first line, ...}."""
+        serves; {"state": "settled"|"failed"|"timeout"|"ended", "error": first line, ...}."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while not (self.ended or (self.serving and self.quiet > polls_now)):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return {"state": "timeout", "error": self.failure() or "", "serving": self.serving}
+                    return {"state": "timeout", "error": self.failure() or "", "project_up": self.serving}
                 self._cond.wait(remaining)
             if self.ended:
                 return {"state": "ended", "error": self.ended}
             error = self.failure()
             generations = {label: gen for label, (gen, _) in self.apps.items()}
-            return {"state": "failed" if error else "serving", "error": error or "", "generations": generations}
+            return {"state": "failed" if error else "settled", "error": error or "", "generations": generations}
 
     def stats(self) -> dict:
         with self._cond:

@@ -160,7 +160,7 @@ def cmd_wait(args, console, path: Path) -> int:
     client = needed_client(path)
     answer = client.request("wait", read_timeout=args.timeout + 5.0, timeout=args.timeout)
     state, error = answer["state"], answer.get("error") or ""
-    if state == "serving":
+    if state == "settled":
         if args.verbose:
             console.say("serving what is on disk")
         return 0

@@ -180,7 +180,7 @@ class Console:
         if self.verbose:
             self.say(f"agent pid {pid} listening on {socket}" + (f", log {log}" if log else ""))
 
-    def on_serving(self, urls, unsupervised, detached, log, pid):
+    def on_project_up(self, urls, unsupervised, detached, log, pid):
         how = (f"agent pid {pid} in the background, log {log}: `devbox logs -f`, `devbox down`" if detached
                else "Ctrl-C to stop")
         if list(urls) == [""]:  # a single container

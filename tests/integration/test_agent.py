@@ -5,7 +5,9 @@ broken one, and `devbox events` streams a save, a crash and a container restart.
 import json
 import os
 import signal
+import socket
 import subprocess
+import threading
 
 from devbox.agent import detach
 from tests.project import DEVBOX
@@ -155,7 +157,7 @@ def test_the_event_stream_shows_a_save_a_crash_and_a_container_restart(project, 
         return wait_until(look, 30, 0, what)
 
     try:
-        until(lambda r: r["event"] == "serving", "serving")
+        until(lambda r: r["event"] == "project_up", "the project up")
         edit(project, '"v1"', '"v2"')
         batch = until(lambda r: r["event"] == "batch", "the save")
         assert (batch["action"], batch["changed"], batch["deleted"]) == ("reload", ["app.py"], [])
@@ -189,19 +191,16 @@ class SocketRelay:
     going away and coming back, without touching the engine the other tests share."""
 
     def __init__(self, path, engine="/var/run/docker.sock"):
-        import socket
-        import threading
-
-        self.path, self.engine, self.socket_mod, self.threading = str(path), engine, socket, threading
+        self.path, self.engine = str(path), engine
         self.conns = []
         self.server = None
 
     def start(self):
-        sock = self.socket_mod.socket(self.socket_mod.AF_UNIX)
+        sock = socket.socket(socket.AF_UNIX)
         sock.bind(self.path)
         sock.listen(16)
         self.server = sock
-        self.threading.Thread(target=self._accept, args=(sock,), daemon=True).start()
+        threading.Thread(target=self._accept, args=(sock,), daemon=True).start()
         return self
 
     def _accept(self, server):
@@ -210,11 +209,11 @@ class SocketRelay:
                 client, _ = server.accept()
             except OSError:
                 return
-            upstream = self.socket_mod.socket(self.socket_mod.AF_UNIX)
+            upstream = socket.socket(socket.AF_UNIX)
             upstream.connect(self.engine)
             self.conns += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
-                self.threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
     @staticmethod
     def _pump(src, dst):

@@ -180,7 +180,7 @@ def test_wait_needs_a_collect_begun_after_it_that_found_nothing():
     progress(record(events.RELOADED, paths=["app.py"], ms=20.0, generation=2))
     progress.at_quiet(4)
     thread.join(2)
-    assert result["state"] == "serving" and result["generations"] == {"": 2}
+    assert result["state"] == "settled" and result["generations"] == {"": 2}
 
 
 def test_wait_says_why_the_app_does_not_serve_and_a_good_save_clears_it():
@@ -192,7 +192,7 @@ def test_wait_says_why_the_app_does_not_serve_and_a_good_save_clears_it():
     assert progress.wait(0, 1.0) == {"state": "failed", "error": "app.py:7: SyntaxError: invalid syntax",
                                      "generations": {"": 3}}
     progress(record(events.RELOADED, paths=["app.py"], ms=20.0, generation=4))
-    assert progress.wait(0, 1.0)["state"] == "serving"
+    assert progress.wait(0, 1.0)["state"] == "settled"
 
 
 def test_a_late_line_about_an_older_generation_changes_nothing():
@@ -201,7 +201,7 @@ def test_a_late_line_about_an_older_generation_changes_nothing():
     progress(record(events.RELOADED, ms=5.0, generation=5))
     progress(record(events.SUPERVISOR, kind=protocol.EVENT_CRASHED, generation=4, summary="old"))
     progress.at_quiet(1)
-    assert progress.wait(0, 1.0)["state"] == "serving"
+    assert progress.wait(0, 1.0)["state"] == "settled"
 
 
 @pytest.mark.parametrize("bad, good, expected", [
@@ -221,7 +221,7 @@ def test_each_problem_fails_a_wait_until_its_own_recovery(bad, good, expected):
     progress(bad)
     assert progress.wait(0, 1.0)["error"] == expected
     progress(good)
-    assert progress.wait(0, 1.0)["state"] == "serving"
+    assert progress.wait(0, 1.0)["state"] == "settled"
 
 
 def test_wait_times_out_before_the_project_serves_and_ends_with_the_agent():
