@@ -55,4 +55,17 @@ COMPOSE_UP = "compose_up"  # cli project file services
 COMPOSE = "compose"  # line: compose's output (-v)
 COMPOSE_UNUSABLE = "compose_unusable"  # error
 
+# -- the agent (devbox/agent/) ---------------------------------------------------------------
+AGENT_STARTED = "agent_started"  # pid socket log detached: it holds the project's lock
+SERVING = "project_up"  # urls {label: [url]} unsupervised detached: the project serves
+BATCH = "batch"  # action changed deleted: a save seen, the action chosen for it
+# What the engine's own event stream says (for `devbox events` and `wait`); the lines a person
+# reads about the same facts are the recovery events above, so these render only at -v.
+CONTAINER_EXITED = "container_exited"  # name id exit_code: the engine says a container died
+CONTAINER_STARTED = "container_started"  # name id: ... or (re)started
+ENGINE_STREAM_LOST = "engine_stream_lost"  # url error: the engine's event stream broke
+ENGINE_STREAM_BACK = "engine_stream_back"  # url: it answers again
+AGENT_FAILED = "agent_failed"  # error: it could not start serving, and exits
+AGENT_STOPPED = "agent_stopped"  # seconds: what it started is stopped; it exits
+
 ALL = tuple(value for name, value in sorted(globals().items()) if name.isupper() and isinstance(value, str))

@@ -52,6 +52,10 @@ class ContainerSpec:
     def sync(self) -> str:
         return "bind" if self.bind_source else "copy"
 
+    def event_view(self) -> dict:
+        """What an event shows of it (devbox events): not its env, which may hold secrets."""
+        return {"name": self.name, "image": self.image, "sync": self.sync, "urls": list(self.urls)}
+
     @property
     def urls(self) -> Tuple[str, ...]:
         if self.forwards:

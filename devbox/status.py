@@ -4,7 +4,8 @@ single container and for each compose service. Rendering is cli.py's."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import time
+from dataclasses import asdict, dataclass, field, fields
 from typing import List, Optional
 
 from devbox import docker_time
@@ -43,6 +44,43 @@ class ContainerStatus:
     @property
     def crashed(self) -> bool:
         return self.supervisor.get("state") == protocol.STATE_CRASHED
+
+    def to_dict(self) -> dict:
+        """Its fields and what they imply (running, uptime_s, reloads, reload_p50_ms, crashed):
+        what `devbox status --json` prints and the agent sends."""
+        implied = (name for name, value in vars(ContainerStatus).items() if isinstance(value, property))
+        return {**asdict(self), **{name: getattr(self, name) for name in implied}}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ContainerStatus":
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@dataclass
+class AgentStatus:
+    """The project's agent, as it describes itself (devbox/agent/runner.py)."""
+
+    pid: int
+    started_at: float  # epoch seconds
+    detached: bool
+    socket: str
+    log: Optional[str] = None  # a detached agent's output
+    serving: bool = False  # the project has served since the agent started it
+    reloads: int = 0  # reloads the agent's watcher made
+    reload_p50_ms: Optional[float] = None  # their save-to-serving time
+    failure: Optional[str] = None  # what keeps what is on disk from serving, if anything
+    engine: Optional[str] = None
+
+    @property
+    def uptime_s(self) -> float:
+        return max(0.0, time.time() - self.started_at)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "uptime_s": self.uptime_s}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AgentStatus":
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
 def published_urls(container, port: Optional[int] = None) -> List[str]:

@@ -7,6 +7,7 @@ import sys
 import threading
 from typing import List, Optional
 
+from devbox.agent.bus import EventBus, fields_of
 from devbox.supervisor import protocol
 
 PREFIX = protocol.LOG_PREFIX
@@ -14,9 +15,14 @@ APP_PREFIX = "[app]   "
 
 
 class Console:
-    """Renders session/watcher events: one line per event, quiet by default, more with -v."""
+    """Renders session/watcher events: one line per event, quiet by default, more with -v.
+
+    It renders bus records (devbox/agent/bus.py): `console.bus` is the `report` the core gets,
+    and this console one of its readers, so it shows what `devbox events` streams."""
 
     def __init__(self, verbose: bool = False, out=None, service: str = ""):
+        self.bus = EventBus()
+        self.bus.add_reader(self.record)
         self.verbose = verbose
         self.out = out or sys.stdout
         self.lock = threading.Lock()
@@ -44,6 +50,10 @@ class Console:
         finally:
             self._local.service = None
 
+    def record(self, record: dict) -> None:
+        """Render one bus record (this process's, or an agent's read from its socket)."""
+        self(str(record["event"]), service=record.get("service"), **fields_of(record))
+
     def tag(self) -> str:
         """The prefix of an app output line: [app], or [web] for a compose service."""
         service = getattr(self._local, "service", None)
@@ -65,7 +75,7 @@ class Console:
         self.say(f"image {image} built in {seconds:.1f} s")
 
     def on_container(self, name, how, spec):
-        self.say(f"container {name} {how}" + (f" ({spec.sync} sync)" if self.verbose else ""))
+        self.say(f"container {name} {how}" + (f" ({spec['sync']} sync)" if self.verbose else ""))
 
     def on_container_stopped(self, name, reason):
         self.say(f"✗ container {name} stopped underneath devbox ({reason})")
@@ -194,6 +204,51 @@ class Console:
     def on_compose(self, line):
         if self.verbose:
             self.raw(f"{'[compose]'.ljust(self.width)} {line}")
+
+
+    # -- the agent -------------------------------------------------------------------------------
+    def on_agent_started(self, pid, socket, log, detached):
+        if self.verbose:
+            self.say(f"agent pid {pid} listening on {socket}" + (f", log {log}" if log else ""))
+
+    def on_project_up(self, urls, unsupervised, detached, log, pid):
+        how = (f"agent pid {pid} in the background, log {log}: `devbox logs -f`, `devbox down`" if detached
+               else "Ctrl-C to stop")
+        if list(urls) == [""]:  # a single container
+            self.say(f"serving {urls[''][0] if urls[''] else '(no published port)'}  ({how})")
+            return
+        for service, service_urls in urls.items():
+            self.say(f"{service}: serving {service_urls[0] if service_urls else '(port not published)'}")
+        for service in unsupervised:
+            self.say(f"{service}: running as compose runs it (not supervised)")
+        self.say(how)
+
+    def on_batch(self, action, changed, deleted):
+        if self.verbose:
+            self.say(f"{describe(sorted(changed + deleted))} -> {action}")
+
+    def on_container_exited(self, name, id, exit_code):
+        if self.verbose:  # said for a person by container_stopped
+            self.say(f"engine: container {name} exited (status {exit_code})")
+
+    def on_container_started(self, name, id):
+        if self.verbose:
+            self.say(f"engine: container {name} started")
+
+    def on_engine_stream_lost(self, url, error):
+        if self.verbose:  # said for a person by engine_lost
+            self.say(f"engine: the event stream of {url} broke ({error})")
+
+    def on_engine_stream_back(self, url):
+        if self.verbose:
+            self.say(f"engine: the event stream of {url} is back")
+
+    def on_agent_failed(self, error):
+        pass  # the command that fails prints it once, as `devbox: ERROR`
+
+    def on_agent_stopped(self, seconds):
+        if seconds is not None:  # else it stopped while starting, and the command says so
+            self.say(f"stopped in {seconds:.1f} s")
 
 
 def describe(paths: List[str], verb: str = "changed") -> str:

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from devbox.config_file import CONFIG_NAME
 from devbox.supervisor import protocol
 from devbox.urls import http_url
 
-CONFIG_NAME = "devbox.yml"
 DEFAULT_IMAGE = "python:3.12-slim"
 DEFAULT_DOCKERFILE = "docker/Dockerfile"
 DEFAULT_WORKDIR = "/app"

@@ -26,11 +26,12 @@ from devbox.config import builders, names, values
 from devbox.config.model import ContainerOptions, Forward
 from devbox.config.schema import TOP
 from devbox.config.tree import Node
+from devbox.config_file import DEVCONTAINER_NAME
 from devbox.devcontainer import variables
 from devbox.devcontainer.variables import Variables
 from devbox.errors import location
 
-SOURCE = "devcontainer.json"
+SOURCE = DEVCONTAINER_NAME
 WORKSPACES = "/workspaces"  # the spec's default parent of workspaceFolder
 
 KEYS = {
