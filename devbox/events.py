@@ -11,6 +11,12 @@ PULL = "pull"  # image status id: a pull's progress (-v)
 BUILD = "build"  # line: the builder's output
 BUILT = "built"  # image seconds
 CONTAINER = "container"  # name how=created|running|restarting|recreating spec
+USER_UID = "user_uid"  # user uid gid why: updateRemoteUserUID done (why "") or not (why)
+
+# -- lifecycle commands (devbox.hooks) -----------------------------------------------------------
+HOOK_RUN = "hook_run"  # moment labels: a moment's commands start (-v)
+HOOK_OUTPUT = "hook_output"  # label line: one line of a command's output
+HOOK_FAILED = "hook_failed"  # moment label status: the chain ends here
 
 # -- the supervisor's output --------------------------------------------------------------------
 LINE = "line"  # line: one line of the app's output

@@ -20,12 +20,16 @@ from devbox.urls import http_url
 
 # -- commands -----------------------------------------------------------------------------------
 
-def load_config(args):
+def load_config(args, console: Optional[Console] = None):
+    """The project's config; a devcontainer.json says that it is the one used (to `console`,
+    which also names it in its reload lines)."""
     from devbox import config
 
     cfg = config.load(Path(args.file) if args.file else None)
     for warning in cfg.warnings:
         print(f"devbox: warning: {warning}", file=sys.stderr, flush=True)
+    if console is not None:
+        console.use_config(cfg)
     return cfg
 
 
@@ -38,7 +42,7 @@ def connect():
 def open_project(args, console) -> "Project":
     """The project devbox.yml describes: a compose project or a single container (an
     interfaces.Project either way)."""
-    cfg = load_config(args)  # a bad devbox.yml is reported before anything else happens
+    cfg = load_config(args, console)  # a bad config file is reported before anything else happens
     if cfg.compose:
         from devbox.compose import ComposeSession
 
@@ -67,14 +71,15 @@ def cmd_up(args, console) -> int:
     serving = project.serve(watch=not args.detach)
     if None in serving.urls:  # a single container: its URL
         urls = serving.urls[None]
-        url = urls[0] if urls else "(no published port)"
+        url = labelled(urls[0], project.config.port_label(project.config.app_port)) if urls else "(no published port)"
         if args.detach:
             console.say(f"serving {url}  (detached: `devbox logs -f`, `devbox down`)")
             return 0
         console.say(f"serving {url}  (Ctrl-C to stop)")
     else:  # compose: each service's URL
         for service, urls in serving.urls.items():
-            console.say(f"{service}: serving {urls[0] if urls else '(port not published)'}")
+            label = project.config.port_label(project.config.compose.service(service).port)
+            console.say(f"{service}: serving {labelled(urls[0], label) if urls else '(port not published)'}")
         for service in serving.unsupervised:
             console.say(f"{service}: running as compose runs it (not supervised)")
         if args.detach:
@@ -88,9 +93,9 @@ def cmd_run(args, console) -> int:
     from devbox import serving
     from devbox.targets import ProcessTarget
 
-    cfg = load_config(args)
+    cfg = load_config(args, console)
     if not (cfg.app or cfg.command):
-        raise UsageError("`devbox run` needs `app:` or `command:` in devbox.yml")
+        raise UsageError(f"`devbox run` needs `app:` or `command:` in {cfg.path.name}")
     watcher = serving.new_watcher(cfg, console)
     target = ProcessTarget(cfg, console)
     watcher.on_batch = target.act
@@ -143,13 +148,15 @@ def cmd_status(args, console) -> int:
         console.raw(f"{project.config.name}  not created  (start it with `devbox up`)")
         return 0
     for row in rows:
-        console.raw(status_line(row))
+        console.raw(status_line(row, project.config.port_label))
     return 0
 
 
-def status_line(row) -> str:
-    """One `devbox status` line for a ContainerStatus."""
-    parts = [row.name, row.state, " ".join(row.urls) or "-", f"image {row.image}"]
+def status_line(row, port_label=lambda port: None) -> str:
+    """One `devbox status` line for a ContainerStatus; `port_label(container port)` names a URL
+    (devcontainer.json's portsAttributes)."""
+    parts = [row.name, row.state, " ".join(labelled(url, port_label(row.url_ports[url]) if url in row.url_ports else None)
+                                           for url in row.urls) or "-", f"image {row.image}"]
     if row.running:
         parts.append(f"up {_ago(row.uptime_s)}")
     if row.supervised is False:
@@ -160,6 +167,10 @@ def status_line(row) -> str:
         if row.crashed:
             parts.append("app crashed: showing the error page")
     return "  ".join(parts)
+
+
+def labelled(url: str, label: Optional[str]) -> str:
+    return f"{url} ({label})" if label else url
 
 
 def _ago(seconds: Optional[float]) -> str:
@@ -210,11 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="devbox", description="Develop Python web apps inside Docker "
                                      "containers, reloaded the instant you save.")
     parser.add_argument("--version", action="version", version=f"devbox {__version__}")
-    parser.add_argument("-f", "--file", help="the devbox.yml to use (default: searched upward from here)")
+    parser.add_argument("-f", "--file", help="the devbox.yml or devcontainer.json to use (default: devbox.yml "
+                        "searched upward from here, else .devcontainer/devcontainer.json)")
     parser.add_argument("-v", "--verbose", action="store_true", help="say more")
     # The same options after the command; SUPPRESS keeps a value given before it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--file", default=argparse.SUPPRESS, help="the devbox.yml to use")
+    common.add_argument("--file", default=argparse.SUPPRESS, help="the devbox.yml or devcontainer.json to use")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="say more")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

@@ -54,6 +54,9 @@ def plan_override(config, user_services: Mapping[str, dict], supervisor_dir: Opt
         if supervisor_dir is not None:
             entry["volumes"] = [f"{_escape(str(supervisor_dir))}:{injected.SUPERVISOR_ROOT}:ro"]
         services[service.name] = entry
+    for forward in config.forwards:  # devcontainer.json's forwardPorts, for this machine only
+        ports = services.setdefault(forward.service, {}).setdefault("ports", [])
+        ports.append(f"{forward.host_ip}:{forward.published}:{forward.port}")
     return {"services": services}
 
 

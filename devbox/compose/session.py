@@ -66,9 +66,14 @@ class ComposeSession:
     def cli(self) -> ComposeCLI:
         if self._cli is None:
             argv = self._cli_argv or find_cli(self.environ)
-            self._cli = ComposeCLI(argv, self.compose.project_name, [self.compose.file_path, self.override_path],
+            self._cli = ComposeCLI(argv, self.compose.project_name, [*self.user_files, self.override_path],
                                    self.environ)
         return self._cli
+
+    @property
+    def user_files(self) -> List[Path]:
+        """The user's compose files, in compose's merge order (never modified)."""
+        return [self.compose.file_path, *self.compose.overrides]
 
     def supervised(self, name: str) -> bool:
         return any(s.name == name for s in self.compose.services)
@@ -82,7 +87,7 @@ class ComposeSession:
             what = "is a directory, not a file" if self.compose.file_path.is_dir() else "no such file"
             raise ComposeError(f"{self.display}: {what} (compose.file in {self.config.path.name})",
                                f"check the path; it is relative to {self.config.root}")
-        user = cli.config(self.compose.file_path, self.display).get("services") or {}
+        user = cli.config(self.user_files, self.display).get("services") or {}
         problem = missing_services(self.config, user, self.display)
         if problem is not None:
             raise problem
@@ -156,16 +161,26 @@ class ComposeSession:
         self.report(events.COMPOSE_UP, cli=self.cli.name, project=self.compose.project_name, file=self.display,
                     services=sorted(user))
         try:
-            self._compose_up([], build=build)
+            self._compose_up([], build=build, only=self._run_services())
             return self._attach(before)
         except KeyboardInterrupt:
             self.stop()  # nothing left running after Ctrl-C
             raise
 
-    def _compose_up(self, services: Sequence[str], build: bool) -> None:
+    def _run_services(self) -> List[str]:
+        """The services a whole-project `up` starts: all (an empty list), or `run_services` and
+        the supervised ones (their dependencies come too)."""
+        chosen = self.compose.run_services
+        if chosen is None:
+            return []
+        return list(dict.fromkeys([*chosen, *(s.name for s in self.compose.services)]))
+
+    def _compose_up(self, services: Sequence[str], build: bool, only: Sequence[str] = ()) -> None:
+        """`up` of the project (of `only`, with their dependencies), or of `services` alone."""
         extra = ["--build"] if build else []
         if services:
             extra += ["--no-deps", *services]
+        extra += list(only)
         if not self.engine.remote:
             self.cli.run("up", "-d", *extra, report=self.report, what="up")
             return
@@ -220,7 +235,7 @@ class ComposeSession:
             self.report(events.REBUILDING, paths=list(paths), service=service)
         started = time.monotonic()
         before = {c.id: c.attrs["State"].get("StartedAt") for c in self.containers()}
-        self.write_override(self.cli.config(self.compose.file_path, self.display).get("services") or {})
+        self.write_override(self.cli.config(self.user_files, self.display).get("services") or {})
         self._compose_up(services, build=True)
         self._attach(before, only=services, into=running)
         recreated = sorted({c.labels.get(COMPOSE_SERVICE) for c in self.containers(all=False)
@@ -245,7 +260,7 @@ class ComposeSession:
         names = [c.name for c in self.containers()]
         try:
             self.cli.run("down", *(["-v"] if volumes else []), "--remove-orphans", report=self.report,
-                         files=[self.compose.file_path])
+                         files=self.user_files)
         except ComposeError as exc:
             self.report(events.COMPOSE_UNUSABLE, error=exc.message)
         for container in self.containers():
@@ -327,7 +342,7 @@ class ComposeSession:
             raise UsageError("name the service: `devbox exec SERVICE [COMMAND...]`")
         service, *rest = command
         self.running(service)
-        files = [self.compose.file_path] + ([self.override_path] if self.override_path.is_file() else [])
+        files = self.user_files + ([self.override_path] if self.override_path.is_file() else [])
         argv = self.cli.command("exec", *([] if tty else ["-T"]), service, *(rest or ["sh"]), files=files)
         return Exec(argv=argv, env=self.cli.environ)
 
