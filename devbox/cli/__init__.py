@@ -71,14 +71,14 @@ def cmd_up(args, console) -> int:
     serving = project.serve(watch=not args.detach)
     if None in serving.urls:  # a single container: its URL
         urls = serving.urls[None]
-        url = labelled(urls[0], project.config.port_label(project.config.app_port)) if urls else "(no published port)"
+        url = labelled(urls[0], project.config.app_label()) if urls else "(no published port)"
         if args.detach:
             console.say(f"serving {url}  (detached: `devbox logs -f`, `devbox down`)")
             return 0
         console.say(f"serving {url}  (Ctrl-C to stop)")
     else:  # compose: each service's URL
         for service, urls in serving.urls.items():
-            label = project.config.port_label(project.config.compose.service(service).port)
+            label = project.config.app_label(service)
             console.say(f"{service}: serving {labelled(urls[0], label) if urls else '(port not published)'}")
         for service in serving.unsupervised:
             console.say(f"{service}: running as compose runs it (not supervised)")
