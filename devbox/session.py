@@ -23,6 +23,7 @@ from devbox.stop_timeout import stop_timeout
 from devbox.supervisor import protocol
 
 READY_TIMEOUT = 60.0
+DOCKER_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 Report = Callable[..., None]
 
@@ -133,7 +134,8 @@ class Session:
         if not any("${containerEnv:" in value for _, value in self.config.env):
             return None
         pairs = self.client.images.get(image_id).attrs["Config"].get("Env") or []
-        return dict(pair.partition("=")[::2] for pair in pairs)
+        # The engine gives a container its default PATH when the image sets none (`docker import`).
+        return {"PATH": DOCKER_DEFAULT_PATH, **dict(pair.partition("=")[::2] for pair in pairs)}
 
     def up(self, rebuild: bool = False):
         """Image, then reuse the container if its config hash matches, else (re)create it; started
