@@ -8,6 +8,7 @@ from typing import Iterable, Mapping, Optional
 
 from devbox import __version__, injected, supervisor_argv
 from devbox import plan as planning
+from devbox.config.model import CONFIG_NAME
 from devbox.compose.labels import LABEL_SERVICE, LABEL_SUPERVISOR
 from devbox.container_env import default_env
 from devbox.errors import ComposeError
@@ -51,6 +52,8 @@ def plan_override(config, user_services: Mapping[str, dict], supervisor_dir: Opt
             "stop_signal": protocol.STOP_SIGNALS[0],
             "stop_grace_period": f"{stop_timeout(config.stop_grace)}s",
         }
+        if config.source != CONFIG_NAME:  # devcontainer.json: the app runs in workspaceFolder
+            entry["working_dir"] = _escape(config.workdir)
         if supervisor_dir is not None:
             entry["volumes"] = [f"{_escape(str(supervisor_dir))}:{injected.SUPERVISOR_ROOT}:ro"]
         services[service.name] = entry

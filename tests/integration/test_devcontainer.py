@@ -142,7 +142,7 @@ COMPOSE = """\
 services:
   app:
     image: {image}
-    volumes: ["..:/workspace"]
+    volumes: [".:/workspace"]
     command: ["sleep", "infinity"]
   api:
     image: {image}
@@ -155,7 +155,7 @@ services:
 EXTEND = """\
 services:
   app:
-    environment: {{GREETING: from-the-second-file}}
+    environment: {GREETING: from-the-second-file}
 """
 
 
