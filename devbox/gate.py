@@ -7,6 +7,7 @@ code, and cost a reload for nothing. Why a FIFO: opening it for reading blocks u
 it for writing, whichever comes first, so nothing polls and no release can be lost (a signal sent
 before the launcher installed its handler would be dropped by PID 1). The FIFO goes into the
 container with the gate launcher, once, at creation; it outlives a stop, so every start waits.
+Both live beside SUPERVISOR_ROOT, not in it: a compose service mounts that directory read-only.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import time
 
 from devbox.injected import SUPERVISOR_LAUNCHER, SUPERVISOR_ROOT
 
-GATE_LAUNCHER = f"{SUPERVISOR_ROOT}/devbox-gated"
-GATE_FIFO = f"{SUPERVISOR_ROOT}/gate"
+GATE_ROOT = f"{SUPERVISOR_ROOT}-gate"
+GATE_LAUNCHER = f"{GATE_ROOT}/launch"
+GATE_FIFO = f"{GATE_ROOT}/fifo"
 RELEASE_TIMEOUT = 30  # seconds a release waits for the launcher to open the FIFO
 # Stop signals end the wait (PID 1 ignores them otherwise); then the supervisor's own launcher
 # runs in this process, keeping PID 1 and the arguments.

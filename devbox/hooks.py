@@ -14,6 +14,7 @@ import os
 import subprocess
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, Mapping, Optional, Sequence
 
 from devbox import events
@@ -147,25 +148,44 @@ def _ignore(line: str) -> None:
     pass
 
 
-def after_start(client, container, spec, lifecycle: Lifecycle, created: bool, user_update=None) -> None:
+@dataclass(frozen=True)
+class Place:
+    """Where container hooks run: as `user` (None: the container's), in `workdir` ("": the
+    container's), with `env` added; `gated`: the container's supervisor waits for devbox.gate."""
+
+    user: Optional[str] = None
+    workdir: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+    gated: bool = False
+
+    @classmethod
+    def of_spec(cls, spec) -> "Place":
+        return cls(user=spec.user, workdir=spec.workdir, env=dict(spec.env), gated=spec.gated)
+
+    def runner(self, client, container, as_root: bool = False):
+        if as_root:
+            return exec_runner(client, container.id, "0", self.workdir, {})
+        return exec_runner(client, container.id, self.user, self.workdir, self.env)
+
+
+def after_start(client, container, place: Place, lifecycle: Lifecycle, created: bool, user_update=None) -> None:
     """What follows a container's start: a new container's home directory given to the updated
     uid (devbox.remote_user), the container moments of this start, and the gate opened (as root)
     at `wait_for`'s moment."""
     from devbox import gate, remote_user
 
-    as_root = exec_runner(client, container.id, "0", spec.workdir, {})
+    as_root = place.runner(client, container, as_root=True)
     if user_update is not None:
         as_root(remote_user.chown_home_argv(user_update), _ignore)
-    run = exec_runner(client, container.id, spec.user, spec.workdir, dict(spec.env))
-    release = (lambda: as_root(gate.release_argv(), _ignore)) if spec.gated else None
-    lifecycle.container(run, start_moments(created), release)
+    release = (lambda: as_root(gate.release_argv(), _ignore)) if place.gated else None
+    lifecycle.container(place.runner(client, container), start_moments(created), release)
 
 
-def attach(client, container, spec, lifecycle: Lifecycle) -> None:
+def attach(client, container, place: Place, lifecycle: Lifecycle) -> None:
     """`post_attach`, at each `devbox up`; a gate left closed (a devbox that went away before it
     opened it) is opened, or the app would never start."""
     from devbox import gate
 
-    if spec.gated:
-        exec_runner(client, container.id, "0", spec.workdir, {})(gate.release_argv(if_waiting=True), _ignore)
-    lifecycle.container(exec_runner(client, container.id, spec.user, spec.workdir, dict(spec.env)), ("post_attach",))
+    if place.gated:
+        place.runner(client, container, as_root=True)(gate.release_argv(if_waiting=True), _ignore)
+    lifecycle.container(place.runner(client, container), ("post_attach",))

@@ -203,7 +203,7 @@ class Session:
         since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
         container.start()
         stream = self.follow(container, since=since)
-        hooks.after_start(self.client, container, spec, self.lifecycle, created, user_update)
+        hooks.after_start(self.client, container, hooks.Place.of_spec(spec), self.lifecycle, created, user_update)
         self.wait_ready(container, stream, after=0, timeout=READY_TIMEOUT)
         return stream
 
@@ -320,7 +320,7 @@ class Session:
         watcher = serving.new_watcher(self.config, self.report) if watch else None
         container, stream = self.up()
         spec = self.plan()
-        hooks.attach(self.client, container, spec, self.lifecycle)
+        hooks.attach(self.client, container, hooks.Place.of_spec(spec), self.lifecycle)
         if forwarding is not None:
             try:
                 forwarding.open(container, spec.forwards, detach=not watch)

@@ -6,7 +6,7 @@ import difflib
 from pathlib import Path
 from typing import Iterable, Mapping, Optional
 
-from devbox import __version__, injected, supervisor_argv
+from devbox import __version__, gate, hooks, injected, supervisor_argv
 from devbox import plan as planning
 from devbox.config.model import CONFIG_NAME
 from devbox.compose.labels import LABEL_SERVICE, LABEL_SUPERVISOR
@@ -20,6 +20,17 @@ from devbox.supervisor import protocol
 def _escape(value: str) -> str:
     """Compose interpolates $VAR in every file, the override too: keep devbox's values literal."""
     return value.replace("$", "$$")
+
+
+def hooked_service(config) -> str:
+    """The service the lifecycle commands run in: devcontainer.json's `service`, the first
+    supervised one."""
+    return config.compose.services[0].name
+
+
+def gated(config, service) -> bool:
+    """Whether `service`'s supervisor waits for the lifecycle commands (devbox.gate)."""
+    return service.name == hooked_service(config) and hooks.gated(config)
 
 
 def plan_override(config, user_services: Mapping[str, dict], supervisor_dir: Optional[Path],
@@ -37,7 +48,8 @@ def plan_override(config, user_services: Mapping[str, dict], supervisor_dir: Opt
             user_env = dict(item.partition("=")[::2] for item in user_env)
         env = {key: value for key, value in default_env(app=bool(service.app)).items() if key not in user_env}
         env.update(service.env_dict())
-        command = launch_argv() + supervisor_argv.for_config(config, service, port=service.port)
+        launcher = gate.launch_argv() if gated(config, service) else launch_argv()
+        command = launcher + supervisor_argv.for_config(config, service, port=service.port)
         entry = {
             "command": [_escape(arg) for arg in command],
             "environment": {key: _escape(value) for key, value in env.items()},

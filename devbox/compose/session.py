@@ -11,12 +11,13 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
-from devbox import docker_time, events, injected, logs, serving
+from devbox import docker_time, events, hooks, injected, logs, serving
 from devbox import status as statuses
 from devbox.compose.cli import ComposeCLI, find_cli
 from devbox.compose.dispatch import Dispatcher, Running, ServiceTarget, UnionFilter
 from devbox.compose.labels import COMPOSE_ONEOFF, COMPOSE_PROJECT, COMPOSE_SERVICE, number
-from devbox.compose.override import missing_services, plan_override
+from devbox.compose.override import gated, hooked_service, missing_services, plan_override
+from devbox.config.model import CONFIG_NAME
 from devbox.errors import ComposeError, DevboxError, UsageError
 from devbox.interfaces import Exec, Serving
 from devbox.supervisor import protocol
@@ -50,6 +51,7 @@ class ComposeSession:
         self.state_dir = config.root / STATE_DIR
         self.override_path = self.state_dir / f"compose.{self.compose.project_name}.yml"
         self.display = self.compose.file
+        self.lifecycle = hooks.Lifecycle(config, report)
 
     # -- collaborators, made on first use ----------------------------------------------------
     @property
@@ -181,17 +183,46 @@ class ComposeSession:
         if services:
             extra += ["--no-deps", *services]
         extra += list(only)
-        if not self.engine.remote:
-            self.cli.run("up", "-d", *extra, report=self.report, what="up")
-            return
-        # A remote engine cannot see a host directory: create, copy the supervisor in, start.
-        self.cli.run("up", "--no-start", *extra, report=self.report, what="up")
-        archive = injected.supervisor_archive()
+        before = {c.id: c.attrs["State"].get("StartedAt") for c in self.containers()}
+        self.lifecycle = hooks.Lifecycle(self.config, self.report)
+        self.lifecycle.host()
+        gate_service = self.compose.service(hooked_service(self.config))
+        if self.engine.remote or gated(self.config, gate_service):
+            # A remote engine cannot see a host directory, and a gate goes in before the first
+            # start: create, copy in, start.
+            self.cli.run("up", "--no-start", *extra, report=self.report, what="up")
+            self._inject(services, before)
+            extra = [a for a in extra if a != "--build"]
+        self.cli.run("up", "-d", *extra, report=self.report, what="up")
+        self._after_start(before)
+
+    def _inject(self, services: Sequence[str], before: Mapping[str, str]) -> None:
+        """The supervisor into the supervised services' containers (remote engine), and the gate
+        into new containers of the hooked service."""
+        from devbox import gate
+
         for name, containers in self.by_service().items():
             if self.supervised(name) and (not services or name in services):
                 for container in containers:
-                    container.put_archive("/", archive)
-        self.cli.run("up", "-d", *[a for a in extra if a != "--build"], report=self.report, what="up")
+                    if self.engine.remote:
+                        container.put_archive("/", injected.supervisor_archive())
+                    if gated(self.config, self.compose.service(name)) and container.id not in before:
+                        container.put_archive("/", gate.archive())
+
+    def _place(self) -> hooks.Place:
+        service = self.compose.service(hooked_service(self.config))
+        # devcontainer.json's workspaceFolder is where its commands run; devbox.yml's compose
+        # services keep their own working directory.
+        workdir = self.config.workdir if self.config.source != CONFIG_NAME else ""
+        return hooks.Place(user=self.config.user, workdir=workdir, env=service.env_dict(),
+                           gated=gated(self.config, service))
+
+    def _after_start(self, before: Mapping[str, str]) -> None:
+        """The container moments in the hooked service's container, when compose (re)started it."""
+        for container in self.by_service(all=False).get(hooked_service(self.config), [])[:1]:
+            if before.get(container.id) != container.attrs["State"].get("StartedAt"):
+                hooks.after_start(self.client, container, self._place(), self.lifecycle,
+                                  created=container.id not in before)
 
     def _attach(self, before: Mapping[str, str], only: Optional[Sequence[str]] = None,
                 into: Optional[Running] = None) -> Running:
@@ -349,6 +380,8 @@ class ComposeSession:
     def serve(self, watch: bool = True) -> Serving:
         """`devbox up`: compose starts the project, and with `watch` one watcher reloads per service."""
         running = self.up()
+        for container in self.by_service(all=False).get(hooked_service(self.config), [])[:1]:
+            hooks.attach(self.client, container, self._place(), self.lifecycle)
         watcher = self.watcher(running) if watch else None
         return Serving(urls=dict(running.urls), stop=self.stop, watcher=watcher, unsupervised=list(running.unsupervised))
 

@@ -170,11 +170,16 @@ def test_a_compose_config_starts_its_run_services_and_forwards_on_loopback(dc, d
         "runServices": ["app", "api"],
         "workspaceFolder": "/workspace",
         "forwardPorts": [dc.port, f"api:{api_port}"],
+        "postCreateCommand": "echo created-by-hook > created.txt",
+        "waitFor": "postCreateCommand",
+        "postAttachCommand": ["python3", "-c", "print('attached')"],
         "customizations": {"devbox": {"app": "app:app"}},
     })
     try:
         result = dc.devbox("up", "-d", timeout=240)
         assert "using .devcontainer/devcontainer.json" in result.stdout
+        assert "[postAttachCommand] attached" in result.stdout
+        assert dc.get("/created") == (200, "created-by-hook\n")  # in the app service, before the app
         assert dc.get("/env")[1].startswith("from-the-second-file ")
         assert http_get(f"http://127.0.0.1:{api_port}/")[0] == 200
         running = {c.labels["com.docker.compose.service"]: c
