@@ -54,3 +54,27 @@ def test_a_wait_for_command_gates_the_supervisor(tmp_path):
     assert spec.gated and spec.command[:2] == gate.launch_argv()
     spec = plan.plan(load(tmp_path, postStartCommand="echo later"), plan.HostFacts())
     assert not spec.gated and spec.command[:2] == plan.launch_argv()
+
+
+def compose_config(tmp_path, **keys):
+    (tmp_path / "docker-compose.yml").write_text("services:\n  app: {image: img}\n  db: {image: img}\n")
+    return load(tmp_path, dockerComposeFile=["../docker-compose.yml"], service="app", workspaceFolder="/workspace",
+                customizations={"devbox": {"app": "app:app"}}, **keys)
+
+
+def test_a_compose_config_publishes_its_forwards_on_loopback_and_runs_in_the_workspace(tmp_path):
+    from devbox.compose.override import plan_override
+
+    cfg = compose_config(tmp_path, forwardPorts=[8000, "db:5432"])
+    services = plan_override(cfg, {}, None)["services"]
+    assert services["app"]["ports"] == ["127.0.0.1:8000:8000"]
+    assert services["db"] == {"ports": ["127.0.0.1:5432:5432"]}  # not supervised: only published
+    assert services["app"]["working_dir"] == "/workspace"
+    assert services["app"]["command"][:2] == list(plan.launch_argv())
+
+
+def test_a_compose_config_waiting_for_a_command_gates_its_service(tmp_path):
+    from devbox.compose.override import plan_override
+
+    cfg = compose_config(tmp_path, onCreateCommand="pip install -e .")
+    assert plan_override(cfg, {}, None)["services"]["app"]["command"][:2] == list(gate.launch_argv())
