@@ -33,7 +33,7 @@ from typing import Iterable, Iterator, Optional, Sequence, Union
 
 import pathspec
 
-from devbox.actions import Action, strongest  # noqa: F401 - strongest re-exported
+from devbox.actions import Action, strongest  # strongest: re-exported
 
 RELOAD = Action.RELOAD
 SYNC = Action.SYNC

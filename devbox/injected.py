@@ -13,7 +13,9 @@ import tarfile
 import time
 from pathlib import Path
 
-SUPERVISOR_ROOT = "/opt/devbox"
+from devbox.supervisor import protocol
+
+SUPERVISOR_ROOT = protocol.INSTALL_ROOT
 # A launcher script, not `python3 -m devbox.supervisor`: with -m the project directory comes first
 # on sys.path, and a project that has its own `devbox` package would shadow the injected one.
 SUPERVISOR_LAUNCHER = f"{SUPERVISOR_ROOT}/devbox-supervisor"

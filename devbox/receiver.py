@@ -1,18 +1,15 @@
-"""A long-lived receiver inside a copy-mode container: batches go in over one open exec.
+"""The host's end of the copy-mode receiver: batches go into the container over one open exec.
 
 `put_archive` costs the engine a helper process per call (~50-100 ms, even for one small file),
-which a bind mount never pays. Instead, once the container runs, devbox starts one
-`python3 -c RECEIVER` exec with its stdin attached and sends each batch down that stream: a tar
-of the changed files, or a list of paths to remove. The receiver answers one line per request.
-A save then costs a write and a round trip on a connection that is already open.
+which a bind mount never pays. Instead, once the container runs, devbox starts one exec of the
+receiver program (devbox/supervisor/receiver.py, copied in with the supervisor) with its stdin
+attached and sends each batch down that stream: a tar of the changed files, or a list of paths
+to remove. The receiver answers one line per request. A save then costs a write and a round
+trip on a connection that is already open.
 
-The receiver is as careful as Docker's own extraction, and a little more: every name must lie
-under the workdir, no parent directory may be a symlink (a synced link can point anywhere in the
-container), an existing path is removed before it is replaced rather than written through, and
-a file is written to a temporary name and renamed into place, so the app never reads half a file.
-
-It is plain Python 3.8+ standard library, like the supervisor, and needs nothing else in the
-image. When it cannot start or its stream breaks, sync.py falls back to put_archive and exec.
+The program is plain Python 3.8+ standard library, like the supervisor, and needs nothing else
+in the image. When it cannot start or its stream breaks, sync.py falls back to put_archive and
+exec.
 """
 
 from __future__ import annotations
@@ -22,105 +19,7 @@ import threading
 from typing import Optional
 
 from devbox.errors import SyncError
-
-SCRIPT = r'''
-import io, os, shutil, struct, sys, tarfile, tempfile
-root = sys.argv[1]
-top = root.lstrip("/")
-inp, out = sys.stdin.buffer, sys.stdout.buffer
-as_root = os.geteuid() == 0
-
-def read(n):
-    data = b""
-    while len(data) < n:
-        chunk = inp.read(n - len(data))
-        if not chunk:
-            raise EOFError
-        data += chunk
-    return data
-
-def clear(path):
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
-    elif os.path.lexists(path):
-        os.unlink(path)
-
-def check_parents(path):
-    current = root
-    for part in os.path.relpath(os.path.dirname(path), root).split("/"):
-        if part == ".":
-            continue
-        current = os.path.join(current, part)
-        if os.path.islink(current) or not os.path.isdir(current):
-            raise ValueError("parent is not a directory: " + current)
-
-def target(name):
-    parts = name.split("/")
-    if not name.startswith(top + "/") or any(p in ("", ".", "..") for p in parts):
-        raise ValueError("outside the workdir: " + name)
-    path = "/" + name
-    check_parents(path)
-    return path
-
-def finish(path, m):
-    if as_root:
-        os.lchown(path, m.uid, m.gid)
-    if not m.issym():
-        os.chmod(path, m.mode)
-        os.utime(path, (m.mtime, m.mtime))
-
-def extract(data):
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        for m in tar:
-            path = target(m.name)
-            if m.isdir():
-                if os.path.lexists(path) and (os.path.islink(path) or not os.path.isdir(path)):
-                    os.unlink(path)
-                if not os.path.isdir(path):
-                    os.mkdir(path, 0o700)
-                finish(path, m)
-            elif m.issym():
-                clear(path)
-                os.symlink(m.linkname, path)
-                finish(path, m)
-            elif m.isfile():
-                fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".devbox-")
-                try:
-                    with os.fdopen(fd, "wb") as f:
-                        shutil.copyfileobj(tar.extractfile(m), f)
-                    finish(tmp, m)
-                    if os.path.isdir(path) and not os.path.islink(path):
-                        shutil.rmtree(path)
-                    os.replace(tmp, path)
-                except BaseException:
-                    if os.path.lexists(tmp):
-                        os.unlink(tmp)
-                    raise
-
-def remove(data):
-    for rel in data.decode("utf-8", "surrogateescape").split("\0"):
-        path = target(top + "/" + rel)
-        clear(path)
-
-while True:
-    try:
-        head = read(13)
-    except EOFError:
-        break
-    op, size = head[:5], struct.unpack(">Q", head[5:])[0]
-    payload = read(size)
-    try:
-        if op == b"tar  ":
-            extract(payload)
-        elif op == b"rm   ":
-            remove(payload)
-        elif op != b"ping ":
-            raise ValueError("unknown request %r" % op)
-        out.write(b"ok\n")
-    except Exception as exc:
-        out.write(("error %s: %s\n" % (type(exc).__name__, str(exc).replace("\n", " "))).encode())
-    out.flush()
-'''
+from devbox.supervisor import protocol
 
 REPLY_LIMIT = 64 * 1024
 
@@ -137,7 +36,7 @@ class Receiver:
         api = container.client.api
         self._lock = threading.Lock()
         try:
-            exec_id = api.exec_create(container.id, ["python3", "-I", "-S", "-u", "-c", SCRIPT, workdir],
+            exec_id = api.exec_create(container.id, protocol.program_argv(protocol.RECEIVER_MODULE, [workdir]),
                                       stdin=True, stdout=True, stderr=True, tty=False)["Id"]
             handle = api.exec_start(exec_id, socket=True)
         except Exception as exc:  # noqa: BLE001 - any failure here means: use the fallback
@@ -146,19 +45,20 @@ class Receiver:
         self._sock = getattr(handle, "_sock", handle)  # SocketIO (unix) wraps a socket; ssh gives one
         if hasattr(self._sock, "settimeout") and not hasattr(self._sock, "proc"):
             self._sock.settimeout(timeout)
-        self.request(b"ping ", b"")  # proves the whole path before the first real batch
+        self.request(protocol.RECEIVER_PING, b"")  # proves the whole path before the first real batch
 
     def request(self, op: bytes, payload: bytes) -> None:
         """Send one request and wait for its answer; SyncError when the receiver refused it,
         Broken when the stream failed."""
         with self._lock:
             try:
-                self._sock.sendall(op + struct.pack(">Q", len(payload)) + payload)
+                self._sock.sendall(protocol.receiver_request(op, payload))
                 reply = self._read_line()
             except (OSError, EOFError, ValueError) as exc:
                 raise Broken(f"the receiver stream broke: {exc}") from None
-        if reply != "ok":
-            raise SyncError(f"the container refused the copy: {reply.removeprefix('error ')}")
+        if reply != protocol.RECEIVER_OK:
+            reason = reply.removeprefix(protocol.RECEIVER_ERROR).strip()
+            raise SyncError(f"the container refused the copy: {reason}")
 
     def _read_line(self) -> str:
         line, errors = b"", b""

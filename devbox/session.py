@@ -216,10 +216,7 @@ class Session:
     def _explain(self, exc, spec) -> DevboxError:
         text = str(getattr(exc, "explanation", None) or exc)
         if "port is already allocated" in text or "address already in use" in text:
-            _, ip, host_port = spec.ports[0]
-            for _, ip, host_port in spec.ports:
-                if f":{host_port}" in text:
-                    break
+            _, ip, host_port = next((p for p in spec.ports if f":{p[2]}" in text), spec.ports[0])
             who = "another container" if "already allocated" in text else "another process"
             return EngineError(
                 f"port {host_port} on {ip} is already in use (by {who}); "

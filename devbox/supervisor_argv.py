@@ -16,22 +16,22 @@ def supervisor_args(*, app: Optional[str] = None, command: Sequence[str] = (), p
                     grace: float = protocol.DEFAULT_GRACE, warm: bool = True, overlap: bool = True,
                     preload: Sequence[str] = (), status_file: str = protocol.DEFAULT_STATUS_FILE) -> Tuple[str, ...]:
     """The supervisor's arguments (no interpreter): serve `app`, or run `command`."""
-    args = ["--status-file", status_file, "--grace", f"{grace:g}"]
+    args = [protocol.FLAG_STATUS_FILE, status_file, protocol.FLAG_GRACE, f"{grace:g}"]
     if port is not None:
-        args += ["--port", str(port), "--host", host]
+        args += [protocol.FLAG_PORT, str(port), protocol.FLAG_HOST, host]
     if app:
-        return tuple(args + reload_flags(warm, overlap, preload) + ["--app", app])
-    return tuple(args + ["--listen", listen, "--"] + list(command))
+        return tuple(args + reload_flags(warm, overlap, preload) + [protocol.FLAG_APP, app])
+    return tuple(args + [protocol.FLAG_LISTEN, listen, "--"] + list(command))
 
 
 def reload_flags(warm: bool = True, overlap: bool = True, preload: Sequence[str] = ()) -> list:
     """The supervisor's flags for devbox.yml's `reload:` and `preload:` (they apply to `app:`, whose
     children the supervisor forks from a warm template and hands over without a gap)."""
-    flags = [] if warm else ["--no-warm"]
+    flags = [] if warm else [protocol.FLAG_NO_WARM]
     if not overlap:
-        flags.append("--no-overlap")
+        flags.append(protocol.FLAG_NO_OVERLAP)
     if preload:
-        flags += ["--preload", ",".join(preload)]
+        flags += [protocol.FLAG_PRELOAD, ",".join(preload)]
     return flags
 
 

@@ -3,7 +3,8 @@
 Used when the engine cannot see the host's files (a VM over ssh://, a remote tcp:// engine) or
 when devbox.yml says `sync: copy`. The initial tree is one tar stream (`put_archive`) built from
 the same ignore rules as the watcher; each later batch sends only its changed files, and
-deletions are applied by one short exec. The archives and the safety rules every path passes
+deletions are applied by the receiver (receiver.py), else by one short exec of the remove
+program (devbox/supervisor/remove.py, copied in with the supervisor). The archives and the safety rules every path passes
 before it is packed are devbox.archive's.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 import io
 import os
 import posixpath
-import stat
 import tarfile
 import time
 from pathlib import Path
@@ -20,36 +20,12 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from devbox import events
 from devbox import receiver
-from devbox.archive import Owner, Stats, build_archive, clean_relpath, clean_workdir, inside  # noqa: F401
+from devbox.archive import Owner, Stats, build_archive, clean_relpath, clean_workdir, inside
 from devbox.errors import SyncError
+from devbox.supervisor import protocol
 
 # Batches larger than this go by put_archive (streamed) rather than through the receiver (in memory).
 RECEIVER_MAX_BYTES = 16 * 1024 * 1024
-
-# Removes paths under a root without following a symlinked parent (a link synced from the host
-# may point anywhere in the container). Runs with the container's python3, which the supervisor
-# needs anyway; -I -S keeps start-up to a few milliseconds.
-REMOVE_SCRIPT = """\
-import os, shutil, sys
-root, failed = sys.argv[1], 0
-for rel in sys.argv[2:]:
-    path, parts = root, rel.split("/")
-    for part in parts[:-1]:
-        path = os.path.join(path, part)
-        if os.path.islink(path) or not os.path.isdir(path):
-            break
-    else:
-        path = os.path.join(path, parts[-1])
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        elif os.path.lexists(path):
-            try:
-                os.unlink(path)
-            except OSError:
-                failed = 1
-sys.exit(failed)
-"""
-
 
 # -- the container's user ---------------------------------------------------------------------
 
@@ -198,13 +174,13 @@ def send(container, config, changed: Sequence[str], deleted: Sequence[str] = ())
     stats = Stats()
     if to_remove:
         payload = "\0".join(clean_relpath(rel) for rel in to_remove).encode("utf-8", "surrogateescape")
-        if not _via_receiver(container, config.workdir, b"rm   ", payload):
+        if not _via_receiver(container, config.workdir, protocol.RECEIVER_RM, payload):
             remove(container, config.workdir, to_remove)
         stats.deleted = len(to_remove)
     if to_send:
         archive, built, _ = build_archive(config.root, to_send, config.workdir, container_owner(container))
         with archive:
-            if built.bytes > RECEIVER_MAX_BYTES or not _via_receiver(container, config.workdir, b"tar  ", archive.read()):
+            if built.bytes > RECEIVER_MAX_BYTES or not _via_receiver(container, config.workdir, protocol.RECEIVER_TAR, archive.read()):
                 archive.seek(0)
                 _put(container, archive, _describe(to_send))
         stats.files, stats.bytes = built.files, built.bytes
@@ -246,7 +222,7 @@ def remove(container, workdir: str, relpaths: Sequence[str], timeout: float = 30
     try:
         # A detached exec, then its status: an attached one hijacks the HTTP connection, which
         # over ssh costs a new ssh login for the request after it.
-        exec_id = api.exec_create(container.id, ["python3", "-I", "-S", "-c", REMOVE_SCRIPT, workdir, *args],
+        exec_id = api.exec_create(container.id, protocol.program_argv(protocol.REMOVE_MODULE, [workdir, *args]),
                                   stdout=False, stderr=False)["Id"]
         api.exec_start(exec_id, detach=True)
         deadline = time.monotonic() + timeout

@@ -300,7 +300,7 @@ class Watcher:
     def _call(self, handler: Callable[[Batch], None], batch: Batch) -> None:
         try:
             handler(batch)
-        except Exception as exc:  # noqa: BLE001 - one failed action must not end the session
+        except Exception as exc:  # one failed action must not end the session
             if self.on_error is None:
                 raise
             self.on_error(batch, exc)

@@ -280,7 +280,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("devbox: interrupted; nothing left running", file=sys.stderr, flush=True)
         return 130
-    except Exception as exc:  # noqa: BLE001 - only a lost engine is turned into a line
+    except Exception as exc:  # only a lost engine is turned into a line
         if not _engine_lost(exc):
             raise
         print(f"devbox: lost the Docker engine mid-command ({type(exc).__name__}); is it still running? "

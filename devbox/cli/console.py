@@ -9,7 +9,7 @@ from typing import List, Optional
 
 from devbox.supervisor import protocol
 
-PREFIX = "[devbox]"
+PREFIX = protocol.LOG_PREFIX
 APP_PREFIX = "[app]   "
 
 
@@ -20,7 +20,6 @@ class Console:
         self.verbose = verbose
         self.out = out or sys.stdout
         self.lock = threading.Lock()
-        self.serving_reported = False
         self.width = len(PREFIX)  # compose: widened to fit the longest "[service]" tag
         self._local = threading.local()  # the compose service of the event being rendered
         self.config_file = "devbox.yml"  # the config file's name, as reload lines say it

@@ -15,6 +15,7 @@ from devbox.config.model import (
 )  # fmt: skip
 from devbox.config.schema import BUILD, COMPOSE, HOOKS, RELOAD, SERVICE, SERVICE_WATCH, TOP, WATCH, Fields, Section
 from devbox.config.tree import Node
+from devbox.supervisor import protocol
 
 
 def build_config(top: Node, path: Path) -> Config:
@@ -130,12 +131,12 @@ def _process(fields: Fields, parent: Node, *, required: bool) -> _Process:
             raise parent.error(problem, "set `app: module:callable` or `command: ...`")
         if listen_node:
             raise listen_node.error("needs `app` or `command` next to it")
-        return _Process(None, None, "fd")
+        return _Process(None, None, protocol.LISTEN_MODE_FD)
     if listen_node is None:
-        listen = "fd" if app else values.default_listen(command)
+        listen = protocol.LISTEN_MODE_FD if app else values.default_listen(command)
     else:
         listen = fields.get("listen")
-        if app and listen == "self":
+        if app and listen == protocol.LISTEN_MODE_SELF:
             raise listen_node.error(
                 "cannot be 'self' with `app`",
                 "`app` is served on the supervisor's socket; `listen: self` is for a `command` that binds the port",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from devbox.supervisor import protocol
 from devbox.urls import http_url
 
 CONFIG_NAME = "devbox.yml"
@@ -33,7 +34,7 @@ DEFAULT_STOP_GRACE = 5.0
 # What `docker compose` looks for when no file is named, in its order of preference.
 COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 
-LISTEN_MODES = ("fd", "self")
+LISTEN_MODES = protocol.LISTEN_MODES
 # The lifecycle moments of the Dev Containers spec, in the order they happen: `initialize` on the
 # host before each start; `on_create`, `update_content`, `post_create` once, when the container
 # is created; `post_start` at every start; `post_attach` each time a user attaches.

@@ -16,7 +16,7 @@ import pathspec
 from devbox.config import names
 from devbox.config.model import MOUNT_TYPES, Hook, Mount, PortMapping
 from devbox.config.tree import Node
-from devbox.supervisor import appspec
+from devbox.supervisor import appspec, protocol
 
 _ENV_KEY_RE = re.compile(r"[^=\s]+")
 _PORT_HINT = 'use "8000", "8000:80" or "127.0.0.1:8000:80"'
@@ -76,12 +76,12 @@ def default_listen(command: Sequence[str]) -> str:
     (uvicorn --fd, gunicorn --bind fd://, flask/werkzeug), else "self" (it binds the port)."""
     programs = {posixpath.basename(arg) for arg in command}
     if "uvicorn" in programs and any(arg == "--fd" or arg.startswith("--fd=") for arg in command):
-        return "fd"
+        return protocol.LISTEN_MODE_FD
     if "gunicorn" in programs and any("fd://" in arg for arg in command):
-        return "fd"
+        return protocol.LISTEN_MODE_FD
     if programs & {"flask", "werkzeug"}:
-        return "fd"
-    return "self"
+        return protocol.LISTEN_MODE_FD
+    return protocol.LISTEN_MODE_SELF
 
 
 def command(node: Node) -> tuple[str, ...]:

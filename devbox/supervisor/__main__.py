@@ -17,38 +17,38 @@ def parse_args(argv):
         prog="python3 -m devbox.supervisor",
         description="Run a WSGI app (--app) or any command (-- CMD ...) and reload it on SIGHUP "
                     "or exit status 3.")
-    parser.add_argument("--app", metavar="MODULE:CALLABLE",
+    parser.add_argument(protocol.FLAG_APP, metavar="MODULE:CALLABLE",
                         help="WSGI app served by a threaded wsgiref child")
-    parser.add_argument("--port", type=int,
+    parser.add_argument(protocol.FLAG_PORT, type=int,
                         help="port to serve on (default %d with --app)" % protocol.DEFAULT_PORT)
-    parser.add_argument("--host", default=protocol.DEFAULT_HOST,
+    parser.add_argument(protocol.FLAG_HOST, default=protocol.DEFAULT_HOST,
                         help="address to bind (default %(default)s)")
-    parser.add_argument("--listen", choices=protocol.LISTEN_MODES,
+    parser.add_argument(protocol.FLAG_LISTEN, choices=protocol.LISTEN_MODES,
                         help="fd: the supervisor binds the port and passes it as fd %d "
                              "(default when a port is given); self: the child binds it"
                              % protocol.LISTEN_FD)
-    parser.add_argument("--interval", type=float, default=protocol.DEFAULT_INTERVAL,
+    parser.add_argument(protocol.FLAG_INTERVAL, type=float, default=protocol.DEFAULT_INTERVAL,
                         help="heartbeat interval in seconds (default %(default)s)")
-    parser.add_argument("--grace", type=float, default=protocol.DEFAULT_GRACE,
+    parser.add_argument(protocol.FLAG_GRACE, type=float, default=protocol.DEFAULT_GRACE,
                         help="seconds a stopping child may take before SIGKILL "
                              "(default %(default)s)")
-    parser.add_argument("--no-warm", dest="warm", action="store_false",
+    parser.add_argument(protocol.FLAG_NO_WARM, dest="warm", action="store_false",
                         help="start every app child in a fresh interpreter instead of forking "
                              "it from a template that has imported the app's dependencies")
-    parser.add_argument("--no-overlap", dest="overlap", action="store_false",
+    parser.add_argument(protocol.FLAG_NO_OVERLAP, dest="overlap", action="store_false",
                         help="stop the old child when a reload starts instead of when the new "
                              "one is ready")
-    parser.add_argument("--preload", metavar="MOD[,MOD...]", action="append", default=[],
+    parser.add_argument(protocol.FLAG_PRELOAD, metavar="MOD[,MOD...]", action="append", default=[],
                         help="modules the warm template imports at start (repeatable)")
-    parser.add_argument("--project-dir", metavar="DIR",
+    parser.add_argument(protocol.FLAG_PROJECT_DIR, metavar="DIR",
                         help="the project's code: imported afresh by every child; modules from "
                              "anywhere else stay in the warm template (default: the cwd)")
-    parser.add_argument("--poll-modules", action="store_true",
+    parser.add_argument(protocol.FLAG_POLL_MODULES, action="store_true",
                         help="the app child stats its modules every interval and reloads on a "
                              "change (when no host watcher sends SIGHUP)")
-    parser.add_argument("--status-file", default=protocol.DEFAULT_STATUS_FILE,
+    parser.add_argument(protocol.FLAG_STATUS_FILE, default=protocol.DEFAULT_STATUS_FILE,
                         help="JSON status, rewritten on every change (default %(default)s)")
-    parser.add_argument("--lock-file",
+    parser.add_argument(protocol.FLAG_LOCK_FILE,
                         help="heartbeat lockfile (default %s)" % protocol.DEFAULT_LOCK_FILE)
     options = parser.parse_args(own)
     options.command = command
@@ -75,8 +75,10 @@ def main(argv=None):
     options = parse_args(sys.argv[1:] if argv is None else argv)
     from devbox.supervisor.bytecode import precompile_package
     from devbox.supervisor.heartbeat import Heartbeat
-    from devbox.supervisor.parent import Supervisor, bind_listener, format_address, write_line
-    from devbox.supervisor.spawn import ExecSpawner, WarmSpawner
+    from devbox.supervisor.parent import Supervisor
+    from devbox.supervisor.primitives import bind_listener, write_line
+    from devbox.supervisor.spawn import ExecSpawner
+    from devbox.supervisor.warm import WarmSpawner
 
     listen_sock = None
     if options.listen == protocol.LISTEN_MODE_FD:
@@ -84,7 +86,7 @@ def main(argv=None):
             listen_sock = bind_listener(options.host, options.port)
         except OSError as exc:
             print(protocol.log_line("cannot listen on %s: %s (is something else using the port?)"
-                                    % (format_address(options.host, options.port),
+                                    % (protocol.format_address(options.host, options.port),
                                        exc.strerror or exc)), flush=True)
             return 1
         options.port = listen_sock.getsockname()[1]  # --port 0: the one the system picked
@@ -100,11 +102,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    status = main()
+    from devbox.supervisor.primitives import flush_and_exit
+
     # Everything is cleaned up by now; interpreter finalization would add ~15 ms to every stop.
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(status)
+    flush_and_exit(main())

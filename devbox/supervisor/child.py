@@ -1,9 +1,8 @@
 """The wsgiref child: imports the app and serves it, one thread per connection, on the socket the
 parent passed as fd 3 (or one it binds itself with `--listen self`).
 
-Start-up is kept lean because it is most of a reload: no wsgiref.simple_server (http.server
-pulls in http.client, ssl and email: ~50 ms here), no argparse, no DNS lookup. The request line
-and headers are parsed here; wsgiref.handlers runs the app.
+Start-up is kept lean because it is most of a reload: no argparse, and the HTTP server is
+devbox's own small one (httpserver.py), not wsgiref.simple_server.
 
 Stopping never waits on a timer: SIGTERM, SIGINT, the parent's "stop" message and the parent's
 death (EOF on the control socket, or a stale lockfile) all write to one pipe the accept loop
@@ -21,17 +20,13 @@ import signal
 import socket
 import sys
 import threading
-import time
-from wsgiref.handlers import SimpleHandler
 
 from devbox.supervisor import bytecode, errorpage, heartbeat, project, protocol
+from devbox.supervisor.httpserver import Server
+from devbox.supervisor.primitives import bind_listener, flush_and_exit, log, send_line
 
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-_IO_TIMEOUT = 60.0  # seconds a started request may stall reading or writing
-_MAX_LINE = 65536
-_MAX_HEADERS = 100
-_DRAIN_LIMIT = 1 << 20  # unread request body read and dropped after the reply, so close is clean
 _CONTROL_TIMEOUT = 5.0  # a parent that reads nothing for this long is as good as gone
 _FLAGS = ("--poll-modules", "--report-modules")
 
@@ -53,7 +48,7 @@ def main(argv=None, standby=None):
     if standby is not None:
         code = standby(control)
         if code is not None:
-            return _exit(code)
+            return flush_and_exit(code, run_atexit=True)
     monitor = Monitor(control, os.environ.get(protocol.ENV_LOCK_FILE), interval, stop)
     monitor.start()
     listener = _listener(host, port)
@@ -71,11 +66,11 @@ def main(argv=None, standby=None):
 
     _handle_stop_signals(stop)
     server = Server(listener, app, host, port, stop)
-    _send(control, protocol.MSG_READY)
+    send_line(control, protocol.MSG_READY)
     server.serve()
-    _send(control, protocol.MSG_STOPPED)  # the parent may now say its successor serves
+    send_line(control, protocol.MSG_STOPPED)  # the parent may now say its successor serves
     server.drain(timeout=grace if stop.orphaned else None)
-    return _exit(stop.code)
+    return flush_and_exit(stop.code, run_atexit=True)
 
 
 def _step_aside():
@@ -111,13 +106,13 @@ def _load_or_report(spec, control, monitor, poll_modules, report_root=None):
         added = project.dependencies([n for n in list(sys.modules) if n not in before],
                                      report_root)
         if added:
-            _send(control, "%s %s" % (protocol.MSG_MODULES, " ".join(added)))
+            send_line(control, "%s %s" % (protocol.MSG_MODULES, " ".join(added)))
     if failure is not None:
         import json
 
         report = errorpage.report_from_exception(failure)
         sys.stderr.write(report["traceback"] + "\n")
-        _send(control, "%s %s" % (protocol.MSG_CRASHED, json.dumps(report)))
+        send_line(control, "%s %s" % (protocol.MSG_CRASHED, json.dumps(report)))
         app = errorpage.make_app(report)
         extra = _traceback_files(failure)
     if poll_modules:
@@ -211,16 +206,16 @@ class Monitor(threading.Thread):
                                       % self.lock_file)
             changed = self._changed()
             if changed:
-                _log("%s changed, reloading" % changed)
+                log("%s changed, reloading" % changed)
                 self._files = {}  # one request is enough
                 if self.control is None:  # nobody to ask: Bottle's convention, exit 3
                     self.stop.request(protocol.RELOAD_EXIT_CODE)
                     return None
-                _send(self.control, "%s %s" % (protocol.MSG_RELOAD, protocol.REASON_POLL))
+                send_line(self.control, "%s %s" % (protocol.MSG_RELOAD, protocol.REASON_POLL))
         return None
 
     def _orphaned(self, why):
-        _log(why + "; exiting")
+        log(why + "; exiting")
         self.stop.request(0, orphaned=True)
 
     def _changed(self):
@@ -264,258 +259,6 @@ def _traceback_files(exc):
     return {path for path in files if os.path.isfile(path)}
 
 
-class Server:
-    """Accept loop on a non-blocking listening socket shared with other processes, one thread per
-    connection, and a drain that waits for in-flight requests."""
-
-    def __init__(self, listener, app, host, port, stop):
-        self.listener = listener
-        self.app = app
-        self.stop = stop
-        self.server_name = "localhost" if host in ("", "0.0.0.0", "::") else host
-        self.server_port = str(port)
-        self._active = 0
-        self._idle = threading.Condition()
-
-    def serve(self):
-        """Accept until a stop is requested, then stop accepting at once."""
-        poller = select.poll()
-        poller.register(self.listener, select.POLLIN)
-        poller.register(self.stop.fd, select.POLLIN)
-        while not self.stop.requested:
-            poller.poll()
-            if not self.stop.requested:
-                self._accept()
-        # Our copy only: the parent and the next child keep the socket and its backlog.
-        self.listener.close()
-
-    def _accept(self):
-        try:
-            conn, addr = self.listener.accept()
-        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-            return  # another process took it
-        except OSError as exc:  # out of fds or memory: back off instead of spinning
-            _log("accept failed: %s" % exc)
-            time.sleep(0.05)
-            return
-        with self._idle:
-            self._active += 1
-        threading.Thread(target=self._connection, args=(conn, addr), daemon=True).start()
-
-    def drain(self, timeout=None):
-        """Wait for in-flight requests (all of them, or until `timeout`)."""
-        with self._idle:
-            self._idle.wait_for(lambda: self._active == 0, timeout)
-
-    def _connection(self, conn, addr):
-        try:
-            if _request_arrives(conn, self.stop.fd):
-                conn.settimeout(_IO_TIMEOUT)
-                self._serve_request(conn, addr)
-        except OSError:
-            pass  # the client went away
-        finally:
-            conn.close()
-            with self._idle:
-                self._active -= 1
-                self._idle.notify_all()
-
-    def _serve_request(self, conn, addr):
-        rfile = conn.makefile("rb")
-        wfile = conn.makefile("wb")
-        try:
-            try:
-                request = _read_request(rfile)
-            except _BadRequest as exc:
-                wfile.write(("HTTP/1.0 %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                             % exc).encode("latin-1"))
-                wfile.flush()
-                return
-            if request is None:
-                return
-            started = time.perf_counter()
-            environ = self._environ(request, addr)
-            body = _Body(rfile, _content_length(environ))
-            if environ.get("HTTP_EXPECT", "").lower() == "100-continue" and body.remaining:
-                wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                wfile.flush()
-            gateway = _Gateway(body, wfile, sys.stderr, environ, multithread=True,
-                               multiprocess=False)
-            gateway.run(self.app)
-            wfile.flush()
-            body.discard(_DRAIN_LIMIT)
-            _access_log(request, gateway.final_status, started)
-            conn.shutdown(socket.SHUT_WR)
-        finally:
-            rfile.close()
-            wfile.close()
-
-    def _environ(self, request, addr):
-        method, target, version, headers = request
-        if "://" in target:  # absolute form: keep the path
-            target = "/" + target.split("://", 1)[1].partition("/")[2]
-        path, _, query = target.partition("?")
-        environ = {
-            "REQUEST_METHOD": method,
-            "SCRIPT_NAME": "",
-            "PATH_INFO": _unquote(path),
-            "QUERY_STRING": query,
-            "SERVER_NAME": self.server_name,
-            "SERVER_PORT": self.server_port,
-            "SERVER_PROTOCOL": version,
-            "REMOTE_ADDR": addr[0] if isinstance(addr, tuple) else "",
-            "CONTENT_TYPE": "text/plain",
-        }
-        for name, value in headers:
-            if "_" in name:
-                continue  # as wsgiref: X_Foo must not pass for X-Foo
-            key = name.upper().replace("-", "_")
-            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-                key = "HTTP_" + key
-                if key in environ:
-                    value = environ[key] + "," + value
-            environ[key] = value
-        return environ
-
-
-class _Gateway(SimpleHandler):
-    server_software = "devbox"
-    final_status = None
-
-    def close(self):
-        self.final_status = self.status  # wsgiref forgets it on close
-        SimpleHandler.close(self)
-
-    def error_output(self, environ, start_response):
-        """A request that raised gets the devbox error page (wsgiref logs the traceback too)."""
-        exc_info = sys.exc_info()
-        body = errorpage.render(
-            errorpage.report_from_exception(exc_info[1], hint=errorpage.HINT_REQUEST))
-        start_response("500 Internal Server Error",
-                       [("Content-Type", "text/html; charset=utf-8"),
-                        ("Content-Length", str(len(body)))], exc_info)
-        return [body]
-
-
-class _BadRequest(Exception):
-    pass
-
-
-def _request_arrives(conn, stop_fd):
-    """Wait for the first byte of a request. An idle connection (a browser opens spare ones) is
-    closed after IDLE_TIMEOUT, or STOP_IDLE_TIMEOUT after the server stops, so it does not hold
-    a stopping child open. Not at once: a client connects first and sends a moment later."""
-    poller = select.poll()
-    poller.register(conn, select.POLLIN)
-    poller.register(stop_fd, select.POLLIN)
-    deadline = time.monotonic() + protocol.IDLE_TIMEOUT
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        events = poller.poll(left * 1000)
-        if any(fd == conn.fileno() for fd, _ in events):
-            return True
-        if events:  # the stop pipe: from now on it is always readable
-            poller.unregister(stop_fd)
-            deadline = min(deadline, time.monotonic() + protocol.STOP_IDLE_TIMEOUT)
-
-
-def _read_request(rfile):
-    """(method, target, version, [(name, value)]), or None if the client sent nothing."""
-    line = rfile.readline(_MAX_LINE + 1)
-    if not line:
-        return None
-    if len(line) > _MAX_LINE:
-        raise _BadRequest("414 URI Too Long")
-    words = line.decode("latin-1").split()
-    if len(words) != 3 or not words[2].startswith("HTTP/"):
-        raise _BadRequest("400 Bad Request")
-    headers = []
-    while True:
-        line = rfile.readline(_MAX_LINE + 1)
-        if len(line) > _MAX_LINE or len(headers) > _MAX_HEADERS:
-            raise _BadRequest("431 Request Header Fields Too Large")
-        if line in (b"\r\n", b"\n", b""):
-            break
-        text = line.decode("latin-1").rstrip("\r\n")
-        if text[:1] in (" ", "\t") and headers:  # obsolete line folding
-            name, value = headers.pop()
-            headers.append((name, value + " " + text.strip()))
-            continue
-        name, sep, value = text.partition(":")
-        if not sep or not name.strip():
-            raise _BadRequest("400 Bad Request")
-        headers.append((name.strip(), value.strip()))
-    return words[0], words[1], words[2], headers
-
-
-def _content_length(environ):
-    try:
-        return max(0, int(environ.get("CONTENT_LENGTH") or 0))
-    except ValueError:
-        return 0
-
-
-class _Body:
-    """wsgi.input: never reads past Content-Length (a bare read() would wait for EOF forever)."""
-
-    def __init__(self, rfile, length):
-        self._rfile = rfile
-        self.remaining = length
-
-    def read(self, size=-1):
-        return self._take(self._rfile.read, size)
-
-    def readline(self, size=-1):
-        return self._take(self._rfile.readline, size)
-
-    def _take(self, reader, size):
-        """At most `size` bytes (all that remain when None/negative), never past the body."""
-        if size is None or size < 0 or size > self.remaining:
-            size = self.remaining
-        data = reader(size) if size else b""
-        self.remaining -= len(data)
-        return data
-
-    def readlines(self, hint=-1):
-        return list(self)
-
-    def __iter__(self):
-        line = self.readline()
-        while line:
-            yield line
-            line = self.readline()
-
-    def discard(self, limit):
-        while 0 < self.remaining <= limit and self.read(min(self.remaining, 65536)):
-            pass
-
-
-_HEX = set(b"0123456789abcdefABCDEF")
-
-
-def _unquote(path):
-    """Percent-decoding to a latin-1 str, as PEP 3333 (and wsgiref) want PATH_INFO."""
-    if "%" not in path:
-        return path
-    first, *rest = path.encode("latin-1", "replace").split(b"%")
-    out = bytearray(first)
-    for part in rest:
-        if len(part) >= 2 and part[0] in _HEX and part[1] in _HEX:
-            out.append(int(part[:2], 16))
-            out += part[2:]
-        else:
-            out += b"%" + part
-    return out.decode("latin-1")
-
-
-def _access_log(request, status, started):
-    code = (status or "-").split(" ", 1)[0]
-    ms = (time.perf_counter() - started) * 1000
-    sys.stderr.write("%s %s %s %.1f ms\n" % (request[0], request[1], code, ms))
-
-
 def _listener(host, port):
     """The inherited socket (fd from DEVBOX_LISTEN_FD), or one bound here (listen self)."""
     fd = os.environ.get(protocol.ENV_LISTEN_FD)
@@ -523,27 +266,10 @@ def _listener(host, port):
         sock = socket.socket(fileno=int(fd))
         sock.set_inheritable(False)  # the app's own subprocesses must not hold the port
     else:
-        sock = _bind(host, port)
+        # The previous owner's processes may still be exiting: try for ~2 s.
+        sock = bind_listener(host, port, backlog=128, attempts=40)
     sock.setblocking(False)
     return sock
-
-
-def _bind(host, port, attempts=40):
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for attempt in range(attempts):
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            sock.close()
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.05)  # the previous owner's processes are still exiting
-            continue
-        sock.listen(128)
-        return sock
-    raise AssertionError("unreachable")
 
 
 def _control_socket():
@@ -559,36 +285,6 @@ def _control_socket():
     return sock
 
 
-def _send(control, message):
-    if control is None:
-        return
-    try:
-        control.sendall(message.encode("utf-8") + b"\n")
-    except OSError:
-        pass  # the parent is gone; the monitor will notice
-
-
-def _log(message):
-    sys.stderr.write(protocol.log_line(message) + "\n")
-    sys.stderr.flush()
-
-
-def _exit(code):
-    """Leave now, even if the app left non-daemon threads running (they would hold the reload
-    or the stop for the whole grace period); atexit handlers still run."""
-    import atexit
-
-    run = getattr(atexit, "_run_exitfuncs", None)
-    if run is not None:
-        run()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(code)
-
-
 def _parse_args(argv):
     """--key value pairs and the flags in _FLAGS: the parent writes this command line."""
     opts = {}
@@ -600,7 +296,7 @@ def _parse_args(argv):
             try:
                 opts[arg] = next(args)
             except StopIteration:
-                raise SystemExit("devbox child: %s needs a value" % arg)
+                raise SystemExit("devbox child: %s needs a value" % arg) from None
         else:
             raise SystemExit("devbox child: unexpected argument %r" % arg)
     if "--app" not in opts and "--errorpage" not in opts:

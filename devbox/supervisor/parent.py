@@ -16,84 +16,22 @@ import os
 import platform
 import select
 import signal
-import socket
 import sys
 import time
 
 from devbox.supervisor import errorpage, prctl, protocol
-from devbox.supervisor.spawn import ROLE_APP, ROLE_ERRORPAGE, SpawnError
+from devbox.supervisor.children import ROLE_APP, ROLE_ERRORPAGE, Child, exit_status
+from devbox.supervisor.interfaces import SpawnError
+from devbox.supervisor.primitives import kill_group, write_line
 from devbox.supervisor.status import write_status
 
 _RELOAD_SIGNAL = getattr(signal, protocol.RELOAD_SIGNAL)
 _STOP_SIGNALS = tuple(getattr(signal, name) for name in protocol.STOP_SIGNALS)
 
 
-def bind_listener(host, port, backlog=1024):
-    """The socket every child serves on. Bound once, so a reload never closes it: connections
-    that arrive while no child accepts wait in the backlog instead of being refused."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(backlog)
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock
-
-
-def format_address(host, port):
-    if port is None:
-        return "none"
-    return "[%s]:%s" % (host, port) if ":" in host else "%s:%s" % (host, port)
-
-
-class Child:
-    """A child we started and have not reaped yet."""
-
-    def __init__(self, pid, control, role, generation, requested_at):
-        self.pid = pid
-        self.control = control  # our end of its control socket, or None
-        self.role = role
-        self.generation = generation
-        self.requested_at = requested_at  # monotonic time of the request that started it
-        self.ready = False
-        self.report = None  # crash report it sent
-        self.accepting = False  # it said it serves (ready or crashed) and not yet "stopped"
-        self.kill_at = None  # SIGKILL deadline once it was asked to stop
-        self._buffer = b""
-
-    def send(self, message):
-        if self.control is not None:
-            try:
-                self.control.sendall(message.encode("utf-8") + b"\n")
-            except OSError:
-                pass  # it is gone or going; its exit tells us the rest
-
-    def read_messages(self):
-        """Complete lines received so far (non-blocking); closes the control socket at EOF."""
-        if self.control is None:
-            return []
-        while True:
-            try:
-                data = self.control.recv(65536)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                data = b""
-            if not data:
-                self.control.close()
-                self.control = None
-                break
-            self._buffer += data
-        *lines, self._buffer = self._buffer.split(b"\n")
-        return [line.decode("utf-8", "replace") for line in lines]
-
-
 class Supervisor:
-    """Runs children until SIGTERM/SIGINT; see protocol.py for the contract it keeps."""
+    """Runs children until SIGTERM/SIGINT; see protocol.py for the contract it keeps. `spawner`
+    is an interfaces.Spawner."""
 
     def __init__(self, options, spawner, heartbeat, out=None, clock=time.monotonic):
         self.options = options
@@ -144,7 +82,7 @@ class Supervisor:
                 self._enforce_deadlines()
         finally:
             for child in self.children.values():
-                _kill_group(child.pid, signal.SIGKILL)
+                kill_group(child.pid, signal.SIGKILL)
             self.spawner.close()
             self.heartbeat.remove()
             signal.set_wakeup_fd(-1)
@@ -194,7 +132,7 @@ class Supervisor:
             if child.kill_at is not None and now >= child.kill_at:
                 self._log("pid %d did not stop within %ss: SIGKILL"
                           % (child.pid, self.options.grace))
-                _kill_group(child.pid, signal.SIGKILL)
+                kill_group(child.pid, signal.SIGKILL)
                 child.kill_at = float("inf")
 
     # -- children ---------------------------------------------------------------------------
@@ -345,15 +283,15 @@ class Supervisor:
                 return
             child = self.children.pop(pid, None)
             if child is not None:
-                _kill_group(pid, signal.SIGKILL, leader_alive=False)  # what it left behind
-                self._child_exited(child, _exit_status(status))
-            elif not self.spawner.reaped(pid, _exit_status(status)):
+                kill_group(pid, signal.SIGKILL, leader_alive=False)  # what it left behind
+                self._child_exited(child, exit_status(status))
+            elif not self.spawner.reaped(pid, exit_status(status)):
                 # An orphan we adopted as PID 1 / subreaper, or a forked child whose pid the
                 # spawner has not told us yet: remember its status for a while.
                 now = self.clock()
                 self._unknown_exits = {p: e for p, e in self._unknown_exits.items()
                                        if now - e[1] < 60}
-                self._unknown_exits[pid] = (_exit_status(status), now)
+                self._unknown_exits[pid] = (exit_status(status), now)
 
     def _child_exited(self, child, status):
         self._read_control(child)  # a last message or crash report
@@ -398,7 +336,7 @@ class Supervisor:
     def _stop(self, signum, at):
         if self.stopping_since is not None:
             for child in self.children.values():  # asked twice: do not wait for the grace
-                _kill_group(child.pid, signal.SIGKILL)
+                kill_group(child.pid, signal.SIGKILL)
             return
         self.stopping_since = at
         self._waiting_for_port = self._spawning = self._announce_later = None
@@ -413,7 +351,7 @@ class Supervisor:
         SIGTERM to its process group; SIGKILL when the grace period is over."""
         if child.kill_at is None:
             child.send(protocol.MSG_STOP)
-            _kill_group(child.pid, signal.SIGTERM)
+            kill_group(child.pid, signal.SIGTERM)
             child.kill_at = self.clock() + self.options.grace
 
     # -- output -----------------------------------------------------------------------------
@@ -423,7 +361,7 @@ class Supervisor:
         what = "app %s" % o.app if o.app else "command %s" % " ".join(o.command)
         self._emit(protocol.EVENT_STARTED, what, pid=os.getpid(),
                    python=platform.python_version(), listen=o.listen,
-                   address=format_address(o.host, o.port))
+                   address=protocol.format_address(o.host, o.port))
 
     def _what(self):
         if self.options.app:
@@ -452,7 +390,7 @@ class Supervisor:
             "last_reload_ms": self.latencies,
             "python": platform.python_version(),
             "listen": o.listen,
-            "address": format_address(o.host, o.port),
+            "address": protocol.format_address(o.host, o.port),
             "overlap": self.overlap,
         }
         status.update(self.spawner.describe())
@@ -464,35 +402,6 @@ class Supervisor:
             write_status(o.status_file, status)
         except OSError as exc:
             self._log("cannot write the status file %s: %s" % (o.status_file, exc))
-
-
-def write_line(out, line):
-    try:
-        out.write(line + "\n")
-        out.flush()
-    except (OSError, ValueError):
-        pass  # nobody reads our output any more; keep supervising
-
-
-def _kill_group(pid, signum, leader_alive=True):
-    """Signal the process group a child leads. The leader alone when it left its group (setsid);
-    never after it was reaped, when its pid may already be someone else's."""
-    try:
-        os.killpg(pid, signum)
-    except ProcessLookupError:
-        if leader_alive:
-            try:
-                os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
-    except PermissionError:
-        pass
-
-
-def _exit_status(status):
-    if os.WIFSIGNALED(status):
-        return -os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
 
 
 def _ms(seconds):

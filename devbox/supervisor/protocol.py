@@ -1,9 +1,11 @@
 """The supervisor contract in one file: environment names, fds, exit codes, signals, timings,
-default paths, and the event lines the supervisor prints for the host to parse.
+default paths, the event lines the supervisor prints for the host to parse, and the requests of
+the copy-mode receiver.
 
 Both sides import this module (the host from the devbox package, the container from the copy
-under /opt/devbox), so no literal of the contract is written anywhere else. Standard library only,
-Python 3.8+, and cheap to import: the child imports it on every reload.
+under /opt/devbox), so no literal of the contract is written anywhere else: a test
+(tests/supervisor/test_contract_literals.py) fails when a host module spells one. Standard
+library only, Python 3.8+, and cheap to import: the child imports it on every reload.
 """
 
 # -- environment of the child ---------------------------------------------------------------
@@ -45,6 +47,20 @@ DEFAULT_PORT = 8000
 LISTEN_MODE_FD = "fd"  # the supervisor binds the port and passes it as fd 3
 LISTEN_MODE_SELF = "self"  # the command binds the port itself; the supervisor holds no socket
 LISTEN_MODES = (LISTEN_MODE_FD, LISTEN_MODE_SELF)
+# The supervisor's command line (python3 -m devbox.supervisor FLAG ... [-- COMMAND ...]).
+FLAG_APP = "--app"
+FLAG_PORT = "--port"
+FLAG_HOST = "--host"
+FLAG_LISTEN = "--listen"
+FLAG_INTERVAL = "--interval"
+FLAG_GRACE = "--grace"
+FLAG_NO_WARM = "--no-warm"
+FLAG_NO_OVERLAP = "--no-overlap"
+FLAG_PRELOAD = "--preload"  # repeatable; each value a comma-separated list of modules
+FLAG_PROJECT_DIR = "--project-dir"
+FLAG_POLL_MODULES = "--poll-modules"
+FLAG_STATUS_FILE = "--status-file"
+FLAG_LOCK_FILE = "--lock-file"
 # Fixed paths (not tempfile.gettempdir()): the host reads them inside the container, where the
 # host's own temp dir means nothing.
 DEFAULT_STATUS_FILE = "/tmp/devbox-supervisor.json"
@@ -53,6 +69,43 @@ DEFAULT_LOCK_FILE = "/tmp/devbox-supervisor-{pid}.lock"  # one per supervisor
 
 def default_lock_file(pid):
     return DEFAULT_LOCK_FILE.format(pid=pid)
+
+
+# -- the programs the host runs in the container ---------------------------------------------
+INSTALL_ROOT = "/opt/devbox"  # the host copies this package to INSTALL_ROOT/devbox/supervisor
+RECEIVER_MODULE = "devbox.supervisor.receiver"  # copy mode: applies batches sent on its stdin
+REMOVE_MODULE = "devbox.supervisor.remove"  # copy mode: removes paths given as arguments
+# First on sys.path while the program imports itself: a project may have its own `devbox`.
+_BOOTSTRAP = "import sys; sys.path.insert(0, %r); from %s import main; sys.exit(main(sys.argv[1:]))"
+
+
+def bootstrap(root, module):
+    """Python source (for -c) that runs `module`'s main(argv) from the copy under `root`."""
+    return _BOOTSTRAP % (root, module)
+
+
+def program_argv(module, args=(), root=INSTALL_ROOT, python="python3"):
+    """The command line of an in-container program. -I -S: no site, no PYTHON* variables and
+    no cwd on sys.path, so start-up costs a few milliseconds and the project cannot shadow us."""
+    return [python, "-I", "-S", "-u", "-c", bootstrap(root, module)] + [str(a) for a in args]
+
+
+# -- receiver requests: OP (5 bytes) + payload length (RECEIVER_LENGTH) + payload -------------
+# It answers each with one line: RECEIVER_OK, or RECEIVER_ERROR + " Type: message".
+RECEIVER_TAR = b"tar  "  # a tar of files to place under the workdir (names carry the workdir)
+RECEIVER_RM = b"rm   "  # NUL-separated workdir-relative paths to remove
+RECEIVER_PING = b"ping "  # nothing: proves the stream works
+RECEIVER_OP_SIZE = 5
+RECEIVER_LENGTH = ">Q"
+RECEIVER_OK = "ok"
+RECEIVER_ERROR = "error"
+
+
+def receiver_request(op, payload):
+    """The bytes of one receiver request."""
+    import struct
+
+    return op + struct.pack(RECEIVER_LENGTH, len(payload)) + payload
 
 
 # -- status file ----------------------------------------------------------------------------
@@ -145,6 +198,13 @@ def parse_event(line):
 def _typed(value):
     digits = value[1:] if value.startswith("-") else value
     return int(value) if digits.isdigit() else value
+
+
+def format_address(host, port):
+    """The address= field of the started event and the status file: H:P, [H6]:P or none."""
+    if port is None:
+        return "none"
+    return "[%s]:%s" % (host, port) if ":" in host else "%s:%s" % (host, port)
 
 
 def log_line(message):

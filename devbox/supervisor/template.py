@@ -2,7 +2,7 @@
 per reload, so a reload costs a fork and the project's own imports instead of the whole
 dependency tree again.
 
-spawn.WarmSpawner starts it like a child (fd 3: the listening socket; fd 4: a SOCK_SEQPACKET
+warm.WarmSpawner starts it like a child (fd 3: the listening socket; fd 4: a SOCK_SEQPACKET
 socket to the supervisor) and it does what the supervisor asks, one message at a time (TPL_* in
 protocol.py):
 
@@ -36,6 +36,7 @@ import time
 import _thread
 
 from devbox.supervisor import bytecode, child, prctl, project, protocol
+from devbox.supervisor.primitives import flush_and_exit, read_to_eof
 
 _ADOPTION_TIMEOUT = 1.0  # seconds a forked child waits to be adopted before it carries on
 
@@ -179,7 +180,7 @@ def fork_child(control_fd, child_args, lock_file, sock, supervisor_pid, files):
         finally:
             os._exit(0)
     os.close(w)
-    out = _read_to_eof(r).decode("utf-8", "replace")
+    out = read_to_eof(r).decode("utf-8", "replace")
     os.waitpid(middle, 0)
     if not out.isdigit():
         raise OSError(out[len("error "):] if out.startswith("error ") else "fork failed")
@@ -212,11 +213,7 @@ def _run_child(control_fd, child_args, lock_file, sock, supervisor_pid, files):
 
         traceback.print_exc()
     finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+        flush_and_exit(code)
 
 
 def _adopted(first_parent, supervisor_pid):
@@ -287,17 +284,6 @@ def _say(sock, text):
         sock.send(text.encode("utf-8")[:protocol.TPL_MAX_PACKET])
     except OSError:
         pass  # the supervisor is gone; the next receive sees it
-
-
-def _read_to_eof(fd):
-    chunks = []
-    while True:
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(fd)
-    return b"".join(chunks)
 
 
 def _parse_args(argv):

@@ -11,9 +11,10 @@ import pytest
 
 from devbox.supervisor import parent, protocol
 from devbox.supervisor.heartbeat import Heartbeat
+from devbox.supervisor.interfaces import Spawner
 
 
-class FakeSpawner:
+class FakeSpawner(Spawner):
     holds_socket = True
     reports_ready = True
 
@@ -31,32 +32,14 @@ class FakeSpawner:
     def errorpage(self, report):
         return self.app(0)
 
-    def fds(self):
-        return []
-
-    def take(self):
-        return []
-
-    def reaped(self, pid, status):
-        return False
-
     def learn(self, modules):
         self.learned.extend(modules)
-
-    def serving(self):
-        pass
-
-    def describe(self):
-        return {}
-
-    def close(self):
-        pass
 
 
 @pytest.fixture
 def loop(tmp_path, monkeypatch):
     signals = []
-    monkeypatch.setattr(parent, "_kill_group",
+    monkeypatch.setattr(parent, "kill_group",
                         lambda pid, signum, leader_alive=True: signals.append((pid, signum)))
     options = SimpleNamespace(app="app:app", command=[], overlap=True, grace=5.0,
                               status_file=str(tmp_path / "status.json"), listen="fd",

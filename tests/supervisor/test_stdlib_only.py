@@ -87,3 +87,20 @@ def test_python_38_syntax_and_apis(path):
     ast.parse(source, filename=str(path), feature_version=(3, 8))
     assert not NEWER_THAN_38.findall(source), "uses a Python >= 3.9 name"
     assert "from devbox." not in source.replace("from devbox.supervisor", "")
+
+
+@pytest.mark.parametrize("module", [protocol.RECEIVER_MODULE, protocol.REMOVE_MODULE])
+def test_the_in_container_programs_run_from_the_copy_alone(tmp_path, copied_package, module):
+    """The host's command line for them, with the copy as the root and a cwd holding a `devbox`
+    package of its own, which must not shadow ours."""
+    (tmp_path / "devbox").mkdir()
+    (tmp_path / "devbox" / "__init__.py").write_text("raise ImportError('the project devbox')\n")
+    workdir = tmp_path / "app"
+    workdir.mkdir()
+    argv = protocol.program_argv(module, [workdir], root=str(copied_package),
+                                 python=sys.executable)
+    ping = protocol.receiver_request(protocol.RECEIVER_PING, b"")
+    result = subprocess.run(argv, input=ping, capture_output=True, cwd=str(tmp_path), timeout=60)
+    assert result.returncode == 0, result.stderr
+    if module == protocol.RECEIVER_MODULE:
+        assert result.stdout == protocol.RECEIVER_OK.encode() + b"\n"

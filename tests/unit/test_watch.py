@@ -277,7 +277,7 @@ def test_a_lone_save_is_acted_on_within_a_few_steps(root, loops):
         time.sleep(0.1)  # lone saves: a save right after an action would be part of a burst
         written = time.time()
         (root / f"m{n}.py").write_text(str(n))
-        arrived = wait_until(lambda: [at for at, b in loop.batches if f"m{n}.py" in b.paths], 5, 0.001)[0]
+        arrived = wait_until(lambda n=n: [at for at, b in loop.batches if f"m{n}.py" in b.paths], 5, 0.001)[0]
         latencies.append(arrived - written)
     assert sorted(latencies)[2] < 0.1, latencies  # typically 2 steps of 5 ms; the machine is shared
     assert len(loop.batches) == 5
