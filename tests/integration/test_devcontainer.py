@@ -92,7 +92,7 @@ def test_an_image_config_runs_its_hooks_before_the_app_and_a_save_is_applied(dc,
     container = docker_client.containers.get(f"{dc.name}-devbox")
     bindings = container.attrs["HostConfig"]["PortBindings"][f"{dc.port}/tcp"]
     assert [(b["HostIp"], b["HostPort"]) for b in bindings] == [("127.0.0.1", str(dc.port))]
-    assert f"(Application)" in dc.devbox("status").stdout
+    assert f"http://127.0.0.1:{dc.port} (Application)" in dc.devbox("status").stdout
 
     write_devcontainer(dc, image_config(dc, "bonjour"))
     dc.wait_body(f"bonjour {path}\n", path="/env")

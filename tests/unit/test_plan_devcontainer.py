@@ -11,7 +11,8 @@ def load(tmp_path, **keys):
     folder = tmp_path / ".devcontainer"
     folder.mkdir(exist_ok=True)
     (tmp_path / "app.py").write_text("def app(environ, start_response): pass\n")
-    (folder / "devcontainer.json").write_text(json.dumps({"name": "dc", "image": "img", **keys}))
+    serve = {"customizations": {"devbox": {"app": "app:app"}}}
+    (folder / "devcontainer.json").write_text(json.dumps({"name": "dc", "image": "img", **serve, **keys}))
     return configuration.load(folder / "devcontainer.json", environ={})
 
 
