@@ -28,6 +28,12 @@ def hooked_service(config) -> str:
     return config.compose.services[0].name
 
 
+def hook_workdir(config) -> str:
+    """Where the hooked service's app and commands run: devcontainer.json's workspaceFolder;
+    "" (the service's own) for devbox.yml, whose compose services keep their working directory."""
+    return config.workdir if config.source != CONFIG_NAME else ""
+
+
 def gated(config, service) -> bool:
     """Whether `service`'s supervisor waits for the lifecycle commands (devbox.gate)."""
     return service.name == hooked_service(config) and hooks.gated(config)
@@ -64,8 +70,8 @@ def plan_override(config, user_services: Mapping[str, dict], supervisor_dir: Opt
             "stop_signal": protocol.STOP_SIGNALS[0],
             "stop_grace_period": f"{stop_timeout(config.stop_grace)}s",
         }
-        if config.source != CONFIG_NAME:  # devcontainer.json: the app runs in workspaceFolder
-            entry["working_dir"] = _escape(config.workdir)
+        if hook_workdir(config):
+            entry["working_dir"] = _escape(hook_workdir(config))
         if supervisor_dir is not None:
             entry["volumes"] = [f"{_escape(str(supervisor_dir))}:{injected.SUPERVISOR_ROOT}:ro"]
         services[service.name] = entry

@@ -16,8 +16,7 @@ from devbox import status as statuses
 from devbox.compose.cli import ComposeCLI, find_cli
 from devbox.compose.dispatch import Dispatcher, Running, ServiceTarget, UnionFilter
 from devbox.compose.labels import COMPOSE_ONEOFF, COMPOSE_PROJECT, COMPOSE_SERVICE, number
-from devbox.compose.override import gated, hooked_service, missing_services, plan_override
-from devbox.config.model import CONFIG_NAME
+from devbox.compose.override import gated, hook_workdir, hooked_service, missing_services, plan_override
 from devbox.errors import ComposeError, DevboxError, UsageError
 from devbox.interfaces import Exec, Serving
 from devbox.supervisor import protocol
@@ -201,20 +200,18 @@ class ComposeSession:
         into new containers of the hooked service."""
         from devbox import gate
 
+        archive = injected.supervisor_archive() if self.engine.remote else None
         for name, containers in self.by_service().items():
             if self.supervised(name) and (not services or name in services):
                 for container in containers:
-                    if self.engine.remote:
-                        container.put_archive("/", injected.supervisor_archive())
+                    if archive is not None:
+                        container.put_archive("/", archive)
                     if gated(self.config, self.compose.service(name)) and container.id not in before:
                         container.put_archive("/", gate.archive())
 
     def _place(self) -> hooks.Place:
         service = self.compose.service(hooked_service(self.config))
-        # devcontainer.json's workspaceFolder is where its commands run; devbox.yml's compose
-        # services keep their own working directory.
-        workdir = self.config.workdir if self.config.source != CONFIG_NAME else ""
-        return hooks.Place(user=self.config.user, workdir=workdir, env=service.env_dict(),
+        return hooks.Place(user=self.config.user, workdir=hook_workdir(self.config), env=service.env_dict(),
                            gated=gated(self.config, service))
 
     def _after_start(self, before: Mapping[str, str]) -> None:
