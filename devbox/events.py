@@ -16,6 +16,12 @@ CONTAINER_RESTARTED = "container_restarted"  # name seconds: brought back, servi
 CONTAINER_DOWN = "container_down"  # name reason rapid: not restarted until the next save
 ENGINE_LOST = "engine_lost"  # url: the engine stopped answering; waited for with back-off
 ENGINE_BACK = "engine_back"  # url seconds
+USER_UID = "user_uid"  # user uid gid why: updateRemoteUserUID done (why "") or not (why)
+
+# -- lifecycle commands (devbox.hooks) -----------------------------------------------------------
+HOOK_RUN = "hook_run"  # moment labels: a moment's commands start (-v)
+HOOK_OUTPUT = "hook_output"  # label line: one line of a command's output
+HOOK_FAILED = "hook_failed"  # moment label status: the chain ends here
 
 # -- the supervisor's output --------------------------------------------------------------------
 LINE = "line"  # line: one line of the app's output

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field, fields
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from devbox import docker_time
 from devbox.supervisor import protocol
@@ -23,6 +23,7 @@ class ContainerStatus:
     urls: List[str] = field(default_factory=list)
     supervisor: dict = field(default_factory=dict)  # the supervisor's status file, {} if unread
     supervised: Optional[bool] = None  # compose: whether devbox supervises the service
+    url_ports: Dict[str, int] = field(default_factory=dict)  # url -> the container port it reaches
 
     @property
     def running(self) -> bool:
@@ -85,16 +86,22 @@ class AgentStatus:
 
 def published_urls(container, port: Optional[int] = None) -> List[str]:
     """URLs where this machine reaches `container`'s published ports (only `port`'s, if given)."""
+    return [url for found, url in published(container) if port is None or found == port]
+
+
+def published(container) -> List[Tuple[int, str]]:
+    """(container port, URL) of each published TCP port."""
     bindings = container.attrs["HostConfig"].get("PortBindings") or {}
-    chosen = [bindings.get(f"{port}/tcp") or []] if port is not None else bindings.values()
-    return [http_url(b.get("HostIp") or "", b["HostPort"]) for group in chosen for b in group or [] if b.get("HostPort")]
+    return [(int(key.partition("/")[0]), http_url(b.get("HostIp") or "", b["HostPort"]))
+            for key, group in bindings.items() if key.endswith("/tcp") for b in group or [] if b.get("HostPort")]
 
 
 def of_container(container, name: str, supervisor: dict, supervised: Optional[bool] = None) -> ContainerStatus:
     return ContainerStatus(name=name, container=container.name, state=container.status,
                            image=container.attrs["Config"]["Image"],
                            started_at=container.attrs["State"].get("StartedAt", ""),
-                           urls=published_urls(container), supervisor=supervisor, supervised=supervised)
+                           urls=published_urls(container), supervisor=supervisor, supervised=supervised,
+                           url_ports={url: port for port, url in published(container)})
 
 
 def read_supervisor_status(container) -> dict:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, List, Optional
 
 from devbox import __version__, events
 from devbox.cli import agent as agent_cli
-from devbox.cli.console import Console
+from devbox.cli.console import Console, labelled
 from devbox.config_file import config_path
 from devbox.errors import DevboxError, UsageError
 
@@ -23,12 +23,16 @@ if TYPE_CHECKING:  # pragma: no cover - not imported at run time: `devbox status
 
 # -- commands -----------------------------------------------------------------------------------
 
-def load_config(args):
+def load_config(args, console: Optional[Console] = None):
+    """The project's config; a devcontainer.json says that it is the one used (to `console`,
+    which also names it in its reload lines)."""
     from devbox import config
 
     cfg = config.load(Path(args.file) if args.file else None)
     for warning in cfg.warnings:
         print(f"devbox: warning: {warning}", file=sys.stderr, flush=True)
+    if console is not None:
+        console.use_config(cfg)
     return cfg
 
 
@@ -39,8 +43,8 @@ def connect():
 
 
 def open_project(args, console) -> "Project":
-    """The project devbox.yml describes, reporting to the console's bus."""
-    return make_project(load_config(args), console.bus)  # a bad devbox.yml is reported before anything else
+    """The project its config file describes, reporting to the console's bus."""
+    return make_project(load_config(args, console), console.bus)  # a bad config is reported before anything else
 
 
 def make_project(cfg, report) -> "Project":
@@ -71,16 +75,16 @@ def cmd_init(args, console) -> int:
 
 
 def cmd_up(args, console) -> int:
-    return agent_cli.up(args, console, load_config(args), make_project)
+    return agent_cli.up(args, console, load_config(args, console), make_project)
 
 
 def cmd_run(args, console) -> int:
     from devbox import serving, urls
     from devbox.targets import ProcessTarget
 
-    cfg = load_config(args)
+    cfg = load_config(args, console)
     if not (cfg.app or cfg.command):
-        raise UsageError("`devbox run` needs `app:` or `command:` in devbox.yml")
+        raise UsageError(f"`devbox run` needs `app:` or `command:` in {cfg.path.name}")
     watcher = serving.new_watcher(cfg, console.bus)
     target = ProcessTarget(cfg, console.bus)
     watcher.on_batch = target.act
@@ -129,12 +133,16 @@ def cmd_down(args, console) -> int:
 
 def cmd_status(args, console) -> int:
     """From the agent when one runs (no Docker SDK import, tens of ms), else from the engine."""
-    answered = agent_cli.agent_status(config_path(args.file))
+    path = config_path(args.file)
+    answered = agent_cli.agent_status(path)
+    port_label = lambda port: None  # noqa: E731 - only a devcontainer.json labels ports
     if answered is not None:
         name, agent, rows = answered
+        if path.suffix == ".json":  # its portsAttributes: worth reading the config for
+            port_label = load_config(args).port_label
     else:
         cfg = load_config(args)
-        name, agent, rows = cfg.name, None, make_project(cfg, console.bus).status()
+        name, agent, rows, port_label = cfg.name, None, make_project(cfg, console.bus).status(), cfg.port_label
     if args.json:
         console.raw(json.dumps({"project": name, "agent": agent.to_dict() if agent else None,
                                 "containers": [row.to_dict() for row in rows]}, indent=2))
@@ -142,7 +150,7 @@ def cmd_status(args, console) -> int:
     if not rows:
         console.raw(f"{name}  not created  (start it with `devbox up`)")
     for row in rows:
-        console.raw(status_line(row))
+        console.raw(status_line(row, port_label))
     if agent is not None:
         console.raw(agent_line(agent))
     elif rows:
@@ -162,9 +170,11 @@ def agent_line(agent) -> str:
     return "  ".join(parts)
 
 
-def status_line(row) -> str:
-    """One `devbox status` line for a ContainerStatus."""
-    parts = [row.name, row.state, " ".join(row.urls) or "-", f"image {row.image}"]
+def status_line(row, port_label=lambda port: None) -> str:
+    """One `devbox status` line for a ContainerStatus; `port_label(container port)` names a URL
+    (devcontainer.json's portsAttributes)."""
+    parts = [row.name, row.state, " ".join(labelled(url, port_label(row.url_ports[url]) if url in row.url_ports else None)
+                                           for url in row.urls) or "-", f"image {row.image}"]
     if row.running:
         parts.append(f"up {_ago(row.uptime_s)}")
     if row.supervised is False:
@@ -234,11 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="devbox", description="Develop Python web apps inside Docker "
                                      "containers, reloaded the instant you save.")
     parser.add_argument("--version", action="version", version=f"devbox {__version__}")
-    parser.add_argument("-f", "--file", help="the devbox.yml to use (default: searched upward from here)")
+    parser.add_argument("-f", "--file", help="the devbox.yml or devcontainer.json to use (default: devbox.yml "
+                        "searched upward from here, else .devcontainer/devcontainer.json)")
     parser.add_argument("-v", "--verbose", action="store_true", help="say more")
     # The same options after the command; SUPPRESS keeps a value given before it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--file", default=argparse.SUPPRESS, help="the devbox.yml to use")
+    common.add_argument("--file", default=argparse.SUPPRESS, help="the devbox.yml or devcontainer.json to use")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="say more")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

@@ -28,6 +28,21 @@ class Console:
         self.lock = threading.Lock()
         self.width = len(PREFIX)  # compose: widened to fit the longest "[service]" tag
         self._local = threading.local()  # the compose service of the event being rendered
+        self.config_file = "devbox.yml"  # the config file's name, as reload lines say it
+        self.hook_names: dict = {}  # moment -> what the config file calls it (devcontainer.json's keys)
+        self.app_label = lambda service=None: None  # the label of the app's (a service's) port
+
+    def use_config(self, cfg) -> None:
+        """Name `cfg`'s file in what follows; a devcontainer.json is said to be the one used."""
+        from devbox.config.model import CONFIG_NAME
+
+        self.config_file = cfg.path.name
+        self.app_label = cfg.app_label
+        if cfg.source != CONFIG_NAME:
+            from devbox.devcontainer.mapping import HOOK_KEYS
+
+            self.hook_names = {moment: key for key, moment in HOOK_KEYS.items()}
+            self.say(f"using {_shown(cfg.path)}")
 
     def say(self, text: str) -> None:
         service = getattr(self._local, "service", None)
@@ -93,6 +108,24 @@ class Console:
     def on_engine_back(self, url, seconds):
         self.say(f"the Docker engine at {url} answers again (after {seconds:.0f} s); bringing the container back")
 
+    # -- lifecycle commands ------------------------------------------------------------------
+    def on_hook_run(self, moment, labels):
+        if self.verbose:
+            self.say(f"{self.hook_names.get(moment, moment)}: running {', '.join(labels)}")
+
+    def on_hook_output(self, label, line):
+        self.raw(f"{('[' + self.hook_names.get(label, label) + ']').ljust(self.width)} {line}")
+
+    def on_hook_failed(self, moment, label, status):
+        key = self.hook_names.get(moment, moment)
+        name = key if label == moment else f"{label!r} ({key})"
+        self.say(f"✗ lifecycle command {name} failed with exit status {status}; the later ones were not run")
+
+    def on_user_uid(self, user, uid, gid, why):
+        if why or self.verbose:
+            self.say(f"user {user} has uid {uid}:{gid} in the container" if not why
+                     else f"user {user} keeps its uid ({why}); files it writes may not be yours")
+
     # -- supervisor output -------------------------------------------------------------------
     def on_line(self, line):
         if line.startswith(PREFIX):
@@ -143,18 +176,18 @@ class Console:
         self.say(f"image unchanged ({seconds:.1f} s); container kept, reloading")
 
     def on_config_applied(self, recreated, url):
-        self.say(f"⚙ devbox.yml changed -> container recreated, serving {url}" if recreated
-                 else "⚙ devbox.yml changed -> applied (the container did not need to change)")
+        self.say(f"⚙ {self.config_file} changed -> container recreated, serving {url}" if recreated
+                 else f"⚙ {self.config_file} changed -> applied (the container did not need to change)")
 
     def on_config_unchanged(self):
         if self.verbose:
-            self.say("= devbox.yml changed, but not what it means; nothing to apply")
+            self.say(f"= {self.config_file} changed, but not what it means; nothing to apply")
 
     def on_config_invalid(self, error):
-        self.say(f"✗ {error}; still running the previous devbox.yml")
+        self.say(f"✗ {error}; still running the previous {self.config_file}")
 
     def on_config_restart(self, reason):
-        self.say(f"devbox.yml changed ({reason}); restart devbox to apply it")
+        self.say(f"{self.config_file} changed ({reason}); restart devbox to apply it")
 
     # -- remote engines (copy sync, ssh port forwards) ---------------------------------------------
     def on_copied(self, files, bytes, seconds, workdir):
@@ -215,10 +248,11 @@ class Console:
         how = (f"agent pid {pid} in the background, log {log}: `devbox logs -f`, `devbox down`" if detached
                else "Ctrl-C to stop")
         if list(urls) == [""]:  # a single container
-            self.say(f"serving {urls[''][0] if urls[''] else '(no published port)'}  ({how})")
+            self.say(f"serving {labelled(urls[''][0], self.app_label()) if urls[''] else '(no published port)'}  ({how})")
             return
         for service, service_urls in urls.items():
-            self.say(f"{service}: serving {service_urls[0] if service_urls else '(port not published)'}")
+            url = labelled(service_urls[0], self.app_label(service)) if service_urls else "(port not published)"
+            self.say(f"{service}: serving {url}")
         for service in unsupervised:
             self.say(f"{service}: running as compose runs it (not supervised)")
         self.say(how)
@@ -249,6 +283,20 @@ class Console:
     def on_agent_stopped(self, seconds):
         if seconds is not None:  # else it stopped while starting, and the command says so
             self.say(f"stopped in {seconds:.1f} s")
+def labelled(url: str, label) -> str:
+    """`url (label)`, or the bare URL without a label (devcontainer.json's portsAttributes)."""
+    return f"{url} ({label})" if label else url
+
+
+def _shown(path) -> str:
+    """`path` relative to the current directory when it is under it, else as it is."""
+    import os
+
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
 
 
 def describe(paths: List[str], verb: str = "changed") -> str:

@@ -284,6 +284,10 @@ class Config:
                 return label
         return None
 
+    def app_label(self, service: Optional[str] = None) -> Optional[str]:
+        """The port label of the app's port (of a compose service's, by name)."""
+        return self.port_label(self.compose.service(service).port if service else self.app_port)
+
     def watch_dirs(self) -> tuple[Path, ...]:
         """The absolute directories (or files) to watch."""
         return tuple((self.root / p).resolve() for p in self.watch.paths)
