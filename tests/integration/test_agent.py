@@ -255,6 +255,9 @@ def test_the_engine_going_away_and_coming_back_is_reported(tmp_path):
     seen = []
     watch = EngineWatch(client, url, "devbox.test.none=1", lambda event, **f: seen.append((event, f))).start()
     try:
+        # The watch's stream goes through the relay before the cut: a connection still in the
+        # backlog when the relay closes would wait unanswered, not fail.
+        wait_until(lambda: relay.conns, 10, 0.01, "the watch connected through the relay")
         relay.cut()
         wait_until(lambda: [e for e, _ in seen] == [events.ENGINE_STREAM_LOST], 20, 0.02, "engine_stream_lost")
         assert seen[0][1]["url"] == url and seen[0][1]["error"]

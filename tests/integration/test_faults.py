@@ -4,6 +4,7 @@ devbox was not running. Each asserts the one-line message and the recovery (the 
 current code again), with deadline-bounded waits. Only containers these tests start are touched.
 """
 
+import json
 import os
 import re
 import signal
@@ -13,6 +14,7 @@ import time
 import pytest
 
 from devbox import recovery
+from devbox.agent import detach
 from tests.own_engine import OwnEngine
 from tests.project import DEVBOX
 from tests.waiting import wait_until
@@ -166,6 +168,10 @@ def test_copy_sync_proves_a_kept_containers_tree_and_sends_only_the_difference(p
     assert container.exec_run(["test", "-e", "/app/__pycache__/x.pyc"]).exit_code == 0  # ignored: kept
     assert container.exec_run(["readlink", "/app/out"]).output.decode().strip() == str(outside)
     assert container.exec_run(["test", "-e", "/app/out/secret.txt"]).exit_code == 1  # a link, never its target
+    # The agent that `up -d` left stops (the container is kept); the next `up -d` checks it again.
+    agent_pid = json.loads(project.devbox("status", "--json").stdout)["agent"]["pid"]
+    os.kill(agent_pid, signal.SIGTERM)
+    wait_until(lambda: not detach.alive(agent_pid), 30, 0.05, "the agent stopped")
     again = project.devbox("up", "-d")
     assert "container tree checked against 6 files: in sync" in again.stdout, again.stdout
 
