@@ -21,7 +21,8 @@ import socket
 import sys
 import threading
 
-from devbox.supervisor import bytecode, errorpage, heartbeat, project, protocol
+from devbox.supervisor import (appspec, asgiserver, bytecode, errorpage, frameworks, heartbeat,
+                               project, protocol, warmup)
 from devbox.supervisor.httpserver import Server
 from devbox.supervisor.primitives import bind_listener, flush_and_exit, log, send_line
 
@@ -57,15 +58,25 @@ def main(argv=None, standby=None):
         import json
 
         app = errorpage.make_app(json.loads(opts["--errorpage"]))
+        loaded = False
     else:
         report_root = None
         if "--report-modules" in opts:
             report_root = os.path.abspath(opts.get("--project-dir") or os.getcwd())
-        app = _load_or_report(opts["--app"], control, monitor, "--poll-modules" in opts,
-                              report_root)
+        app, loaded = _load_or_report(opts["--app"], control, monitor,
+                                      "--poll-modules" in opts, report_root)
 
     _handle_stop_signals(stop)
+    if loaded and asgiserver.is_asgi(app):
+        try:
+            asgiserver.serve(app, listener, stop, lambda: send_line(control, protocol.MSG_READY),
+                             lambda: send_line(control, protocol.MSG_STOPPED), grace)
+            return flush_and_exit(stop.code, run_atexit=True)
+        except asgiserver.StartupFailed as exc:
+            app, loaded = _crashed(exc, control), False
     server = Server(listener, app, host, port, stop)
+    if loaded and warmup.enabled():
+        warmup.wsgi(app, server.server_name, server.server_port)
     send_line(control, protocol.MSG_READY)
     server.serve()
     send_line(control, protocol.MSG_STOPPED)  # the parent may now say its successor serves
@@ -89,8 +100,9 @@ def _step_aside():
 
 
 def _load_or_report(spec, control, monitor, poll_modules, report_root=None):
-    """Import the app. If that fails, tell the parent, print the traceback and return the error
-    page app instead: the child stays up so every request shows what is wrong.
+    """Import the app: (app, True). If that fails, tell the parent, print the traceback and
+    return (the error page app, False) instead: the child stays up so every request shows what
+    is wrong.
 
     With `report_root`, first tell the parent which dependencies (modules outside that project
     directory) the import added, so its warm template imports them for the next child."""
@@ -100,6 +112,8 @@ def _load_or_report(spec, control, monitor, poll_modules, report_root=None):
     try:
         app = load_app(spec)
         extra = ()
+        if asgiserver.is_asgi(app):
+            asgiserver.import_server()  # counted below: the warm template imports it once
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure is shown, not raised
         failure = exc
     if report_root is not None:
@@ -108,28 +122,27 @@ def _load_or_report(spec, control, monitor, poll_modules, report_root=None):
         if added:
             send_line(control, "%s %s" % (protocol.MSG_MODULES, " ".join(added)))
     if failure is not None:
-        import json
-
-        report = errorpage.report_from_exception(failure)
-        sys.stderr.write(report["traceback"] + "\n")
-        send_line(control, "%s %s" % (protocol.MSG_CRASHED, json.dumps(report)))
-        app = errorpage.make_app(report)
+        app = _crashed(failure, control, show_traceback=not isinstance(failure, asgiserver.NoServer))
         extra = _traceback_files(failure)
     if poll_modules:
         monitor.watch(_module_files() | set(extra))
-    return app
+    return app, failure is None
+
+
+def _crashed(failure, control, show_traceback=True):
+    """Tell the parent the app cannot run and why; the error page app to serve meanwhile."""
+    import json
+
+    report = errorpage.report_from_exception(failure)
+    sys.stderr.write((report["traceback"] if show_traceback else report["title"]) + "\n")
+    send_line(control, "%s %s" % (protocol.MSG_CRASHED, json.dumps(report)))
+    return errorpage.make_app(report)
 
 
 def load_app(spec):
-    """`package.module:attr.path` -> the object (attr defaults to `app`)."""
-    module_name, _, attr = spec.partition(":")
-    __import__(module_name)
-    obj = sys.modules[module_name]
-    for part in (attr or "app").split("."):
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise TypeError("%s is not callable (got %s)" % (spec, type(obj).__name__))
-    return obj
+    """What `app:` names (appspec: `module:attr.path` or a factory call; called here, in each
+    child), as the framework's development server would serve it."""
+    return frameworks.adapt(appspec.load(spec))
 
 
 class Stop:
