@@ -122,19 +122,23 @@ def _load_or_report(spec, control, monitor, poll_modules, report_root=None):
         if added:
             send_line(control, "%s %s" % (protocol.MSG_MODULES, " ".join(added)))
     if failure is not None:
-        app = _crashed(failure, control, show_traceback=not isinstance(failure, asgiserver.NoServer))
+        app = _crashed(failure, control)
         extra = _traceback_files(failure)
     if poll_modules:
         monitor.watch(_module_files() | set(extra))
     return app, failure is None
 
 
-def _crashed(failure, control, show_traceback=True):
+def _crashed(failure, control):
     """Tell the parent the app cannot run and why; the error page app to serve meanwhile."""
     import json
 
     report = errorpage.report_from_exception(failure)
-    sys.stderr.write((report["traceback"] if show_traceback else report["title"]) + "\n")
+    if isinstance(failure, (asgiserver.NoServer, asgiserver.StartupFailed)):
+        # What to do is the whole story: where devbox raised it is no help.
+        report.update(title=str(failure), summary=str(failure), location="", detail="",
+                      project_traceback="", traceback=str(failure))
+    sys.stderr.write(report["traceback"] + "\n")
     send_line(control, "%s %s" % (protocol.MSG_CRASHED, json.dumps(report)))
     return errorpage.make_app(report)
 
