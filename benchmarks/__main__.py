@@ -51,15 +51,15 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def update_readme(text: str) -> bool:
+def update_readme(text: str, start_marker: str = README_START, end_marker: str = README_END) -> bool:
     """Replace the table between the README's benchmark markers; False when they are missing."""
     if not README.exists():
         return False
     readme = README.read_text()
-    start, end = readme.find(README_START), readme.find(README_END)
+    start, end = readme.find(start_marker), readme.find(end_marker)
     if start < 0 or end < start:
         return False
-    README.write_text(readme[:start + len(README_START)] + "\n" + text + readme[end:])
+    README.write_text(readme[:start + len(start_marker)] + "\n" + text + readme[end:])
     return True
 
 
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     results["breakdown"] = devbox_breakdown(classes, str(python), settings, out / "logs", results)
     meta["load_after"] = facts.load_average()
-    for name, contender in results["contenders"].items():
+    for contender in results["contenders"].values():
         if contender["kind"] == contenders.DEVBOX:
             contender["self_reported_ms"] = [ms for s in contender["sessions"]
                                              for ms in report.devbox_self_reported(Path(s["log"]).read_text(errors="replace"))]

@@ -199,7 +199,6 @@ def render(result: dict) -> str:
 def collect(python: str, edits: int, container: bool, heavy: bool, log_path: Path) -> dict:
     """Run this module with `python` (one that has devbox) in its own process group; its result,
     or {"error": ...}."""
-    import signal
     import subprocess
 
     args = [python, "-m", "benchmarks.breakdown", "--json", "--edits", str(edits)]

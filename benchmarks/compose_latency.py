@@ -130,15 +130,15 @@ def main(argv=None) -> int:
             if which == "web":
                 replace_in(root / "services/web/app.py", f'"web v{old}"', f'"web v{new}"')
                 t0 = time.monotonic()
-                data, t1 = poll(web_port, lambda d: d["title"] == f"web v{new}")
+                data, t1 = poll(web_port, lambda d, new=new: d["title"] == f"web v{new}")
             elif which == "api":
                 replace_in(root / "services/api/app.py", f'"hello from api v{old}"', f'"hello from api v{new}"')
                 t0 = time.monotonic()
-                data, t1 = poll(api_port, lambda d: d["message"] == f"hello from api v{new}")
+                data, t1 = poll(api_port, lambda d, new=new: d["message"] == f"hello from api v{new}")
             else:
                 replace_in(root / "services/common/http.py", f'"common v{old}"', f'"common v{new}"')
                 t0 = time.monotonic()
-                data, t1 = poll(web_port, lambda d: d["common"] == d["api"]["common"] == f"common v{new}")
+                data, t1 = poll(web_port, lambda d, new=new: d["common"] == d["api"]["common"] == f"common v{new}")
             rows[which].append((t1 - t0) * 1000.0)
             after_web, after_api = get_json(web_port)["pid"], get_json(api_port)["pid"]
             proof.append((which, before_web, after_web, before_api, after_api))

@@ -134,7 +134,7 @@ def main():
                     failures.append(repr(exc))
                 time.sleep(0.002)
             latencies.append((time.perf_counter() - t0) * 1000)
-            wait_for(lambda: len(events(out_path, protocol.EVENT_READY)) > i, 10, "ready line")
+            wait_for(lambda i=i: len(events(out_path, protocol.EVENT_READY)) > i, 10, "ready line")
         done.set()
         client.join()
 

@@ -137,7 +137,7 @@ def edits(up: Up, count: int) -> dict:
             if time.time() - written > 10:
                 raise RuntimeError(f"edit {n} not served within 10 s")
         served.append((time.time() - written) * 1000.0)
-        up.wait(lambda: len(RELOAD.findall(up.output())) > lines, 10, f"the reload line of edit {n}")
+        up.wait(lambda lines=lines: len(RELOAD.findall(up.output())) > lines, 10, f"the reload line of edit {n}")
         found = RELOAD.findall(up.output())[lines]
         stages.append([float(x) for x in found[1:]] + [float(found[0])])
     columns = list(zip(*stages))

@@ -11,6 +11,11 @@ PULL = "pull"  # image status id: a pull's progress (-v)
 BUILD = "build"  # line: the builder's output
 BUILT = "built"  # image seconds
 CONTAINER = "container"  # name how=created|running|restarting|recreating spec
+CONTAINER_STOPPED = "container_stopped"  # name reason: it stopped underneath devbox
+CONTAINER_RESTARTED = "container_restarted"  # name seconds: brought back, serving again
+CONTAINER_DOWN = "container_down"  # name reason rapid: not restarted until the next save
+ENGINE_LOST = "engine_lost"  # url: the engine stopped answering; waited for with back-off
+ENGINE_BACK = "engine_back"  # url seconds
 
 # -- the supervisor's output --------------------------------------------------------------------
 LINE = "line"  # line: one line of the app's output
@@ -27,6 +32,8 @@ REBUILDING = "rebuilding"  # paths
 REBUILT = "rebuilt"  # seconds
 REBUILD_UNCHANGED = "rebuild_unchanged"  # seconds
 ACTION_FAILED = "action_failed"  # paths error
+WATCH_POLLING = "watch_polling"  # reason paths: file events do not arrive; polled instead
+FEEDBACK_LOOP = "feedback_loop"  # path: changes after every action and alone; no longer acted on
 
 # -- devbox.yml saved while running -------------------------------------------------------------
 CONFIG_APPLIED = "config_applied"  # recreated url
@@ -36,6 +43,7 @@ CONFIG_RESTART = "config_restart"  # reason
 
 # -- remote engines -----------------------------------------------------------------------------
 COPIED = "copied"  # files bytes seconds workdir: the initial copy
+TREE_PROVED = "tree_proved"  # changed deleted files seconds: a kept container's tree made the host's
 SYNC_FAILED = "sync_failed"  # paths error
 FORWARDING = "forwarding"  # url destination remote_port pid detached
 FORWARD_MESSAGE = "forward_message"  # line hint

@@ -87,6 +87,12 @@ class LogStream:
             except Exception:  # noqa: BLE001 - already closed or the connection is gone
                 pass
 
+    def wait_ended(self) -> None:
+        """Block until the stream ends: the container stopped, the connection dropped, or `close()`."""
+        with self._cond:
+            while not self.ended:
+                self._cond.wait()
+
     def mark(self) -> int:
         """A position in the event list; `wait_for(after=mark)` sees only later events."""
         with self._cond:

@@ -132,17 +132,15 @@ class Session:
         spec = self.plan(image_id)
         existing = self.container()
         if existing is not None and existing.labels.get(planning.LABEL_HASH) == spec.config_hash:
-            if spec.sync == "copy":
-                # A reused container holds the tree of its last session: send today's (files
-                # deleted here since then stay until `devbox down`).
-                from devbox import sync
-
-                sync.initial(existing, self.config, self.report)
             if existing.status == "running":
                 self.report(events.CONTAINER, name=existing.name, how="running", spec=spec)
-                return existing, self.follow(existing, since=None, tail=0)
-            self.report(events.CONTAINER, name=existing.name, how="restarting", spec=spec)
-            return existing, self._start(existing, spec)
+                stream = self.follow(existing, since=None, tail=0)
+            else:
+                self.report(events.CONTAINER, name=existing.name, how="restarting", spec=spec)
+                stream = self._start(existing, spec)
+            if spec.sync == "copy":  # it holds the tree of its last session, not today's
+                self._prove_tree(existing, stream)
+            return existing, stream
         if existing is not None:
             self.report(events.CONTAINER, name=existing.name, how="recreating", spec=spec)
             self._remove(existing)
@@ -168,6 +166,21 @@ class Session:
                 raise self._explain(exc, spec) from None
             raise
 
+    def _prove_tree(self, container, stream) -> None:
+        """Copy sync: make the running container's tree the host's (devbox.manifest), in one
+        line, and reload when that changed anything (the app started on the old tree)."""
+        from devbox import manifest, sync
+
+        diff = manifest.prove(container, self.config,
+                              lambda changed, deleted: sync.send(container, self.config, changed, deleted))
+        self.report(events.TREE_PROVED, changed=len(diff.changed), deleted=len(diff.deleted), files=diff.files,
+                    seconds=diff.seconds)
+        if diff.changed or diff.deleted:
+            mark, last = stream.mark(), stream.generation
+            container.kill(signal=protocol.RELOAD_SIGNAL)
+            stream.wait_for(logs.READY_EVENTS, after=mark, timeout=READY_TIMEOUT,
+                            match=lambda f: int(f.get("generation", 0) or 0) > last)
+
     def _start(self, container, spec):
         since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
         container.start()
@@ -184,10 +197,7 @@ class Session:
     def _explain(self, exc, spec) -> DevboxError:
         text = str(getattr(exc, "explanation", None) or exc)
         if "port is already allocated" in text or "address already in use" in text:
-            _, ip, host_port = spec.ports[0]
-            for _, ip, host_port in spec.ports:
-                if f":{host_port}" in text:
-                    break
+            _, ip, host_port = next((p for p in spec.ports if f":{p[2]}" in text), spec.ports[0])
             who = "another container" if "already allocated" in text else "another process"
             return EngineError(
                 f"port {host_port} on {ip} is already in use (by {who}); "
@@ -298,7 +308,8 @@ class Session:
         serving_ = Serving(urls={None: list(spec.urls)}, stop=stop, watcher=watcher)
         if watcher is not None:
             on_recreated = (lambda new: forwarding.refresh(new, spec.forwards)) if forwarding else None
-            target = ContainerTarget(self, container, stream, self.report, on_recreated=on_recreated)
+            target = ContainerTarget(self, container, stream, self.report, on_recreated=on_recreated,
+                                     stop_event=watcher.stop_event)
             watcher.on_batch = target.act
             watcher.on_config = lambda batch: serving.apply_config(target, watcher, self.report, forwarding is not None)
         return serving_

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import os
 import posixpath
-import stat
 import tarfile
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from devbox import events
 from devbox import receiver
-from devbox.archive import Owner, Stats, build_archive, clean_relpath, clean_workdir, inside  # noqa: F401
+from devbox.archive import Owner, Stats, build_archive, clean_relpath, clean_workdir, inside
 from devbox.errors import SyncError
 from devbox.supervisor import protocol
 

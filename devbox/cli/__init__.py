@@ -268,7 +268,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("devbox: interrupted; nothing left running", file=sys.stderr, flush=True)
         return 130
-    except Exception as exc:  # noqa: BLE001 - only a lost engine is turned into a line
+    except Exception as exc:  # only a lost engine is turned into a line
         if not _engine_lost(exc):
             raise
         print(f"devbox: lost the Docker engine mid-command ({type(exc).__name__}); is it still running? "
@@ -278,10 +278,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _engine_lost(exc: BaseException) -> bool:
     """The engine went away under a command (socket gone, connection refused or reset)."""
-    import requests
+    from devbox.recovery import engine_lost
 
-    while exc is not None:  # docker-py wraps the socket's error: look down the chain
-        if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    return engine_lost(exc)

@@ -20,16 +20,16 @@ class Console:
         self.verbose = verbose
         self.out = out or sys.stdout
         self.lock = threading.Lock()
-        self.serving_reported = False
         self.width = len(PREFIX)  # compose: widened to fit the longest "[service]" tag
         self._local = threading.local()  # the compose service of the event being rendered
 
     def say(self, text: str) -> None:
         service = getattr(self._local, "service", None)
-        with self.lock:
-            print(f"{PREFIX} {service + ': ' if service else ''}{text}", file=self.out, flush=True)
+        self.raw(f"{PREFIX} {service + ': ' if service else ''}{text}")
 
     def raw(self, text: str) -> None:
+        # A file name that is not UTF-8 arrives with surrogate escapes: shown as \udcff, not a crash.
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
         with self.lock:
             print(text, file=self.out, flush=True)
 
@@ -66,6 +66,22 @@ class Console:
 
     def on_container(self, name, how, spec):
         self.say(f"container {name} {how}" + (f" ({spec.sync} sync)" if self.verbose else ""))
+
+    def on_container_stopped(self, name, reason):
+        self.say(f"✗ container {name} stopped underneath devbox ({reason})")
+
+    def on_container_restarted(self, name, seconds):
+        self.say(f"container {name} started again in {seconds:.1f} s, serving again")
+
+    def on_container_down(self, name, reason, rapid):
+        self.say(f"container {name} keeps dying ({reason}); not restarting it until you save a file"
+                 if rapid else f"container {name} is gone ({reason}); save a file to start it again")
+
+    def on_engine_lost(self, url):
+        self.say(f"✗ the Docker engine at {url} stopped answering; still watching, waiting for it to come back")
+
+    def on_engine_back(self, url, seconds):
+        self.say(f"the Docker engine at {url} answers again (after {seconds:.0f} s); bringing the container back")
 
     # -- supervisor output -------------------------------------------------------------------
     def on_line(self, line):
@@ -134,6 +150,10 @@ class Console:
     def on_copied(self, files, bytes, seconds, workdir):
         self.say(f"copied {files:,} files ({bytes / 1e6:.1f} MB) to {workdir} in {seconds:.2f} s")
 
+    def on_tree_proved(self, changed, deleted, files, seconds):
+        what = f"{changed} changed, {deleted} deleted" if changed or deleted else "in sync"
+        self.say(f"container tree checked against {files:,} files: {what} ({seconds:.2f} s)")
+
     def on_sync_failed(self, paths, error):
         self.say(f"✗ {describe(paths)} but copying failed: {error}; the next save tries again")
 
@@ -154,6 +174,16 @@ class Console:
     def on_compose_up(self, cli, project, file, services):
         self.width = max(len(PREFIX), *(len(name) + 2 for name in services))
         self.say(f"compose project {project} ({file}) starting with {cli}")
+
+    def on_watch_polling(self, reason, paths):
+        from devbox.notify import POLL_MS, WATCH_LIMIT_SYSCTL
+
+        hint = (f" (raise it: sudo sysctl {WATCH_LIMIT_SYSCTL}=524288)" if WATCH_LIMIT_SYSCTL in reason else "")
+        self.say(f"✗ {reason}{hint}; polling {', '.join(paths)} every {POLL_MS} ms instead")
+
+    def on_feedback_loop(self, path):
+        self.say(f"{path} changes after every reload and nothing else does: a loop; no longer reacting "
+                 "to it (add it to watch.ignore to say so)")
 
     def on_action_failed(self, paths, error):
         self.say(f"✗ {describe(paths)} -> {error}")

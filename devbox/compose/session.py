@@ -19,10 +19,10 @@ from devbox.compose.labels import COMPOSE_ONEOFF, COMPOSE_PROJECT, COMPOSE_SERVI
 from devbox.compose.override import missing_services, plan_override
 from devbox.errors import ComposeError, DevboxError, UsageError
 from devbox.interfaces import Exec, Serving
+from devbox.paths import STATE_DIR
 from devbox.supervisor import protocol
 from devbox.targets import RELOAD_TIMEOUT
 
-STATE_DIR = ".devbox"
 READY_TIMEOUT = 60.0
 # Where the injected supervisor's files go in the host copy: the archive paths without this.
 _SUPERVISOR_PREFIX = injected.SUPERVISOR_ROOT.lstrip("/") + "/"

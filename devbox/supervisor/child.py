@@ -313,7 +313,7 @@ def _parse_args(argv):
             try:
                 opts[arg] = next(args)
             except StopIteration:
-                raise SystemExit("devbox child: %s needs a value" % arg)
+                raise SystemExit("devbox child: %s needs a value" % arg) from None
         else:
             raise SystemExit("devbox child: unexpected argument %r" % arg)
     if "--app" not in opts and "--errorpage" not in opts:

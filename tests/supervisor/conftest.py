@@ -100,7 +100,7 @@ class Supervisor:
     def wait_event(self, kind, timeout=TIMEOUT, **match):
         """Fields of the first `kind` event whose fields include `match`."""
         def find():
-            for k, fields in self.events(kind):
+            for _kind, fields in self.events(kind):
                 if all(fields.get(key) == value for key, value in match.items()):
                     return fields
             return None

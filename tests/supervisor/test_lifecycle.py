@@ -119,7 +119,7 @@ def _proc_status(pid):
 
 
 def _ignores_sigterm(pid):
-    line = [l for l in _proc_status(pid).splitlines() if l.startswith("SigIgn:")][0]
+    line = [text for text in _proc_status(pid).splitlines() if text.startswith("SigIgn:")][0]
     return int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1))
 
 

@@ -80,7 +80,7 @@ def test_reloads_under_polling_fail_nothing_and_serve_nothing_stale(tmp_path, su
             sighup = time.time()
             sup.send(signal.SIGHUP)
             ready = sup.wait_event(protocol.EVENT_READY, generation=version + 1)
-            status = wait_until(lambda: ready_status(sup, ready["pid"]), timeout=10,
+            status = wait_until(lambda ready=ready: ready_status(sup, ready["pid"]), timeout=10,
                                 message="status of generation %d" % (version + 1))
             marks.append((version, sighup, status["ready_at"]))
         wait_until(lambda: any(r[0] > marks[-1][2] for r in poller.responses),

@@ -108,7 +108,7 @@ def test_no_refused_connection_during_20_reloads(tmp_path, supervisor):
         for i in range(1, 21):
             write_app(tmp_path, "v%d" % i)
             sup.reload()
-            wait_until(lambda: http_get(port)[1] == "v%d" % i, timeout=10,
+            wait_until(lambda i=i: http_get(port)[1] == "v%d" % i, timeout=10,
                        message="v%d served" % i)
     finally:
         done.set()

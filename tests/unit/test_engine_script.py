@@ -5,7 +5,6 @@ runs the real script with stand-ins for `apt-get`, `dpkg`, `docker` and `dockerd
 everything else (bash, grep, the script itself) is real.
 """
 
-import os
 import shutil
 import subprocess
 from pathlib import Path

@@ -42,7 +42,7 @@ def test_both_kinds_of_project_are_projects(tmp_path):
 
 @pytest.mark.parametrize("cls", [targets.ContainerTarget, targets.ProcessTarget, compose.ServiceTarget])
 def test_every_target_acts_on_batches(cls):
-    assert callable(getattr(cls, "act"))
+    assert callable(cls.act)
 
 
 @pytest.mark.parametrize("cls", [filters.PathFilter, compose.UnionFilter])

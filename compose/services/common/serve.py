@@ -54,7 +54,9 @@ def main(argv=None):
     server.set_app(app)
     # SIGTERM (a reload, or `docker stop`; as PID 1 Python would ignore it) stops accepting and
     # lets the requests in flight finish. shutdown() must not run on the serving thread.
-    stop = lambda signum, frame: threading.Thread(target=server.shutdown, daemon=True).start()
+    def stop(signum, frame):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     print(f"serving {args.app} on port {server.server_port} (pid {os.getpid()})", flush=True)
