@@ -38,7 +38,7 @@ def is_asgi(app):
     if inspect.isfunction(app) or inspect.ismethod(app):
         call = app
     else:
-        call = getattr(app, "__call__", None)
+        call = app.__call__ if callable(app) else None
     if inspect.iscoroutinefunction(call):
         return True
     try:
@@ -53,13 +53,13 @@ def import_server():
     """Import all that serving takes (NoServer when uvicorn is missing), while the child counts
     what the app import added."""
     try:
-        import uvicorn  # noqa: F401
-        import uvicorn.config  # noqa: F401
-        import uvicorn.lifespan.on  # noqa: F401
-        import uvicorn.loops.auto  # noqa: F401
-        import uvicorn.protocols.http.auto  # noqa: F401
-        import uvicorn.protocols.websockets.auto  # noqa: F401
-        import uvicorn.server  # noqa: F401
+        import uvicorn
+        import uvicorn.config
+        import uvicorn.lifespan.on
+        import uvicorn.loops.auto
+        import uvicorn.protocols.http.auto
+        import uvicorn.protocols.websockets.auto
+        import uvicorn.server
     except ImportError:
         raise NoServer(NO_SERVER) from None
 
@@ -89,7 +89,7 @@ def serve(app, listener, stop, on_ready, on_stopped, grace):
         try:
             await server.startup(sockets=[listener])
         except SystemExit:  # uvicorn's way to say lifespan startup failed
-            raise StartupFailed("the app's lifespan startup failed (its traceback is above)")
+            raise StartupFailed("the app's lifespan startup failed (its traceback is above)") from None
         if server.should_exit:
             raise StartupFailed("the app's lifespan startup failed (its traceback is above)")
         if warmup.enabled():

@@ -89,6 +89,5 @@ async def asgi(app, server, state):
 
     try:
         await asyncio.wait_for(app(scope, receive, send), protocol.WARM_UP_TIMEOUT)
-    except BaseException as exc:  # noqa: BLE001 - the app's to show, on the next real request
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
+    except Exception:  # noqa: BLE001 - the app's to show, on the next real request (timeouts too)
+        pass
