@@ -19,6 +19,10 @@ from devbox.supervisor import protocol, warmup
 
 NO_SERVER = "an ASGI app needs an ASGI server in the image: pip install uvicorn"
 _LATE_REQUEST_POLL = 0.005
+# What uvicorn imports to serve one app with lifespan="auto" (its protocol "auto" modules pick
+# httptools/uvloop/websockets when installed).
+_SERVER_MODULES = ("uvicorn", "uvicorn.config", "uvicorn.server", "uvicorn.lifespan.on", "uvicorn.loops.auto",
+                   "uvicorn.protocols.http.auto", "uvicorn.protocols.websockets.auto")
 
 
 class NoServer(Exception):
@@ -52,14 +56,11 @@ def is_asgi(app):
 def import_server():
     """Import all that serving takes (NoServer when uvicorn is missing), while the child counts
     what the app import added."""
+    import importlib
+
     try:
-        import uvicorn
-        import uvicorn.config
-        import uvicorn.lifespan.on
-        import uvicorn.loops.auto
-        import uvicorn.protocols.http.auto
-        import uvicorn.protocols.websockets.auto
-        import uvicorn.server
+        for name in _SERVER_MODULES:
+            importlib.import_module(name)
     except ImportError:
         raise NoServer(NO_SERVER) from None
 
