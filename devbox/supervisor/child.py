@@ -1,5 +1,8 @@
-"""The wsgiref child: imports the app and serves it, one thread per connection, on the socket the
-parent passed as fd 3 (or one it binds itself with `--listen self`).
+"""The app child: imports the app (appspec: a callable or a factory's result, adapted by
+frameworks.py) and serves it on the socket the parent passed as fd 3 (or one it binds itself with
+`--listen self`): a WSGI app with httpserver.py, one thread per connection; an ASGI app with the
+uvicorn installed beside it (asgiserver.py). Either way it runs the warm-up request (warmup.py)
+before it says ready.
 
 Start-up is kept lean because it is most of a reload: no argparse, and the HTTP server is
 devbox's own small one (httpserver.py), not wsgiref.simple_server.
