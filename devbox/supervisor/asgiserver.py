@@ -119,9 +119,13 @@ async def _late_requests(state, loop):
     import asyncio
 
     deadline = loop.time() + protocol.STOP_IDLE_TIMEOUT
-    while loop.time() < deadline and any(getattr(c, "cycle", False) is None
-                                         for c in list(state.connections)):
+    while True:
+        # Sleep first: a connection accepted in the last loop turn joins `connections` only once
+        # asyncio's accept task and connection_made have run.
         await asyncio.sleep(_LATE_REQUEST_POLL)
+        if loop.time() >= deadline or not any(getattr(c, "cycle", False) is None
+                                              for c in list(state.connections)):
+            return
 
 
 def _new_loop(config, asyncio):
