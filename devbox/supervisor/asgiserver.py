@@ -23,6 +23,7 @@ _LATE_REQUEST_POLL = 0.005
 # httptools/uvloop/websockets when installed).
 _SERVER_MODULES = ("uvicorn", "uvicorn.config", "uvicorn.server", "uvicorn.lifespan.on", "uvicorn.loops.auto",
                    "uvicorn.protocols.http.auto", "uvicorn.protocols.websockets.auto")
+_OPTIONAL_MODULES = ("uvloop", "uvicorn.loops.uvloop")  # loop="auto" picks uvloop when installed
 
 
 class NoServer(Exception):
@@ -63,6 +64,11 @@ def import_server():
             importlib.import_module(name)
     except ImportError:
         raise NoServer(NO_SERVER) from None
+    for name in _OPTIONAL_MODULES:  # imported by uvicorn only once it serves: too late to count
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 def serve(app, listener, stop, on_ready, on_stopped, grace):
