@@ -130,8 +130,10 @@ def _compose_project(node: Node) -> str:
 APP = Key(
     "app",
     doc=(
-        "`module:callable` of a WSGI app, or a factory called with literal arguments "
-        "(`module:create_app(debug=True)`), served by the supervisor's threaded wsgiref child"
+        "`module:callable` of a WSGI or ASGI app, or a factory called with literal arguments "
+        "(`module:create_app(debug=True)`), called in each child; WSGI apps are served by the "
+        "supervisor's threaded server, ASGI apps (FastAPI, Starlette, Django's asgi) by the "
+        "uvicorn installed in the image"
     ),
     parse=values.app,
 )
@@ -176,7 +178,10 @@ WATCH = Section(
     ),
     Key(
         "no_reload",
-        doc="changes are synced without restarting the app",
+        doc=(
+            "changes are synced without restarting the app (templates are not in the default: "
+            "Jinja and Django cache them, so a template edit reloads)"
+        ),
         parse=values.patterns,
         default=DEFAULT_NO_RELOAD,
     ),

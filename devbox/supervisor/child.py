@@ -1,5 +1,8 @@
-"""The wsgiref child: imports the app and serves it, one thread per connection, on the socket the
-parent passed as fd 3 (or one it binds itself with `--listen self`).
+"""The app child: imports the app (appspec: a callable or a factory's result, adapted by
+frameworks.py) and serves it on the socket the parent passed as fd 3 (or one it binds itself with
+`--listen self`): a WSGI app with httpserver.py, one thread per connection; an ASGI app with the
+uvicorn installed beside it (asgiserver.py). Either way it runs the warm-up request (warmup.py)
+before it says ready.
 
 Start-up is kept lean because it is most of a reload: no argparse, and the HTTP server is
 devbox's own small one (httpserver.py), not wsgiref.simple_server.
@@ -21,7 +24,8 @@ import socket
 import sys
 import threading
 
-from devbox.supervisor import bytecode, errorpage, heartbeat, project, protocol
+from devbox.supervisor import (appspec, asgiserver, bytecode, errorpage, frameworks, heartbeat,
+                               project, protocol, warmup)
 from devbox.supervisor.httpserver import Server
 from devbox.supervisor.primitives import bind_listener, flush_and_exit, log, send_line
 
@@ -57,15 +61,25 @@ def main(argv=None, standby=None):
         import json
 
         app = errorpage.make_app(json.loads(opts["--errorpage"]))
+        loaded = False
     else:
         report_root = None
         if "--report-modules" in opts:
             report_root = os.path.abspath(opts.get("--project-dir") or os.getcwd())
-        app = _load_or_report(opts["--app"], control, monitor, "--poll-modules" in opts,
-                              report_root)
+        app, loaded = _load_or_report(opts["--app"], control, monitor,
+                                      "--poll-modules" in opts, report_root)
 
     _handle_stop_signals(stop)
+    if loaded and asgiserver.is_asgi(app):
+        try:
+            asgiserver.serve(app, listener, stop, lambda: send_line(control, protocol.MSG_READY),
+                             lambda: send_line(control, protocol.MSG_STOPPED), grace)
+            return flush_and_exit(stop.code, run_atexit=True)
+        except asgiserver.StartupFailed as exc:
+            app, loaded = _crashed(exc, control), False
     server = Server(listener, app, host, port, stop)
+    if loaded and warmup.enabled():
+        warmup.wsgi(app, server.server_name, server.server_port)
     send_line(control, protocol.MSG_READY)
     server.serve()
     send_line(control, protocol.MSG_STOPPED)  # the parent may now say its successor serves
@@ -89,8 +103,9 @@ def _step_aside():
 
 
 def _load_or_report(spec, control, monitor, poll_modules, report_root=None):
-    """Import the app. If that fails, tell the parent, print the traceback and return the error
-    page app instead: the child stays up so every request shows what is wrong.
+    """Import the app: (app, True). If that fails, tell the parent, print the traceback and
+    return (the error page app, False) instead: the child stays up so every request shows what
+    is wrong.
 
     With `report_root`, first tell the parent which dependencies (modules outside that project
     directory) the import added, so its warm template imports them for the next child."""
@@ -100,6 +115,8 @@ def _load_or_report(spec, control, monitor, poll_modules, report_root=None):
     try:
         app = load_app(spec)
         extra = ()
+        if asgiserver.is_asgi(app):
+            asgiserver.import_server()  # counted below: the warm template imports it once
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure is shown, not raised
         failure = exc
     if report_root is not None:
@@ -108,28 +125,31 @@ def _load_or_report(spec, control, monitor, poll_modules, report_root=None):
         if added:
             send_line(control, "%s %s" % (protocol.MSG_MODULES, " ".join(added)))
     if failure is not None:
-        import json
-
-        report = errorpage.report_from_exception(failure)
-        sys.stderr.write(report["traceback"] + "\n")
-        send_line(control, "%s %s" % (protocol.MSG_CRASHED, json.dumps(report)))
-        app = errorpage.make_app(report)
+        app = _crashed(failure, control)
         extra = _traceback_files(failure)
     if poll_modules:
         monitor.watch(_module_files() | set(extra))
-    return app
+    return app, failure is None
+
+
+def _crashed(failure, control):
+    """Tell the parent the app cannot run and why; the error page app to serve meanwhile."""
+    import json
+
+    report = errorpage.report_from_exception(failure)
+    if isinstance(failure, (asgiserver.NoServer, asgiserver.StartupFailed)):
+        # What to do is the whole story: where devbox raised it is no help.
+        report.update(title=str(failure), summary=str(failure), location="", detail="",
+                      project_traceback="", traceback=str(failure))
+    sys.stderr.write(report["traceback"] + "\n")
+    send_line(control, "%s %s" % (protocol.MSG_CRASHED, json.dumps(report)))
+    return errorpage.make_app(report)
 
 
 def load_app(spec):
-    """`package.module:attr.path` -> the object (attr defaults to `app`)."""
-    module_name, _, attr = spec.partition(":")
-    __import__(module_name)
-    obj = sys.modules[module_name]
-    for part in (attr or "app").split("."):
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise TypeError("%s is not callable (got %s)" % (spec, type(obj).__name__))
-    return obj
+    """What `app:` names (appspec: `module:attr.path` or a factory call; called here, in each
+    child), as the framework's development server would serve it."""
+    return frameworks.adapt(appspec.load(spec))
 
 
 class Stop:

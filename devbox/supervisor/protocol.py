@@ -19,6 +19,10 @@ ENV_LISTEN_PID = "LISTEN_PID"  # systemd socket activation: pid the fds are mean
 ENV_CONTROL_FD = "DEVBOX_CONTROL_FD"  # wsgiref child only: socket to the parent (see MSG_*)
 ENV_UNBUFFERED = "PYTHONUNBUFFERED"
 
+# Off switch of the warm-up request (below): "0" in the app's env (devbox.yml `env:`).
+ENV_WARM_UP = "DEVBOX_WARM_UP"
+WARM_UP_OFF = "0"
+
 # -- fds, exit codes, signals ---------------------------------------------------------------
 LISTEN_FD = 3
 CONTROL_FD = 4
@@ -34,6 +38,14 @@ DEFAULT_GRACE = 5.0  # SIGTERM -> SIGKILL for a child that does not finish in ti
 IDLE_TIMEOUT = 5.0  # a connection that sends no request for this long is closed
 STOP_IDLE_TIMEOUT = 1.0  # ... or for this long once its child is stopping
 RELOAD_HISTORY = 50  # reload latencies kept in the status file
+
+# The warm-up request: an app child (WSGI or ASGI) runs one GET / through the app in-process
+# before it says ready, so a fresh child's lazy set-up (Django's URLconf, Starlette's middleware
+# stack, anyio's thread pool: 20-60 ms) is paid before the handover, not by the user's first
+# request. Its answer is dropped; it waits at most WARM_UP_TIMEOUT.
+WARM_UP_PATH = "/"
+WARM_UP_USER_AGENT = "devbox-warm-up"
+WARM_UP_TIMEOUT = 1.0
 
 
 def stale_after(interval):

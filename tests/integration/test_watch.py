@@ -20,6 +20,7 @@ import hashlib
 import os
 
 BODY = "v1"
+TEMPLATE = open("templates/page.html").read().strip() if os.path.exists("templates/page.html") else "-"
 # What pkg/ held when this child imported: the burst test's final state.
 PKG = hashlib.sha1(b"".join(open(os.path.join("pkg", n), "rb").read()
                             for n in sorted(os.listdir("pkg")))).hexdigest() if os.path.isdir("pkg") else "-"
@@ -30,8 +31,10 @@ def app(environ, start_response):
     if path == "/pid":
         text = str(os.getpid())
     elif path == "/page":
-        with open("templates/page.html") as f:  # read per request: no restart needed
+        with open("static/page.html") as f:  # read per request: no restart needed
             text = f.read().strip()
+    elif path == "/template":  # read once, as Jinja and Django's cached loader do
+        text = TEMPLATE
     elif path == "/env":
         text = os.environ.get("GREETING", "-")
     elif path == "/pkg":
@@ -92,7 +95,8 @@ def set_body(project, body):
 @pytest.fixture
 def up(project, docker_client):
     project.write("app.py", WATCH_APP)
-    project.write("templates/page.html", "page one\n")
+    project.write("static/page.html", "page one\n")
+    project.write("templates/page.html", "template one\n")
     yield lambda: Up(project)
 
 
@@ -108,14 +112,23 @@ def test_a_module_edit_is_served_with_one_line_saying_what_and_how_long(project,
                      line), line
 
 
-def test_a_template_under_no_reload_is_served_without_a_restart(project, up):
+def test_a_static_file_under_no_reload_is_served_without_a_restart(project, up):
     box = up()
     before = box.pid()
-    project.write("templates/page.html", "page two\n")
+    project.write("static/page.html", "page two\n")
     project.wait_body("page two\n", path="/page")
-    wait_until(lambda: "~ templates/page.html synced (no restart)" in box.output(), 10, 0.02, "the sync line")
+    wait_until(lambda: "~ static/page.html synced (no restart)" in box.output(), 10, 0.02, "the sync line")
     assert box.pid() == before
     box.sentinel(1)
+
+
+def test_a_template_edit_reloads_so_a_cached_template_is_never_served(project, up):
+    box = up()
+    before = box.pid()
+    project.write("templates/page.html", "template two\n")
+    project.wait_body("template two\n", path="/template")
+    assert box.wait_reloads(1) == ["templates/page.html changed"]
+    assert box.pid() != before
 
 
 def test_a_gitignored_file_changes_nothing(project, up):

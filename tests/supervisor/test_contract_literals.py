@@ -25,6 +25,8 @@ ALLOWED = {
     "PYTHONUNBUFFERED": "Python's own variable; the host sets it in container environments",
     "ok": "an everyday word",
     "error": "an everyday word (the host's own error events)",
+    "/": "the root path (WARM_UP_PATH), which host modules mean as a path or URL of their own",
+    "0": "a digit (WARM_UP_OFF), which host modules write for their own zeros",
 }
 
 

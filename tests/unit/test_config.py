@@ -66,7 +66,7 @@ def test_one_line_file_gets_every_default(load, project):
     assert cfg.ports == (PortMapping("127.0.0.1", 8000, 8000),)
     assert cfg.app_port == 8000
     assert cfg.env == () and cfg.env_dict() == {}
-    assert cfg.watch == Watch(paths=(".",), ignore=(), rebuild=config.DEFAULT_REBUILD, no_reload=("static/**", "templates/**"), debounce_ms=50)
+    assert cfg.watch == Watch(paths=(".",), ignore=(), rebuild=config.DEFAULT_REBUILD, no_reload=("static/**",), debounce_ms=50)
     assert "requirements*.txt" in cfg.watch.rebuild
     assert cfg.sync == "auto"
     assert (cfg.reload.warm, cfg.reload.overlap) == (True, True)

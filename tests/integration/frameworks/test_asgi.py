@@ -27,19 +27,15 @@ def test_the_reload_time_printed_under_uvicorn_is_what_a_client_waits(serve):
     assert_truthful(box.wait_reload_lines(1)[-1], waited_ms)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: app: serves WSGI only; an ASGI app is called as WSGI")
 def test_fastapi_under_app_serves_and_reloads(serve):
     box = serve("fastapi_app", "app: main:app").started('"fastapi v1"')
     box.served_edit("main.py", '"fastapi v1"', '"fastapi v2"')
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: app: serves WSGI only, so no lifespan runs")
 def test_starlette_under_app_runs_lifespan_in_each_child(serve):
     box = serve("starlette_app", "app: app:app").started("starlette v1, lifespan ran")
     box.served_edit("app.py", '"starlette v1"', '"starlette v2"', expect="starlette v2, lifespan ran")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: app: serves WSGI only; Django's ASGI application "
-                                       "is called as WSGI")
 def test_django_asgi_application_under_app_serves(serve):
     serve("django_site", "app: mysite.asgi:application").started("django v1")

@@ -1,8 +1,6 @@
 """Django 5 as its users run it: `app: mysite.wsgi:application`, `manage.py` through devbox exec,
 and `manage.py runserver` as the command."""
 
-import pytest
-
 WSGI_APP = "app: mysite.wsgi:application"
 RUNSERVER = "command: python3 manage.py runserver 0.0.0.0:8000"
 
@@ -34,15 +32,11 @@ def test_an_app_template_edit_is_served(serve):
     box.served_edit("polls/templates/polls/index.html", "template v1", "template v2")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: templates/** is synced without a reload and "
-                                       "Django's cached template loader keeps the old template")
 def test_a_project_template_edit_is_served_on_the_next_request(serve):
     box = serve("django_site", WSGI_APP).started("site header v1")
     box.served_edit("templates/base.html", "site header v1", "site header v2", timeout=8)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: Django's WSGI application does not serve "
-                                       "django.contrib.staticfiles; runserver does")
 def test_static_files_are_served_with_debug_on(serve):
     box = serve("django_site", WSGI_APP).started("django v1")
     box.wait_text("color: green", "/static/polls/style.css", timeout=5)

@@ -29,21 +29,16 @@ def test_the_reload_time_printed_is_what_a_client_waits(serve):
     assert_truthful(printed_ms, waited_ms)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: templates/** is synced without a reload and Jinja "
-                                       "keeps the compiled old template")
 def test_a_template_edit_is_served_on_the_next_request(serve):
     box = serve("flask_app", FLASK_APP).started("template v1")
     box.served_edit("templates/index.html", "template v1", "template v2", timeout=8)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: app: accepts only module:callable, not a factory call")
 def test_a_factory_serves_and_reloads(serve):
     box = serve("flask_factory", 'app: "flaskr:create_app()"').started("factory v1")
     box.served_edit("flaskr/__init__.py", '"factory v1"', '"factory v2"')
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: app: accepts only module:callable, not a factory "
-                                       "call with literal arguments")
 def test_a_factory_with_literal_arguments_gets_them(serve):
     box = serve("flask_factory", """app: 'flaskr:create_app(test_config={"SUFFIX": " with arguments"})'""")
     box.started("factory v1 with arguments")

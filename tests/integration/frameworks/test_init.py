@@ -5,19 +5,14 @@ import yaml
 
 from tests.integration.frameworks.served import CONTAINER_PORT, Served, copy_example
 
-ISSUE_14_ASGI = pytest.mark.xfail(strict=True, reason="issue 14: app: serves WSGI only (init rightly writes "
-                                                      "the ASGI app)")
-ISSUE_14_FACTORY = pytest.mark.xfail(strict=True, reason="issue 14: app: accepts no factory (init rightly writes "
-                                                         "flaskr:create_app())")
-
 
 @pytest.mark.parametrize("example, first_page", [
     ("django_site", "django v1"),
     ("flask_app", "flask v1"),
     ("bottle_app", "bottle v1"),
-    pytest.param("flask_factory", "factory v1", marks=ISSUE_14_FACTORY),
-    pytest.param("fastapi_app", "fastapi v1", marks=ISSUE_14_ASGI),
-    pytest.param("starlette_app", "starlette v1", marks=ISSUE_14_ASGI),
+    ("flask_factory", "factory v1"),
+    ("fastapi_app", "fastapi v1"),
+    ("starlette_app", "starlette v1"),
 ])
 def test_init_then_up_serves(project, docker_client, example, first_page):
     copy_example(example, project.root)
