@@ -19,6 +19,17 @@ ENV_LISTEN_PID = "LISTEN_PID"  # systemd socket activation: pid the fds are mean
 ENV_CONTROL_FD = "DEVBOX_CONTROL_FD"  # wsgiref child only: socket to the parent (see MSG_*)
 ENV_UNBUFFERED = "PYTHONUNBUFFERED"
 
+# -- environment of a command child: what makes known servers serve on the supervisor's socket
+# werkzeug (flask run, app.run) takes an inherited socket only when it believes it is its own
+# reloader's child: WERKZEUG_RUN_MAIN=true plus the fd. `flask run`'s own reloader (on with
+# --debug) is turned off unless the user set FLASK_RUN_RELOAD or --reload: devbox reloads.
+# Set only when the supervisor holds the socket (werkzeug reads the fd whenever RUN_MAIN is on).
+ENV_WERKZEUG_RUN_MAIN = "WERKZEUG_RUN_MAIN"
+ENV_WERKZEUG_SERVER_FD = "WERKZEUG_SERVER_FD"
+ENV_FLASK_RUN_RELOAD = "FLASK_RUN_RELOAD"
+FLASK_RUN_RELOAD_OFF = "false"
+RUN_MAIN_VALUE = "true"  # the value both WERKZEUG_RUN_MAIN and Django's RUN_MAIN compare with
+
 # -- fds, exit codes, signals ---------------------------------------------------------------
 LISTEN_FD = 3
 CONTROL_FD = 4

@@ -22,6 +22,7 @@ INTERNAL_PREFIXES = ("MSG_", "TPL_", "_")
 ALLOWED = {
     "0.0.0.0": "the IPv4 wildcard address; host rules about published ports use it too",
     "true": "YAML's and env files' spelling of a boolean, in config parsing",
+    "false": "YAML's and JSON's spelling of a boolean, in config parsing",
     "PYTHONUNBUFFERED": "Python's own variable; the host sets it in container environments",
     "ok": "an everyday word",
     "error": "an everyday word (the host's own error events)",

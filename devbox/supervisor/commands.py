@@ -1,0 +1,22 @@
+"""What a command child gets beyond every child's environment, so that the servers people run
+(`flask run`, gunicorn, Django's runserver...) serve on the supervisor's socket as they are.
+
+Each rule is here because one real server needs it; the server and the reason are given with
+it. The names and values are protocol.py's.
+"""
+
+from devbox.supervisor import protocol
+
+def command_env(env, holds_socket):
+    """The environment of a command child, from every child's `env` (not modified)."""
+    env = dict(env)
+    if holds_socket:
+        # werkzeug's run_simple reads WERKZEUG_SERVER_FD only when WERKZEUG_RUN_MAIN is "true"
+        # (serving.py), which also makes `flask run --debug` run its stat reloader inside the
+        # server; FLASK_RUN_RELOAD=false (click's FLASK_ prefix for --reload/--no-reload)
+        # switches that off and keeps the debugger. An explicit --reload still wins, and its
+        # exit 3 is a reload the supervisor honours.
+        env[protocol.ENV_WERKZEUG_RUN_MAIN] = protocol.RUN_MAIN_VALUE
+        env[protocol.ENV_WERKZEUG_SERVER_FD] = str(protocol.LISTEN_FD)
+        env.setdefault(protocol.ENV_FLASK_RUN_RELOAD, protocol.FLASK_RUN_RELOAD_OFF)
+    return env

@@ -1,0 +1,59 @@
+"""Real servers as their users run them, as the supervisor's command: `flask run` (werkzeug),
+gunicorn and Django's runserver serve on the supervisor's socket and reload on SIGHUP."""
+
+import sys
+
+import pytest
+
+from devbox.supervisor import protocol
+from tests.supervisor.conftest import http_get
+from tests.waiting import wait_until
+
+FLASK_APP = """
+import os
+from flask import Flask
+app = Flask(__name__)
+BODY = %r
+@app.route("/")
+def index():
+    return "%%s group=%%d listen_fds=%%s" %% (BODY, os.getpgid(0), os.environ.get("LISTEN_FDS"))
+"""
+
+
+def answers(sup, text):
+    """Wait until GET / on the supervisor's port answers 200 with `text` in it; the body."""
+    def seen():
+        try:
+            status, body = http_get(sup.port, timeout=2.0)
+        except OSError:
+            return None
+        return body if status == 200 and text in body else None
+
+    return wait_until(seen, message="%r served (output: %s)" % (text, sup.output()))
+
+
+def serves_and_reloads(sup, source, old, new):
+    """The first generation serves `old`; after the edit and a SIGHUP the new process serves
+    `new` (from the process group the ready event names); returns the second ready event's
+    fields. `new` differs in length from `old`: an edit in the same second as the first import,
+    of the same size, would leave Python's .pyc of the module looking current."""
+    assert len(new) != len(old)
+    first = sup.wait_event(protocol.EVENT_READY, generation=1)
+    assert "group=%d" % first["pid"] in answers(sup, old)
+    source.write_text(source.read_text().replace(old, new))
+    second = sup.reload()
+    assert "group=%d" % second["pid"] in answers(sup, new)
+    assert not sup.events(protocol.EVENT_CRASHED), sup.output()
+    return second
+
+
+@pytest.mark.parametrize("debug", ["--debug", "--no-debug"])
+def test_flask_run_serves_on_the_supervisors_socket(tmp_path, supervisor, debug):
+    source = tmp_path / "app.py"
+    source.write_text(FLASK_APP % "flask v1")
+    sup = supervisor(["--port", "0", "--", sys.executable, "-m", "flask", "--app", "app", "run",
+                      debug, "--port", "1"])  # a port it must not bind: it serves on fd 3
+    serves_and_reloads(sup, source, "flask v1", "flask v2 edited")
+    assert "Restarting with" not in sup.output()  # flask's own reloader stayed off
+    if debug == "--debug":
+        assert "Debugger is active" in sup.output()
