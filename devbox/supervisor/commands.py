@@ -7,6 +7,23 @@ it. The names and values are protocol.py's.
 
 from devbox.supervisor import protocol
 
+# How a command names the inherited socket itself: gunicorn's `--bind fd://3`.
+_NAMES_FD = "fd://%d" % protocol.LISTEN_FD
+
+
+def names_fd(command):
+    """True when the command line names fd 3 itself (gunicorn --bind fd://3)."""
+    return any(arg.endswith(_NAMES_FD) for arg in command)
+
+
+def systemd_fds(command):
+    """Whether the child gets LISTEN_FDS/LISTEN_PID (systemd socket activation): they make a bare
+    `gunicorn app:app` serve on fd 3, but gunicorn 27 given `--bind fd://3` as well lists fd 3
+    twice (once per source, sock.py create_sockets), its first listener closes fd 3 and the
+    second dies in socket.fromfd with EBADF."""
+    return not names_fd(command)
+
+
 def command_env(env, holds_socket):
     """The environment of a command child, from every child's `env` (not modified)."""
     env = dict(env)

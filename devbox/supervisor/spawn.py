@@ -160,7 +160,7 @@ class ExecSpawner(Spawner):
             return self._spawn(child_argv(self.python, args), control=True)
         command = list(self.options.command)
         return spawn(command, commands.command_env(self._env, self.holds_socket),
-                     self.listen_sock)
+                     self.listen_sock, systemd_fds=commands.systemd_fds(command))
 
     def errorpage(self, report):
         args = ["--errorpage", json.dumps(report)] + server_args(self.options)

@@ -57,3 +57,20 @@ def test_flask_run_serves_on_the_supervisors_socket(tmp_path, supervisor, debug)
     assert "Restarting with" not in sup.output()  # flask's own reloader stayed off
     if debug == "--debug":
         assert "Debugger is active" in sup.output()
+
+
+def test_gunicorn_bound_to_fd_3_serves(tmp_path, supervisor):
+    source = tmp_path / "app.py"
+    source.write_text(FLASK_APP % "gunicorn v1")
+    sup = supervisor(["--port", "0", "--", sys.executable, "-m", "gunicorn",
+                      "--bind", "fd://3", "app:app"])
+    serves_and_reloads(sup, source, "gunicorn v1", "gunicorn v2 edited")
+    assert "listen_fds=None" in answers(sup, "gunicorn v2")
+
+
+def test_a_bare_gunicorn_serves_on_fd_3_by_socket_activation(tmp_path, supervisor):
+    source = tmp_path / "app.py"
+    source.write_text(FLASK_APP % "gunicorn v1")
+    sup = supervisor(["--port", "0", "--", sys.executable, "-m", "gunicorn", "app:app"])
+    sup.wait_event(protocol.EVENT_READY, generation=1)
+    answers(sup, "gunicorn v1")
