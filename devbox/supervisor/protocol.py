@@ -45,6 +45,13 @@ DEFAULT_GRACE = 5.0  # SIGTERM -> SIGKILL for a child that does not finish in ti
 IDLE_TIMEOUT = 5.0  # a connection that sends no request for this long is closed
 STOP_IDLE_TIMEOUT = 1.0  # ... or for this long once its child is stopping
 RELOAD_HISTORY = 50  # reload latencies kept in the status file
+# A command cannot say when it serves, so the parent asks it: one HTTP request on the app's port
+# (the probe, see probe.py), answered with any status, is "ready".
+PROBE_PATH = "/"
+PROBE_USER_AGENT = "devbox-probe"  # how the probe shows in the app's access log
+PROBE_RETRY_AFTER = 0.01  # a refused or reset probe (nothing listens yet) is made again after
+PROBE_TIMEOUT = 20.0  # no answer by then: reported ready anyway, and the log says so once
+PROBE_DRAIN_TIMEOUT = 5.0  # an answered probe is read to EOF before it is closed, this long at most
 
 
 def stale_after(interval):

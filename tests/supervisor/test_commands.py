@@ -47,6 +47,22 @@ def test_command_serving_on_fd_3(tmp_path, supervisor):
     assert sup.status()["command"] == [sys.executable, str(script)]
 
 
+def test_a_command_is_ready_when_it_answers_not_when_it_starts(tmp_path, supervisor):
+    """The printed time covers the command's start up to its first answer (the probe), and the
+    next request after the ready event reaches the new process."""
+    script = tmp_path / "server.py"
+    script.write_text((APPS / "fd3_server.py").read_text())
+    sup = supervisor(["--port", "0", "--", sys.executable, str(script)],
+                     env={"FD3_SERVER_DELAY": "0.4"})
+    assert sup.wait_event(protocol.EVENT_READY, generation=1)["ms"] >= 400
+    script.write_text(script.read_text().replace('"fd3 v1"', '"fd3 v2"'))
+    second = sup.reload()
+    assert second["ms"] >= 400
+    assert json.loads(http_get(sup.port)[1]) == {"body": "fd3 v2", "pid": second["pid"],
+                                                 "listen_pid": str(second["pid"])}
+    assert sup.status()["last_reload_ms"] == [second["ms"]]
+
+
 def test_listen_self_command_binds_the_port_itself(tmp_path, supervisor):
     port = free_port()
     script = tmp_path / "server.py"

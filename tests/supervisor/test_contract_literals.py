@@ -23,6 +23,7 @@ ALLOWED = {
     "0.0.0.0": "the IPv4 wildcard address; host rules about published ports use it too",
     "true": "YAML's and env files' spelling of a boolean, in config parsing",
     "false": "YAML's and JSON's spelling of a boolean, in config parsing",
+    "/": "the path separator and the root URL path, everywhere",
     "PYTHONUNBUFFERED": "Python's own variable; the host sets it in container environments",
     "ok": "an everyday word",
     "error": "an everyday word (the host's own error events)",
