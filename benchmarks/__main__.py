@@ -51,15 +51,15 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def update_readme(text: str) -> bool:
+def update_readme(text: str, start_marker: str = README_START, end_marker: str = README_END) -> bool:
     """Replace the table between the README's benchmark markers; False when they are missing."""
     if not README.exists():
         return False
     readme = README.read_text()
-    start, end = readme.find(README_START), readme.find(README_END)
+    start, end = readme.find(start_marker), readme.find(end_marker)
     if start < 0 or end < start:
         return False
-    README.write_text(readme[:start + len(README_START)] + "\n" + text + readme[end:])
+    README.write_text(readme[:start + len(start_marker)] + "\n" + text + readme[end:])
     return True
 
 

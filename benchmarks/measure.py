@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 from benchmarks import probe, proctree
 from benchmarks.contenders import Contender
-from benchmarks.project import Project, marker
+from benchmarks.project import Project
 
 SERVE_TIMEOUT = 10.0  # an edit not served within this is "never served"
 QUIET_WINDOW = 0.5
@@ -84,7 +84,7 @@ class Session:
         self.project.write(version)
         started = time.monotonic()
         self.contender.start(self.project, self.port, self.log_path)
-        served = probe.wait_for_body(self.port, marker(version), self.settings.start_timeout,
+        served = probe.wait_for_body(self.port, self.project.marker(version), self.settings.start_timeout,
                                      interval=self.settings.poll_interval)
         if served is None:
             self.contender.cleanup()
@@ -137,7 +137,7 @@ class Session:
                 t0 = self.project.write(version)
                 self.contender.after_edit()
                 remaining = SERVE_TIMEOUT - (time.monotonic() - t0)
-                served = probe.wait_for_body(self.port, marker(version), max(0.0, remaining),
+                served = probe.wait_for_body(self.port, self.project.marker(version), max(0.0, remaining),
                                              interval=self.settings.poll_interval)
                 if served is None:
                     missed += 1

@@ -110,6 +110,10 @@ class Project:
             for i in range(per_dir - 1):
                 (folder / f"mod{i:03d}.py").write_text(f"VALUE = {d * per_dir + i}\n")
 
+    def marker(self, version: str) -> bytes:
+        """What the response body contains once `version` is served."""
+        return marker(version)
+
     def file_count(self) -> int:
         return sum(len(files) for _, _, files in os.walk(self.root))
 

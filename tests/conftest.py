@@ -23,6 +23,18 @@ def test_image():
 
 
 @pytest.fixture(scope="session")
+def frameworks_image():
+    """The base image plus Flask, Django, FastAPI, uvicorn, gunicorn and Bottle in its site-packages:
+    $DEVBOX_FRAMEWORKS_IMAGE (scripts/engine builds it from docker/frameworks.txt). Unset is a
+    failure, never a skip."""
+    image = os.environ.get("DEVBOX_FRAMEWORKS_IMAGE")
+    if not image:
+        pytest.fail("DEVBOX_FRAMEWORKS_IMAGE is not set; run the tests with scripts/test, "
+                    "whose scripts/engine builds the framework image")
+    return image
+
+
+@pytest.fixture(scope="session")
 def docker_client(test_image):
     """A client of the real engine. No engine is a failure, never a skip."""
     import docker

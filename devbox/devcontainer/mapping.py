@@ -491,7 +491,9 @@ def detect_app(root: Path) -> Optional[str]:
     call of devbox init's detection from here, so a better detection is used as it comes."""
     from devbox import scaffold  # scaffold imports config, which imports this module
 
-    app = scaffold.guess_app(root)
+    app = scaffold.find_app(root).app
+    if not app:
+        return None
     module = Path(*app.partition(":")[0].split("."))
     if (root / module.with_suffix(".py")).is_file() or (root / module / "__init__.py").is_file():
         return app

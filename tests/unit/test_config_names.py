@@ -14,6 +14,7 @@ AWKWARD = ["My.-App", "a___b", "foo..bar", "x_-_y", "-lead", "trail.", "UPPER", 
 def test_init_writes_a_name_that_up_accepts(tmp_path, directory):
     root = tmp_path / directory
     root.mkdir()
+    (root / "app.py").write_text("app = object()  # what init looks for: a module-level app\n")
     list(scaffold.init(root))
     cfg = config.load(root / "devbox.yml", cwd=root, environ={})
     assert cfg.name == (names.sanitize_name(directory) or "app")

@@ -1,0 +1,9 @@
+"""ASGI config for mysite: exposes the ASGI callable as a module-level variable `application`."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+
+application = get_asgi_application()

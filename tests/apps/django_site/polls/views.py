@@ -1,0 +1,12 @@
+from django.http import HttpResponse
+from django.shortcuts import render
+
+MESSAGE = "django v1"
+
+
+def index(request):
+    return render(request, "polls/index.html", {"message": MESSAGE})
+
+
+def message(request):
+    return HttpResponse(MESSAGE, content_type="text/plain")
