@@ -5,7 +5,12 @@ Each rule is here because one real server needs it; the server and the reason ar
 it. The names and values are protocol.py's.
 """
 
+import os
+
 from devbox.supervisor import protocol
+
+# The directory of the sitecustomize shim (shim/sitecustomize.py).
+SHIM_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), protocol.SHIM_DIR)
 
 # How a command names the inherited socket itself: gunicorn's `--bind fd://3`.
 _NAMES_FD = "fd://%d" % protocol.LISTEN_FD
@@ -27,7 +32,10 @@ def systemd_fds(command):
 def command_env(env, holds_socket):
     """The environment of a command child, from every child's `env` (not modified)."""
     env = dict(env)
+    env[protocol.ENV_DJANGO_RUN_MAIN] = protocol.RUN_MAIN_VALUE
     if holds_socket:
+        path = [p for p in env.get(protocol.ENV_PYTHONPATH, "").split(os.pathsep) if p]
+        env[protocol.ENV_PYTHONPATH] = os.pathsep.join([SHIM_PATH] + path)
         # werkzeug's run_simple reads WERKZEUG_SERVER_FD only when WERKZEUG_RUN_MAIN is "true"
         # (serving.py), which also makes `flask run --debug` run its stat reloader inside the
         # server; FLASK_RUN_RELOAD=false (click's FLASK_ prefix for --reload/--no-reload)

@@ -28,7 +28,15 @@ ENV_WERKZEUG_RUN_MAIN = "WERKZEUG_RUN_MAIN"
 ENV_WERKZEUG_SERVER_FD = "WERKZEUG_SERVER_FD"
 ENV_FLASK_RUN_RELOAD = "FLASK_RUN_RELOAD"
 FLASK_RUN_RELOAD_OFF = "false"
+# Django's runserver without RUN_MAIN=true is only a reloader that starts a second interpreter,
+# the server, on every reload; with it, it serves at once (its own StatReloader then exits 3 on
+# a change, which the supervisor honours). Set for every command child.
+ENV_DJANGO_RUN_MAIN = "RUN_MAIN"
 RUN_MAIN_VALUE = "true"  # the value both WERKZEUG_RUN_MAIN and Django's RUN_MAIN compare with
+# Put first on PYTHONPATH of a command child when the supervisor holds the socket: its
+# sitecustomize makes socketserver servers that bind the app's port serve on fd 3 (runserver).
+SHIM_DIR = "shim"  # beside this file
+ENV_PYTHONPATH = "PYTHONPATH"
 
 # -- fds, exit codes, signals ---------------------------------------------------------------
 LISTEN_FD = 3
