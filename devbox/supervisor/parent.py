@@ -5,8 +5,10 @@ the loop), children report on their control sockets, and the only timers are the
 the SIGKILL deadlines. A reload never waits on a timer: SIGHUP and exit status 3 spawn the next
 child at once.
 
-A command cannot say when it serves: the parent asks it over HTTP (probe.py) once no older child
-is left that could answer, and prints ready when it answers.
+A command cannot say when it serves: the parent asks it over HTTP (probe.py) and prints ready
+when it answers. Without overlap, the probe is sent once no older child is left that could answer
+it. With overlap (Linux: owner.py tells who accepted the probe) the old command keeps serving
+until the new one answers, and is stopped then.
 
 Overlapped handover (children that share our socket and report ready): the old child keeps
 serving while the new one imports the app. Once the new one accepts (ready, or serving its
@@ -22,7 +24,7 @@ import signal
 import sys
 import time
 
-from devbox.supervisor import errorpage, prctl, probe, protocol
+from devbox.supervisor import errorpage, owner, prctl, probe, protocol
 from devbox.supervisor.children import ROLE_APP, ROLE_ERRORPAGE, Child, exit_status
 from devbox.supervisor.interfaces import SpawnError
 from devbox.supervisor.primitives import kill_group, write_line
@@ -59,8 +61,20 @@ class Supervisor:
         self._announce_later = None  # (child, event): once no older child accepts
         self._unknown_exits = {}  # pid -> (status, when): reaped before the spawner named it
         self._signals = []
-        self.prober = probe.Prober(options.host, options.port, clock)  # for commands
+        self.prober = self._prober()  # for commands
+        self.command_overlap = self.prober.overlaps
         self._told_unanswered = False
+
+    def _prober(self):
+        """The probe of command children; overlapping when the options ask for overlap, the
+        children share our socket and this system can tell who accepted a connection."""
+        sock = getattr(self.spawner, "listen_sock", None)
+        owners = None
+        if getattr(self.options, "overlap", False) and sock is not None \
+                and not self.spawner.reports_ready:
+            owners = owner.available()
+        inode = os.fstat(sock.fileno()).st_ino if owners is not None else None
+        return probe.Prober(self.options.host, self.options.port, self.clock, owners, inode)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -204,13 +218,15 @@ class Supervisor:
         if self.options.port is None:
             self._ready(child)  # no port to ask on: it runs, that is all we know
             return
-        self.prober.expect(child)
+        self.prober.expect(child, child.pid)
         self._probe_when_alone()
 
     def _probe_when_alone(self):
-        """Send the probe once no older child is left: a dying one could answer it."""
+        """Send the probe once no older child is left (a dying one could answer it), or at once
+        when the probe can tell who accepted it."""
         child = self.prober.target
-        if child is not None and not any(c is not child for c in self.children.values()):
+        if child is not None and (self.prober.overlaps
+                                  or not any(c is not child for c in self.children.values())):
             self.prober.start()
 
     def _probed(self, child, outcome):
@@ -222,6 +238,9 @@ class Supervisor:
                       "without a reload time (said once)"
                       % (self._what(), protocol.PROBE_PATH, self.options.port,
                          int(protocol.PROBE_TIMEOUT)))
+        for other in list(self.children.values()):
+            if other is not child:
+                self._terminate(other)  # overlap: the old command served until now
         self._ready(child, measured=outcome == probe.ANSWERED)
 
     def _spawn_errorpage(self, report):
@@ -356,6 +375,8 @@ class Supervisor:
         elif status == protocol.RELOAD_EXIT_CODE:
             self._reload(protocol.REASON_EXIT3, self.clock())
         else:
+            for other in list(self.children.values()):
+                self._terminate(other)  # overlap: the old command must not serve beside the page
             report = child.report or errorpage.report_from_status(status, self._what())
             self._crashed(child.generation, status, report, serve_error=True)
 
@@ -368,7 +389,10 @@ class Supervisor:
         self._emit(protocol.EVENT_RELOADING, generation=self.generation + 1, reason=reason)
         old, self.current = self.current, None
         self.prober.drop()  # the child it waits for is outdated
-        if old is not None and not (self.overlap and old.accepting):
+        serves_on = (self.overlap and old.accepting) or (self.command_overlap and old.ready
+                                                           and old.role == ROLE_APP) \
+            if old is not None else False
+        if old is not None and not serves_on:
             self._terminate(old)  # no overlap, or it does not serve yet: it is outdated
         self._spawning = None  # a child still on its way is outdated: stopped when it comes
         if self.spawner.holds_socket or not self.children:
@@ -437,7 +461,7 @@ class Supervisor:
             "python": platform.python_version(),
             "listen": o.listen,
             "address": protocol.format_address(o.host, o.port),
-            "overlap": self.overlap,
+            "overlap": self.overlap or self.command_overlap,
         }
         status.update(self.spawner.describe())
         if o.app:

@@ -10,6 +10,13 @@ moment the new code serves. A refused connection (`listen: self`, nothing bound 
 closed unanswered is made again after PROBE_RETRY_AFTER. The parent starts the probe only once
 no older child is left that could answer it.
 
+Overlap (owner.py, Linux): the old process keeps serving while the new one starts, so a probe
+may be accepted by the old one. Then the probe is made at once but its request is sent only once
+the new process's group holds the accepted end; taken by anyone else, it is closed unsent (an
+empty connection: servers log nothing) and made again. And it is made only once the new process
+holds its own copy of the listener (it is about to serve), or after PROBE_GATE_WAITS looks (a
+server that serves on fd 3 itself never makes a copy).
+
 The probe runs the app's `/` view once per reload (one line in its access log). A command that
 never answers (not HTTP, or a `/` that hangs) is given up after PROBE_TIMEOUT.
 """
@@ -17,7 +24,7 @@ never answers (not HTTP, or a `/` that hangs) is given up after PROBE_TIMEOUT.
 import errno
 import socket
 
-from devbox.supervisor import protocol
+from devbox.supervisor import owner, protocol
 
 ANSWERED = "answered"
 TIMED_OUT = "timed out"
@@ -50,7 +57,9 @@ class _Connection:
         return self.sock.fileno()
 
     def wants_write(self):
-        return bool(self._unsent) and not self.failed
+        return bool(self._unsent) and not self.failed and not self.held
+
+    held = False  # overlap: not sent until we know who accepted it
 
     def send(self):
         try:
@@ -92,20 +101,32 @@ class Prober:
     The parent puts read_fds()/write_fds() in its select and timeout() in its timeout, and calls
     step() after each select: it returns (target, ANSWERED or TIMED_OUT) once, else None."""
 
-    def __init__(self, host, port, clock):
+    def __init__(self, host, port, clock, owners=None, listener_inode=None):
         self.host = host
         self.port = port
         self.clock = clock
+        self.owners = owners  # an owner.Owners: probe while older children still serve
+        self.listener_inode = listener_inode
         self.target = None
+        self._pid = None
+        self._gated = False  # overlap: the new process holds its own copy of the listener
+        self._looks = 0  # gate looks, this target
+        self._retakes = 0  # probes another process took, this target
+        self._check_at = None  # overlap: clock time to look up who accepted the probe
         self._conn = None
         self._retry_at = None  # clock time to make the next connection
         self._deadline = None
         self._draining = []  # answered connections, read to EOF before they are closed
 
-    def expect(self, target):
-        """Wait for `target`; the probe itself waits for start(). The deadline runs from now."""
+    @property
+    def overlaps(self):
+        return self.owners is not None
+
+    def expect(self, target, pid=None):
+        """Wait for `target`, process `pid` (it leads its group); the probe itself waits for
+        start(). The deadline runs from now."""
         self.drop()
-        self.target = target
+        self.target, self._pid = target, pid
         self._deadline = self.clock() + protocol.PROBE_TIMEOUT
 
     def start(self):
@@ -117,13 +138,16 @@ class Prober:
         """Stop probing: the target is outdated or gone."""
         if self._conn is not None:
             self._conn.close()
-        self.target = self._conn = self._retry_at = self._deadline = None
+        self.target = self._conn = self._retry_at = self._deadline = self._check_at = None
+        self._gated, self._looks, self._retakes = False, 0, 0
 
     def close(self):
         self.drop()
         for conn in self._draining:
             conn.close()
         self._draining = []
+        if self.owners is not None:
+            self.owners.close()
 
     def read_fds(self):
         conns = ([self._conn] if self._conn is not None else []) + self._draining
@@ -135,7 +159,7 @@ class Prober:
 
     def timeout(self):
         """Seconds until step() has something to do without an fd, or None."""
-        times = [t for t in [self._retry_at, self._deadline] if t is not None]
+        times = [t for t in [self._retry_at, self._deadline, self._check_at] if t is not None]
         times += [conn.drain_until for conn in self._draining]
         return max(0.0, min(times) - self.clock()) if times else None
 
@@ -148,10 +172,14 @@ class Prober:
             return self._finish(TIMED_OUT)
         if self._retry_at is not None and now >= self._retry_at:
             self._retry_at = None
-            self._conn = _Connection(self.host, self.port)
+            self._connect(now)
         conn = self._conn
         if conn is None:
             return None
+        if conn.held and now >= self._check_at:
+            self._check_owner(conn, now)
+            if self._conn is None:
+                return None
         if conn.fileno() in writable:
             conn.send()
         answered = False if conn.failed else (conn.answered() if conn.fileno() in readable
@@ -166,6 +194,39 @@ class Prober:
         conn.drain_until = now + protocol.PROBE_DRAIN_TIMEOUT
         self._draining.append(conn)
         return self._finish(ANSWERED)
+
+    def _connect(self, now):
+        if self.overlaps and not self._gated and self._looks < protocol.PROBE_GATE_WAITS:
+            self._gated = owner.took_listener(self._pid, self.listener_inode)
+            if not self._gated:
+                self._looks += 1
+                self._retry_at = now + protocol.PROBE_OWNER_POLL
+                return
+        self._conn = _Connection(self.host, self.port)
+        if self.overlaps:
+            self._conn.held = True
+            self._check_at = now
+
+    def _check_owner(self, conn, now):
+        """Overlap: send the request once the new process's group accepted the probe."""
+        try:
+            inode = self.owners.accepted_inode(conn.sock)
+        except OSError:
+            inode = None  # not connected yet, or netlink refused this once: look again
+        if not inode:
+            self._check_at = now + protocol.PROBE_OWNER_POLL
+            return
+        self._check_at = None
+        if owner.group_holds(self._pid, inode):
+            conn.held = False
+            return
+        conn.close()  # an older process took it: unsent, so it logs nothing
+        self._conn = None
+        self._retakes += 1
+        # Soon once the new process holds the listener (it is about to accept); else backing
+        # off, so the old one is not kept busy with empty connections.
+        self._retry_at = now + (protocol.PROBE_RETAKE_AFTER if self._gated else min(
+            protocol.PROBE_RETAKE_MAX, protocol.PROBE_RETAKE_AFTER * 2 ** min(self._retakes, 10)))
 
     def _finish(self, outcome):
         target = self.target

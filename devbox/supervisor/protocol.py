@@ -60,6 +60,12 @@ PROBE_USER_AGENT = "devbox-probe"  # how the probe shows in the app's access log
 PROBE_RETRY_AFTER = 0.01  # a refused or reset probe (nothing listens yet) is made again after
 PROBE_TIMEOUT = 20.0  # no answer by then: reported ready anyway, and the log says so once
 PROBE_DRAIN_TIMEOUT = 5.0  # an answered probe is read to EOF before it is closed, this long at most
+# Overlap (owner.py): the old command serves while the probe waits for the new one to accept.
+PROBE_OWNER_POLL = 0.002  # between looks at who accepted the probe, or at the new one's fds
+PROBE_RETAKE_AFTER = 0.005  # a probe the old command took is made again after this...
+PROBE_RETAKE_MAX = 0.1  # ... doubling up to this while the new one holds no copy of the socket
+PROBE_GATE_WAITS = 100  # looks for that copy before probing anyway (a server serving on fd 3
+#                         itself makes none)
 
 
 def stale_after(interval):

@@ -1,10 +1,11 @@
 """The readiness probe of command children, on real sockets on 127.0.0.1. Its clock is the one
 thing faked (so the 20 s deadline passes at once); select() and the sockets are real."""
 
+import os
 import select
 import socket
 
-from devbox.supervisor import probe, protocol
+from devbox.supervisor import owner, probe, protocol
 from tests.supervisor.conftest import free_port
 from tests.waiting import wait_until
 
@@ -108,3 +109,19 @@ def test_a_dropped_probe_reports_nothing():
     prober.drop()
     assert prober.read_fds() == [] and prober.step([], []) is None
     server.close()
+
+
+def test_this_linux_tells_who_accepted_a_connection():
+    owners = owner.available()
+    assert owners is not None, "sock_diag or /proc missing: commands would not overlap"
+    server = listener()
+    client = socket.create_connection(server.getsockname())
+    assert owners.accepted_inode(client) == 0  # still in the backlog
+    conn, _ = server.accept()
+    inode = owners.accepted_inode(client)
+    assert inode == os.fstat(conn.fileno()).st_ino
+    assert owner.group_holds(os.getpgid(0), inode)
+    assert not owner.group_holds(os.getpgid(0), inode + 1_000_000)
+    for sock in (conn, client, server):
+        sock.close()
+    owners.close()
