@@ -389,10 +389,7 @@ class Supervisor:
         self._emit(protocol.EVENT_RELOADING, generation=self.generation + 1, reason=reason)
         old, self.current = self.current, None
         self.prober.drop()  # the child it waits for is outdated
-        serves_on = (self.overlap and old.accepting) or (self.command_overlap and old.ready
-                                                           and old.role == ROLE_APP) \
-            if old is not None else False
-        if old is not None and not serves_on:
+        if old is not None and not self._serves_through_reload(old):
             self._terminate(old)  # no overlap, or it does not serve yet: it is outdated
         self._spawning = None  # a child still on its way is outdated: stopped when it comes
         if self.spawner.holds_socket or not self.children:
@@ -401,6 +398,13 @@ class Supervisor:
             self._waiting_for_port = requested_at
             self.state = protocol.STATE_STARTING  # the old child still holds the port
             self._write_status()
+
+    def _serves_through_reload(self, child):
+        """Overlap: an app child that accepts, or a command that answered, serves until its
+        successor does."""
+        if self.overlap and child.accepting:
+            return True
+        return self.command_overlap and child.ready and child.role == ROLE_APP
 
     def _stop(self, signum, at):
         if self.stopping_since is not None:
