@@ -11,6 +11,17 @@ PULL = "pull"  # image status id: a pull's progress (-v)
 BUILD = "build"  # line: the builder's output
 BUILT = "built"  # image seconds
 CONTAINER = "container"  # name how=created|running|restarting|recreating spec
+CONTAINER_STOPPED = "container_stopped"  # name reason: it stopped underneath devbox
+CONTAINER_RESTARTED = "container_restarted"  # name seconds: brought back, serving again
+CONTAINER_DOWN = "container_down"  # name reason rapid: not restarted until the next save
+ENGINE_LOST = "engine_lost"  # url: the engine stopped answering; waited for with back-off
+ENGINE_BACK = "engine_back"  # url seconds
+USER_UID = "user_uid"  # user uid gid why: updateRemoteUserUID done (why "") or not (why)
+
+# -- lifecycle commands (devbox.hooks) -----------------------------------------------------------
+HOOK_RUN = "hook_run"  # moment labels: a moment's commands start (-v)
+HOOK_OUTPUT = "hook_output"  # label line: one line of a command's output
+HOOK_FAILED = "hook_failed"  # moment label status: the chain ends here
 
 # -- the supervisor's output --------------------------------------------------------------------
 LINE = "line"  # line: one line of the app's output
@@ -27,6 +38,8 @@ REBUILDING = "rebuilding"  # paths
 REBUILT = "rebuilt"  # seconds
 REBUILD_UNCHANGED = "rebuild_unchanged"  # seconds
 ACTION_FAILED = "action_failed"  # paths error
+WATCH_POLLING = "watch_polling"  # reason paths: file events do not arrive; polled instead
+FEEDBACK_LOOP = "feedback_loop"  # path: changes after every action and alone; no longer acted on
 
 # -- devbox.yml saved while running -------------------------------------------------------------
 CONFIG_APPLIED = "config_applied"  # recreated url
@@ -36,6 +49,7 @@ CONFIG_RESTART = "config_restart"  # reason
 
 # -- remote engines -----------------------------------------------------------------------------
 COPIED = "copied"  # files bytes seconds workdir: the initial copy
+TREE_PROVED = "tree_proved"  # changed deleted files seconds: a kept container's tree made the host's
 SYNC_FAILED = "sync_failed"  # paths error
 FORWARDING = "forwarding"  # url destination remote_port pid detached
 FORWARD_MESSAGE = "forward_message"  # line hint
@@ -46,5 +60,18 @@ FORWARD_STOPPED = "forward_stopped"  # urls pid: `devbox down` stopped a detache
 COMPOSE_UP = "compose_up"  # cli project file services
 COMPOSE = "compose"  # line: compose's output (-v)
 COMPOSE_UNUSABLE = "compose_unusable"  # error
+
+# -- the agent (devbox/agent/) ---------------------------------------------------------------
+AGENT_STARTED = "agent_started"  # pid socket log detached: it holds the project's lock
+SERVING = "project_up"  # urls {label: [url]} unsupervised detached: the project serves
+BATCH = "batch"  # action changed deleted: a save seen, the action chosen for it
+# What the engine's own event stream says (for `devbox events` and `wait`); the lines a person
+# reads about the same facts are the recovery events above, so these render only at -v.
+CONTAINER_EXITED = "container_exited"  # name id exit_code: the engine says a container died
+CONTAINER_STARTED = "container_started"  # name id: ... or (re)started
+ENGINE_STREAM_LOST = "engine_stream_lost"  # url error: the engine's event stream broke
+ENGINE_STREAM_BACK = "engine_stream_back"  # url: it answers again
+AGENT_FAILED = "agent_failed"  # error: it could not start serving, and exits
+AGENT_STOPPED = "agent_stopped"  # seconds: what it started is stopped; it exits
 
 ALL = tuple(value for name, value in sorted(globals().items()) if name.isupper() and isinstance(value, str))

@@ -34,6 +34,7 @@ from typing import Iterable, Iterator, Optional, Sequence, Union
 import pathspec
 
 from devbox.actions import Action, strongest  # strongest: re-exported
+from devbox.paths import STATE_DIR
 
 RELOAD = Action.RELOAD
 SYNC = Action.SYNC
@@ -139,6 +140,12 @@ class PathFilter:
         rel = self.relative(path)
         return rel is None or (rel != "" and self._classify(rel) == IGNORE)
 
+    def prunes(self, path: PathLike) -> bool:
+        """Whether nothing under directory `path` can ever matter (the defaults, watch.ignore,
+        devbox's own files: not even a rebuild file), so it need not be watched."""
+        rel = self.relative(path)
+        return rel is None or (rel != "" and self._dir(rel).hard)
+
     def walk(self, top: Optional[PathLike] = None) -> Iterator[str]:
         """The files under `top` (default: the root) that are not ignored, as posix paths
         relative to the root, sorted, ignored directories pruned (so a rebuild file inside an
@@ -204,7 +211,10 @@ class PathFilter:
         return posixpath.basename(rel) == GITIGNORE and not self._dir(posixpath.dirname(rel)).ignored
 
     def _hard(self, subject: str) -> bool:
-        """Ignored by the rules a rebuild pattern cannot override: watch.ignore, then defaults."""
+        """Ignored by the rules a rebuild pattern cannot override: devbox's own files (whatever
+        any rule says: reacting to them is a loop), then watch.ignore, then defaults."""
+        if is_devbox_own(subject):
+            return True
         user = _decide(self._user, subject)
         return user if user is not None else bool(_decide(self._defaults, subject))
 
@@ -266,6 +276,12 @@ class PathFilter:
                     yield from self._walk(child)
             elif self._classify(child, False) != IGNORE:
                 yield child
+
+
+def is_devbox_own(subject: str) -> bool:
+    """devbox's state directory at the root, and its temporary files anywhere (`.devbox-*`)."""
+    return subject == STATE_DIR + "/" or subject.startswith(STATE_DIR + "/") \
+        or posixpath.basename(subject.rstrip("/")).startswith(STATE_DIR + "-")
 
 
 def _compile(lines: Iterable[str]) -> pathspec.PathSpec:

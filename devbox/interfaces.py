@@ -33,13 +33,17 @@ class Target(Protocol):
 @runtime_checkable
 class WatchFilter(Protocol):
     """The watcher's filter: `__call__` drops raw changes early (watchfiles' filter signature),
-    `classify_batch` decides a batch's action, `walk` lists the watched files under a path."""
+    `classify_batch` decides a batch's action, `walk` lists the watched files under a path,
+    `prunes` says which directories need no watch at all."""
 
     def __call__(self, change: int, path: str) -> bool: ...
 
     def classify_batch(self, paths: Sequence[str]) -> "Action": ...
 
     def walk(self, top=None) -> Iterator[str]: ...
+
+    def prunes(self, path) -> bool:
+        """Whether nothing under directory `path` can matter, so it need not be watched."""
 
 
 @dataclass

@@ -6,6 +6,7 @@ arrives (readiness after a reload, a crash), with a deadline.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Callable, Iterable, Iterator, List, Optional, Tuple
@@ -17,6 +18,19 @@ from devbox.supervisor import protocol
 Event = Tuple[str, dict, float]  # kind, fields, host arrival time (time.time())
 # What a reload or a start ends in: the new child serves (the app or its error page).
 READY_EVENTS = (protocol.EVENT_READY, protocol.EVENT_CRASHED)
+
+
+_LOCATED = re.compile(r"^(?P<file>[^\s:][^:]*):(?P<line>\d+): (?P<error>.+)$")
+
+
+def crash_details(summary: str) -> dict:
+    """A crashed event's one-line summary (errorpage's "FILE:LINE: Error: message", or just
+    "Error: message") as fields: summary, error, and file and line when it names them."""
+    summary = (summary or "").strip()
+    located = _LOCATED.match(summary)
+    if located:
+        return {"summary": summary, "error": located["error"], "file": located["file"], "line": int(located["line"])}
+    return {"summary": summary, "error": summary, "file": None, "line": None}
 
 
 def split_lines(chunks: Iterable[bytes]) -> Iterator[str]:
@@ -71,6 +85,8 @@ class LogStream:
             self._on_line(line)
             return
         kind, fields = parsed
+        if kind == protocol.EVENT_CRASHED:
+            fields.update(crash_details(fields.pop("message", "")))
         with self._cond:
             if kind in READY_EVENTS:
                 self.generation = max(self.generation, int(fields.get("generation", 0) or 0))
@@ -86,6 +102,12 @@ class LogStream:
                 close()
             except Exception:  # noqa: BLE001 - already closed or the connection is gone
                 pass
+
+    def wait_ended(self) -> None:
+        """Block until the stream ends: the container stopped, the connection dropped, or `close()`."""
+        with self._cond:
+            while not self.ended:
+                self._cond.wait()
 
     def mark(self) -> int:
         """A position in the event list; `wait_for(after=mark)` sees only later events."""

@@ -13,30 +13,76 @@ since 0.15).
 
 from __future__ import annotations
 
-from typing import Iterable, Literal, Set, Tuple, Union
+from typing import Iterable, List, Literal, Optional, Set, Tuple, Union
 
 from watchfiles import Change
 
 RawChanges = Set[Tuple[int, str]]
-Outcome = Union[RawChanges, Literal["signal", "stop", "timeout"]]
+Outcome = Union[RawChanges, Literal["signal", "stop", "timeout", "lost"]]
 
-__all__ = ["Change", "Notifier"]
+__all__ = ["Change", "Notifier", "LOST"]
+
+# What `watch` returns once the Rust side has failed. It keeps its first error and raises it on
+# every later call (a file name that is not UTF-8, "Unable to decode path", is one: the events of
+# that batch are dropped with it), so the only way on is a new notifier and a look at the tree.
+LOST = "lost"
+
+
+POLL_MS = 300  # how often a polling notifier walks its paths (watchfiles' own default)
+WATCH_LIMIT_SYSCTL = "fs.inotify.max_user_watches"
+
+
+def watch_limit() -> str:
+    """The inotify watch limit, for the message that says it was reached."""
+    try:
+        with open("/proc/sys/" + WATCH_LIMIT_SYSCTL.replace(".", "/")) as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
 
 
 class Notifier:
-    """Events under `paths` (recursive, inotify/FSEvents; no polling) from when it is made."""
+    """Events under `paths` (recursive) from when it is made: inotify/FSEvents, or polling every
+    POLL_MS when `poll` says why (a file system that delivers no events), or when the inotify
+    watch limit is reached; `polling` is then the reason, else None."""
 
-    def __init__(self, paths: Iterable[str]):
-        from watchfiles._rust_notify import RustNotify
-
-        # FileNotFoundError when a path does not exist (the caller picks new roots).
-        self._notify = RustNotify(watch_paths=list(paths), debug=False, force_polling=False, poll_delay_ms=300,
-                                  recursive=True, ignore_permission_denied=False)
+    def __init__(self, paths: Iterable[str], poll: Optional[str] = None):
+        paths = list(paths)
+        self.polling = poll
+        if poll:
+            self._notify = _rust_notify(paths, force_polling=True)
+            return
+        try:
+            # FileNotFoundError when a path does not exist (the caller picks new roots).
+            self._notify = _rust_notify(paths)
+        except PermissionError:  # a directory devbox may not read: leave it out, watch the rest
+            self._notify = _rust_notify(paths, ignore_permission_denied=True)
+        except OSError as exc:
+            # Without ignore_permission_denied, a full watch table is this error; with it, the
+            # Rust side swallows it and the directories past the limit go unwatched, silently.
+            if isinstance(exc, FileNotFoundError) or "watch limit" not in str(exc):
+                raise
+            self.polling = f"the inotify watch limit ({WATCH_LIMIT_SYSCTL} = {watch_limit()}) is reached"
+            self._notify = _rust_notify(paths, force_polling=True)
 
     def watch(self, debounce_ms: int, step_ms: int, timeout_ms: int) -> Outcome:
         """The changes seen, grouped until `step_ms` of quiet (at most `debounce_ms`), or
-        "timeout" after `timeout_ms` without any; "signal" on Ctrl-C."""
-        return self._notify.watch(debounce_ms=debounce_ms, step_ms=step_ms, timeout_ms=timeout_ms, stop_event=None)
+        "timeout" after `timeout_ms` without any; "signal" on Ctrl-C. "lost": the notifier
+        failed and its events are gone; it must be replaced (see `LOST`)."""
+        from watchfiles._rust_notify import WatchfilesRustInternalError
+
+        try:
+            return self._notify.watch(debounce_ms=debounce_ms, step_ms=step_ms, timeout_ms=timeout_ms,
+                                      stop_event=None)
+        except WatchfilesRustInternalError:
+            return LOST
 
     def close(self) -> None:
         self._notify.close()
+
+
+def _rust_notify(paths: List[str], force_polling: bool = False, ignore_permission_denied: bool = False):
+    from watchfiles._rust_notify import RustNotify
+
+    return RustNotify(watch_paths=paths, debug=False, force_polling=force_polling, poll_delay_ms=POLL_MS,
+                      recursive=True, ignore_permission_denied=ignore_permission_denied)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Iterable
 
+# devbox's own files in a project (compose's override, the supervisor's files, probe files); the
+# watcher never reacts to them and copy sync never sends them.
+STATE_DIR = ".devbox"
+
 
 def covers(paths: Iterable[str], rel: str) -> bool:
     """Whether project-relative `rel` is one of `paths` or below one ("." or "" is the root and

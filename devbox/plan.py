@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
-from typing import Optional, Tuple
+from typing import Mapping, Optional, Tuple
 
-from devbox import __version__, supervisor_argv
+from devbox import __version__, gate, hooks, supervisor_argv
+from devbox.config.model import ContainerOptions
 from devbox.container_env import default_env
+from devbox.devcontainer.variables import resolve_container_env
 from devbox.injected import SUPERVISOR_LAUNCHER, SUPERVISOR_ROOT, launch_argv  # noqa: F401 - re-exported
 from devbox.stop_timeout import stop_timeout
 from devbox.supervisor.protocol import STOP_SIGNALS
@@ -47,10 +49,20 @@ class ContainerSpec:
     # (local_ip, local_port, container_port) forwarded over ssh to the ports the engine publishes
     # on its own loopback; not part of the config hash (the container does not depend on them).
     forwards: Tuple[Tuple[str, int, int], ...] = field(default=(), compare=False)
+    mounts: Tuple[Tuple[str, str, str, bool], ...] = ()  # (type, source, target, read_only), beside the project's
+    workspace: Optional[Tuple[str, str, str, bool]] = None  # replaces the project's own bind mount
+    options: ContainerOptions = ContainerOptions()
+    # The host uid:gid that `user`'s account gets in the container (updateRemoteUserUID), or None.
+    user_uid: Optional[Tuple[int, int]] = None
+    gated: bool = False  # the supervisor waits for the lifecycle commands (devbox.gate)
 
     @property
     def sync(self) -> str:
         return "bind" if self.bind_source else "copy"
+
+    def event_view(self) -> dict:
+        """What an event shows of it (devbox events): not its env, which may hold secrets."""
+        return {"name": self.name, "image": self.image, "sync": self.sync, "urls": list(self.urls)}
 
     @property
     def urls(self) -> Tuple[str, ...]:
@@ -73,11 +85,27 @@ class ContainerSpec:
             # to every stop it makes.
             detach=True,
         )
-        if self.bind_source:
+        options = self.options.create_kwargs()
+        kwargs["labels"] = {**options.pop("labels", {}), **kwargs["labels"]}  # devbox's own labels win
+        kwargs.update(options)
+        mounts = self.mounts
+        if self.bind_source and self.workspace:
+            mounts = (self.workspace,) + mounts
+        elif self.bind_source:
             kwargs["volumes"] = {self.bind_source: {"bind": self.workdir, "mode": "rw"}}
+        if mounts:
+            kwargs["mounts"] = [_mount(*mount) for mount in mounts]
         if self.user:
             kwargs["user"] = self.user
         return kwargs
+
+
+def _mount(type: str, source: str, target: str, read_only: bool) -> dict:
+    """The engine's Mount object (what docker.types.Mount builds), so planning needs no docker."""
+    mount = {"Type": type, "Target": target, "ReadOnly": read_only}
+    if source:
+        mount["Source"] = source
+    return mount
 
 
 def sync_mode(config, facts: HostFacts) -> str:
@@ -93,21 +121,26 @@ def supervisor_command(**options) -> Tuple[str, ...]:
     return launch_argv() + supervisor_argv.supervisor_args(**options)
 
 
-def plan(config, facts: HostFacts, image_id: str = "", supervisor_digest: str = "") -> ContainerSpec:
+def plan(config, facts: HostFacts, image_id: str = "", supervisor_digest: str = "",
+         image_env: Optional[Mapping[str, str]] = None) -> ContainerSpec:
     """The container devbox runs for `config` on an engine described by `facts`.
 
     `image_id` and `supervisor_digest` go into the config hash, so a rebuilt image or a changed
-    supervisor recreates the container.
+    supervisor recreates the container. `image_env` (the image's own environment) gives
+    `${containerEnv:NAME}` its value.
     """
     bind = sync_mode(config, facts) == "bind"
     user = config.user
     if user is None and bind and facts.uid is not None:
         user = f"{facts.uid}:{facts.gid}"
     env = {**default_env(app=bool(config.app)), **config.env_dict()}
+    if image_env is not None:
+        env = {key: resolve_container_env(value, image_env) for key, value in env.items()}
+    gated = hooks.gated(config)
     spec = ContainerSpec(
         name=f"{config.name}-devbox",
         image=config.image_tag,
-        command=launch_argv() + supervisor_argv.for_config(config, port=config.app_port),
+        command=(gate.launch_argv() if gated else launch_argv()) + supervisor_argv.for_config(config, port=config.app_port),
         workdir=config.workdir,
         bind_source=str(config.root) if bind else None,
         # Behind an ssh forward the engine publishes on its own loopback at ports it picks: the
@@ -118,6 +151,11 @@ def plan(config, facts: HostFacts, image_id: str = "", supervisor_digest: str = 
         env=tuple(sorted(env.items())),
         user=user,
         stop_timeout=stop_timeout(config.stop_grace),
+        mounts=tuple(_mount_tuple(m) for m in config.mounts),
+        workspace=_mount_tuple(config.workspace_mount) if config.workspace_mount else None,
+        options=config.options,
+        user_uid=user_uid(config, user, bind, facts),
+        gated=gated,
     )
     digest = config_hash(spec, image_id, supervisor_digest)
     labels = (
@@ -127,6 +165,22 @@ def plan(config, facts: HostFacts, image_id: str = "", supervisor_digest: str = 
         (LABEL_VERSION, __version__),
     )
     return replace(spec, labels=labels, config_hash=digest)
+
+
+def _mount_tuple(mount) -> Tuple[str, str, str, bool]:
+    return (mount.type, mount.source, mount.target, mount.read_only)
+
+
+def user_uid(config, user: Optional[str], bind: bool, facts: HostFacts) -> Optional[Tuple[int, int]]:
+    """The host uid:gid to give `user`'s account (updateRemoteUserUID): only for a named user
+    other than root, a bind mount and a Linux host, where files written through the mount then
+    belong to the host user."""
+    if not (config.update_remote_user_uid and bind and facts.uid is not None and user):
+        return None
+    name = user.partition(":")[0]
+    if name in ("root", "0") or name.isdigit():
+        return None
+    return (facts.uid, facts.gid)
 
 
 def config_hash(spec: ContainerSpec, image_id: str = "", supervisor_digest: str = "") -> str:

@@ -25,7 +25,9 @@ def new_watcher(cfg, report: Report, on_batch=None):
     watcher = Watcher(cfg.root, cfg.watch.paths, path_filter(cfg), cfg.watch.debounce_ms,
                       on_batch=on_batch or (lambda batch: None),
                       on_unchanged=lambda paths: report(events.UNCHANGED, paths=paths), config_file=cfg.path,
-                      on_config=restart_needed(cfg, report), on_error=action_failed(report))
+                      on_config=restart_needed(cfg, report), on_error=action_failed(report),
+                      on_loop=lambda path: report(events.FEEDBACK_LOOP, path=path),
+                      on_polling=lambda reason, paths: report(events.WATCH_POLLING, reason=reason, paths=paths))
     watcher.start()
     return watcher
 

@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
-from devbox import events, logs
+from devbox import events, hooks, logs
 from devbox import plan as planning
 from devbox import status as statuses
 from devbox.errors import DevboxError, EngineError, UsageError
@@ -23,6 +23,7 @@ from devbox.stop_timeout import stop_timeout
 from devbox.supervisor import protocol
 
 READY_TIMEOUT = 60.0
+DOCKER_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 Report = Callable[..., None]
 
@@ -46,6 +47,8 @@ class Session:
         self.client = engine.client
         self.report = report
         self.facts = host_facts(engine.remote, forward=getattr(engine, "forwards_ports", False))
+        self.image_env: Optional[Dict[str, str]] = None  # for ${containerEnv:NAME}
+        self.lifecycle = hooks.Lifecycle(config, report)
 
     # -- finding -------------------------------------------------------------------------------
     def containers(self, all: bool = True) -> List:
@@ -106,7 +109,7 @@ class Session:
         started = time.monotonic()
         try:
             for chunk in self.client.api.build(path=str(context), dockerfile=build.dockerfile, tag=tag,
-                                               buildargs=build.args_dict(), rm=True, forcerm=True, decode=True,
+                                               buildargs=build.args_dict(), target=build.target, rm=True, forcerm=True, decode=True,
                                                labels={planning.LABEL_PROJECT: self.config.name}):
                 if "error" in chunk:
                     raise EngineError(f"image build failed: {chunk['error'].strip()}",
@@ -123,29 +126,40 @@ class Session:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def plan(self, image_id: str = "") -> planning.ContainerSpec:
-        return planning.plan(self.config, self.facts, image_id=image_id, supervisor_digest=supervisor_digest())
+        return planning.plan(self.config, self.facts, image_id=image_id, supervisor_digest=supervisor_digest(),
+                             image_env=self.image_env)
+
+    def _image_env(self, image_id: str) -> Optional[Dict[str, str]]:
+        """The image's environment, when a value asks for it (`${containerEnv:NAME}`)."""
+        if not any("${containerEnv:" in value for _, value in self.config.env):
+            return None
+        pairs = self.client.images.get(image_id).attrs["Config"].get("Env") or []
+        # The engine gives a container its default PATH when the image sets none (`docker import`).
+        return {"PATH": DOCKER_DEFAULT_PATH, **dict(pair.partition("=")[::2] for pair in pairs)}
 
     def up(self, rebuild: bool = False):
         """Image, then reuse the container if its config hash matches, else (re)create it; started
         and serving (or showing the error page) when this returns. Returns (container, LogStream)."""
         image_id = self.ensure_image(rebuild=rebuild)
+        self.image_env = self._image_env(image_id)
         spec = self.plan(image_id)
+        self.lifecycle = hooks.Lifecycle(self.config, self.report)
         existing = self.container()
         if existing is not None and existing.labels.get(planning.LABEL_HASH) == spec.config_hash:
-            if spec.sync == "copy":
-                # A reused container holds the tree of its last session: send today's (files
-                # deleted here since then stay until `devbox down`).
-                from devbox import sync
-
-                sync.initial(existing, self.config, self.report)
             if existing.status == "running":
                 self.report(events.CONTAINER, name=existing.name, how="running", spec=spec)
-                return existing, self.follow(existing, since=None, tail=0)
-            self.report(events.CONTAINER, name=existing.name, how="restarting", spec=spec)
-            return existing, self._start(existing, spec)
+                stream = self.follow(existing, since=None, tail=0)
+            else:
+                self.report(events.CONTAINER, name=existing.name, how="restarting", spec=spec)
+                self.lifecycle.host()
+                stream = self._start(existing, spec)
+            if spec.sync == "copy":  # it holds the tree of its last session, not today's
+                self._prove_tree(existing, stream)
+            return existing, stream
         if existing is not None:
             self.report(events.CONTAINER, name=existing.name, how="recreating", spec=spec)
             self._remove(existing)
+        self.lifecycle.host()
         return self._create(spec)
 
     def _create(self, spec: planning.ContainerSpec):
@@ -154,13 +168,18 @@ class Session:
         container = None
         try:
             container = self.client.containers.create(**spec.create_kwargs())
+            user_update = self._update_user(container, spec)
             container.put_archive("/", supervisor_archive())
+            if spec.gated:
+                from devbox import gate
+
+                container.put_archive("/", gate.archive())
             if spec.sync == "copy":
                 from devbox import sync
 
                 sync.initial(container, self.config, self.report)
             self.report(events.CONTAINER, name=spec.name, how="created", spec=spec)
-            return container, self._start(container, spec)
+            return container, self._start(container, spec, created=True, user_update=user_update)
         except BaseException as exc:
             if container is not None:
                 self._remove(container)
@@ -168,10 +187,36 @@ class Session:
                 raise self._explain(exc, spec) from None
             raise
 
-    def _start(self, container, spec):
+    def _prove_tree(self, container, stream) -> None:
+        """Copy sync: make the running container's tree the host's (devbox.manifest), in one
+        line, and reload when that changed anything (the app started on the old tree)."""
+        from devbox import manifest, sync
+
+        diff = manifest.prove(container, self.config,
+                              lambda changed, deleted: sync.send(container, self.config, changed, deleted))
+        self.report(events.TREE_PROVED, changed=len(diff.changed), deleted=len(diff.deleted), files=diff.files,
+                    seconds=diff.seconds)
+        if diff.changed or diff.deleted:
+            mark, last = stream.mark(), stream.generation
+            container.kill(signal=protocol.RELOAD_SIGNAL)
+            stream.wait_for(logs.READY_EVENTS, after=mark, timeout=READY_TIMEOUT,
+                            match=lambda f: int(f.get("generation", 0) or 0) > last)
+
+    def _update_user(self, container, spec):
+        """updateRemoteUserUID before the first start (devbox.remote_user); the update or None."""
+        if spec.user_uid is None:
+            return None
+        from devbox import remote_user
+
+        update, why = remote_user.apply(container, spec.user.partition(":")[0], *spec.user_uid)
+        self.report(events.USER_UID, user=spec.user, uid=spec.user_uid[0], gid=spec.user_uid[1], why=why)
+        return update
+
+    def _start(self, container, spec, created: bool = False, user_update=None):
         since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
         container.start()
         stream = self.follow(container, since=since)
+        hooks.after_start(self.client, container, hooks.Place.of_spec(spec), self.lifecycle, created, user_update)
         self.wait_ready(container, stream, after=0, timeout=READY_TIMEOUT)
         return stream
 
@@ -285,6 +330,7 @@ class Session:
         watcher = serving.new_watcher(self.config, self.report) if watch else None
         container, stream = self.up()
         spec = self.plan()
+        hooks.attach(self.client, container, hooks.Place.of_spec(spec), self.lifecycle)
         if forwarding is not None:
             try:
                 forwarding.open(container, spec.forwards, detach=not watch)
@@ -295,7 +341,8 @@ class Session:
         serving_ = Serving(urls={None: list(spec.urls)}, stop=stop, watcher=watcher)
         if watcher is not None:
             on_recreated = (lambda new: forwarding.refresh(new, spec.forwards)) if forwarding else None
-            target = ContainerTarget(self, container, stream, self.report, on_recreated=on_recreated)
+            target = ContainerTarget(self, container, stream, self.report, on_recreated=on_recreated,
+                                     stop_event=watcher.stop_event)
             watcher.on_batch = target.act
             watcher.on_config = lambda batch: serving.apply_config(target, watcher, self.report, forwarding is not None)
         return serving_

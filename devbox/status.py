@@ -4,8 +4,9 @@ single container and for each compose service. Rendering is cli.py's."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import List, Optional
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Dict, List, Optional, Tuple
 
 from devbox import docker_time
 from devbox.supervisor import protocol
@@ -22,6 +23,7 @@ class ContainerStatus:
     urls: List[str] = field(default_factory=list)
     supervisor: dict = field(default_factory=dict)  # the supervisor's status file, {} if unread
     supervised: Optional[bool] = None  # compose: whether devbox supervises the service
+    url_ports: Dict[str, int] = field(default_factory=dict)  # url -> the container port it reaches
 
     @property
     def running(self) -> bool:
@@ -44,19 +46,62 @@ class ContainerStatus:
     def crashed(self) -> bool:
         return self.supervisor.get("state") == protocol.STATE_CRASHED
 
+    def to_dict(self) -> dict:
+        """Its fields and what they imply (running, uptime_s, reloads, reload_p50_ms, crashed):
+        what `devbox status --json` prints and the agent sends."""
+        implied = (name for name, value in vars(ContainerStatus).items() if isinstance(value, property))
+        return {**asdict(self), **{name: getattr(self, name) for name in implied}}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ContainerStatus":
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@dataclass
+class AgentStatus:
+    """The project's agent, as it describes itself (devbox/agent/runner.py)."""
+
+    pid: int
+    started_at: float  # epoch seconds
+    detached: bool
+    socket: str
+    log: Optional[str] = None  # a detached agent's output
+    serving: bool = False  # the project has served since the agent started it
+    reloads: int = 0  # reloads the agent's watcher made
+    reload_p50_ms: Optional[float] = None  # their save-to-serving time
+    failure: Optional[str] = None  # what keeps what is on disk from serving, if anything
+    engine: Optional[str] = None
+
+    @property
+    def uptime_s(self) -> float:
+        return max(0.0, time.time() - self.started_at)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "uptime_s": self.uptime_s}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AgentStatus":
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
 
 def published_urls(container, port: Optional[int] = None) -> List[str]:
     """URLs where this machine reaches `container`'s published ports (only `port`'s, if given)."""
+    return [url for found, url in published(container) if port is None or found == port]
+
+
+def published(container) -> List[Tuple[int, str]]:
+    """(container port, URL) of each published TCP port."""
     bindings = container.attrs["HostConfig"].get("PortBindings") or {}
-    chosen = [bindings.get(f"{port}/tcp") or []] if port is not None else bindings.values()
-    return [http_url(b.get("HostIp") or "", b["HostPort"]) for group in chosen for b in group or [] if b.get("HostPort")]
+    return [(int(key.partition("/")[0]), http_url(b.get("HostIp") or "", b["HostPort"]))
+            for key, group in bindings.items() if key.endswith("/tcp") for b in group or [] if b.get("HostPort")]
 
 
 def of_container(container, name: str, supervisor: dict, supervised: Optional[bool] = None) -> ContainerStatus:
     return ContainerStatus(name=name, container=container.name, state=container.status,
                            image=container.attrs["Config"]["Image"],
                            started_at=container.attrs["State"].get("StartedAt", ""),
-                           urls=published_urls(container), supervisor=supervisor, supervised=supervised)
+                           urls=published_urls(container), supervisor=supervisor, supervised=supervised,
+                           url_ports={url: port for port, url in published(container)})
 
 
 def read_supervisor_status(container) -> dict:

@@ -17,45 +17,63 @@ Timing, the part that decides both latency and the number of reloads:
 
 A file whose bytes equal what was last acted on (a touch, a save without edits, an atomic rename
 of the same content) is not a change. A watched path that vanishes is watched again from its
-nearest existing parent until it comes back; the watcher itself never dies of it.
+nearest existing parent until it comes back; the watcher itself never dies of it. Nor of a
+notifier that fails (a file name that is not UTF-8): it is replaced and the tree compared with
+the content index. Changes devbox causes itself are never acted on (devbox.feedback).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from devbox import filters
+from devbox import feedback, filters
 from devbox.batch import Batch
-from devbox.notify import Change
-from devbox.paths import covers
+from devbox.notify import LOST, Change
+from devbox.paths import STATE_DIR, covers
 
 MAX_HASHED_BYTES = 8 * 1024 * 1024
-# watchfiles polls its event set every step: this is both the quiet time that closes a lone save's
-# batch and the wake-up period while idle (about 0.7 % of a core at 5 ms, 0.35 % at 10 ms).
+# watchfiles polls its event set every step: the quiet time that closes a lone save's batch. While
+# idle the watcher sleeps in devbox.wakeup instead (else this would be the idle wake-up period
+# too: about 0.5 % of a core at 5 ms).
 STEP_MS = 5
+WOKEN_TIMEOUT_MS = 100  # after a wake-up: how long the notifier may take to show that event
 BURST_FILES = 10
 BURST_LIMIT_S = 2.0
 MAX_QUIET_S = 0.5
-IDLE_TIMEOUT_MS = 500  # how often an idle watcher looks at the stop event and vanished paths
+CANARY_S = 1.0  # how long a probe write at start may take to raise its event
+# How often an idle watcher without a waker looks at the stop event and vanished paths, and so the
+# longest a `devbox wait` waits for an idle collect to end (0.69 % of a core idle at 100 ms, 0.63 % at 500).
+IDLE_TIMEOUT_MS = 100
+# The same with a waker, which wakes for those itself (a vanished or returning root is an event
+# in a watched directory; the stop event and `hurry_up()` interrupt it): a safety net only.
+IDLE_WAKER_TIMEOUT_S = 5.0
 
 RawChange = Tuple[int, str]
 
 
-def file_digest(path: Path) -> Optional[str]:
-    """sha1 of a file's bytes; None for a missing or unreadable file or one too big to hash."""
+def file_digest(path: Path, whole: bool = False) -> Optional[str]:
+    """sha1 of a file's bytes; None for a missing or unreadable file or one too big to hash
+    (over MAX_HASHED_BYTES, unless `whole`). A
+    symlink is its target's name, never followed (it may lead out of the project, or in a loop)."""
     try:  # bare fd calls: a third of the cost of stat() + read_bytes() when priming 20,000 files
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW on a symlink
+            try:
+                return "symlink:" + os.readlink(path)
+            except OSError:
+                return None
         return None
     try:
         size = os.fstat(fd).st_size
-        if size > MAX_HASHED_BYTES:
+        if size > MAX_HASHED_BYTES and not whole:
             return None
         digest = hashlib.sha1()
         while True:
@@ -67,6 +85,20 @@ def file_digest(path: Path) -> Optional[str]:
         return None
     finally:
         os.close(fd)
+
+
+def through_symlink(root: Path, rel: str) -> bool:
+    """Whether a parent directory of `rel` is a symlink (a missing one is not): the Rust notifier
+    follows links into their targets, which may be outside the project or a loop back into it."""
+    current = str(root)
+    for part in rel.split("/")[:-1]:
+        current = os.path.join(current, part)
+        try:
+            if stat.S_ISLNK(os.lstat(current).st_mode):
+                return True
+        except OSError:
+            return False
+    return False
 
 
 class ContentIndex:
@@ -110,11 +142,26 @@ class ContentIndex:
         return bool(known)
 
 
+class _StopEvent(threading.Event):
+    """The watcher's own stop event: setting it also wakes an idle watcher at once."""
+
+    def __init__(self, on_set: Callable[[], None]):
+        super().__init__()
+        self._on_set = on_set
+
+    def set(self) -> None:
+        super().set()
+        self._on_set()
+
+
 class Watcher:
     """Runs watchfiles over `paths` (relative to `root`) and calls `on_batch(batch)` for each
     batch worth acting on.
 
-    `on_unchanged(paths)` hears of batches dropped by the content check. With `config_file` and
+    `on_unchanged(paths)` hears of batches dropped by the content check, `on_loop(path)` of a
+    file muted because it changes after every action and alone (devbox.feedback),
+    `on_polling(reason, paths)` (once) of file events that do not arrive, so the watched
+    paths are polled instead. With `config_file` and
     `on_config(batch)`, a changed config file goes to `on_config` first (the rest of its batch,
     if any, to `on_batch`). `on_error(batch, exc)` hears of an action that raised; without it the
     exception ends `run()`.
@@ -124,22 +171,36 @@ class Watcher:
                  on_batch: Callable[[Batch], None], on_unchanged: Callable[[List[str]], None] = lambda p: None,
                  stop_event: Optional[threading.Event] = None, config_file: Optional[Path] = None,
                  on_config: Optional[Callable[[Batch], None]] = None,
-                 on_error: Optional[Callable[[Batch, Exception], None]] = None):
+                 on_error: Optional[Callable[[Batch, Exception], None]] = None,
+                 on_loop: Callable[[str], None] = lambda rel: None,
+                 on_polling: Callable[[str, List[str]], None] = lambda reason, paths: None):
         self.root = Path(root).resolve()
         self.on_batch = on_batch
         self.on_unchanged = on_unchanged
         self.on_config = on_config
         self.on_error = on_error
         self.config_file = config_file
-        self.stop_event = stop_event or threading.Event()
+        self.stop_event = stop_event or _StopEvent(self._interrupt)
         self.contents = ContentIndex(self.root)
+        self.own_outputs = feedback.own_outputs()
+        self.loops = feedback.LoopGuard(on_loop)
+        self.on_polling = on_polling
+        self._poll: Optional[str] = None  # why every notifier from now on polls, once known
+        self._told_polling = False
         self._prefixes = tuple(dict.fromkeys((str(Path(root).absolute()), str(self.root))))
         self._notify = None
+        self._waker = None  # blocks while idle (devbox.wakeup); None: step through the notifier
         self._watched: Tuple[Path, ...] = ()
         self._reopen = False
         self._lost = False  # a watched root itself was deleted: its watch is gone even if it is back
         self.files: Optional[int] = None
         self._since = time.time()  # every change of the next batch happened after this
+        # For `devbox wait`: polls counts the collects begun; on_quiet(n) hears that collect n
+        # found nothing pending (so every change made before it began has been acted on).
+        # While `hurry` is set an idle collect lasts one step, so a waiter learns it soon.
+        self.polls = 0
+        self.on_quiet: Callable[[int], None] = lambda poll: None
+        self.hurry = threading.Event()
         self.reconfigure(paths, path_filter, debounce_ms)
 
     # -- setup ---------------------------------------------------------------------------------
@@ -159,7 +220,25 @@ class Watcher:
 
     def prime(self) -> int:
         """Hash the watched files once; their number."""
-        return sum(self.contents.prime(self.filter.walk(path)) for path in self.paths if os.path.lexists(path))
+        return sum(self.contents.prime(self._walk(path)) for path in self.paths if os.path.lexists(path))
+
+    def _walk(self, top) -> Iterator[str]:
+        """The filter's walk without the files devbox writes itself."""
+        for rel in self.filter.walk(top):
+            if not self._own(os.path.join(self.root, rel)):
+                yield rel
+
+    def _own(self, raw: str, info: Optional[os.stat_result] = None) -> bool:
+        """Whether devbox must not react to a change of `raw`: its own output, or a muted loop."""
+        if self.loops.muted and self._relative(raw) in self.loops.muted:
+            return True
+        if not self.own_outputs:
+            return False
+        try:
+            info = info or os.lstat(raw)
+        except OSError:
+            return False
+        return (info.st_dev, info.st_ino) in self.own_outputs
 
     def start(self) -> int:
         """Start receiving events, then hash the watched files (in that order, so no save falls
@@ -167,14 +246,61 @@ class Watcher:
         before `run()`: start before the app is started and a save made while it starts is
         acted on when `run()` begins."""
         if self.files is None:
-            self._open()
+            if self._open() and self._notify.polling is None and not self._hears_canary():
+                self._poll = (f"no file events arrive from {', '.join(self._display(p) for p in self._watched)}"
+                              " (a VM share or a network mount?)")
+                self._open()
             self.files = self.prime()
         return self.files
+
+    def _hears_canary(self) -> bool:
+        """Whether each watched root delivers events: a probe file written under it must be seen
+        within CANARY_S (inotify takes a few milliseconds). A root devbox may not write to is
+        taken on trust. Events other than the probes' are dropped: the files are hashed next."""
+        probes = {}
+        for root in self._watched:
+            probe = os.path.join(str(root), f"{STATE_DIR}-canary-{os.getpid()}")
+            try:
+                with open(probe, "w") as f:
+                    f.write("devbox checks that file events arrive here\n")
+                probes[probe] = root
+            except OSError:
+                continue
+        written = list(probes)
+        deadline = time.monotonic() + CANARY_S
+        try:
+            while probes and time.monotonic() < deadline:
+                result = self._notify.watch(debounce_ms=int(CANARY_S * 1000), step_ms=STEP_MS,
+                                            timeout_ms=max(1, int((deadline - time.monotonic()) * 1000)))
+                if not isinstance(result, str):
+                    for _, path in result:
+                        probes.pop(path, None)
+            return not probes
+        finally:
+            for probe in written:
+                os.unlink(probe)
+
+    def _display(self, path: Path) -> str:
+        return self._relative(str(path)) or "."
+
+    def hurry_up(self) -> None:
+        """Step through idle collects until `hurry` is cleared (someone waits for a quiet one),
+        starting with the one asleep now."""
+        self.hurry.set()
+        self._interrupt()
+
+    def _interrupt(self) -> None:
+        waker = self._waker
+        if waker is not None:
+            waker.interrupt()
 
     def close(self) -> None:
         if self._notify is not None:
             self._notify.close()
             self._notify = None
+        if self._waker is not None:
+            self._waker.close()
+            self._waker = None
 
     def _roots(self) -> Tuple[Path, ...]:
         """What to hand the notifier: each watched directory, or its nearest existing parent while
@@ -204,10 +330,17 @@ class Watcher:
             if not self._watched:
                 return False
             try:
-                self._notify = Notifier(str(p) for p in self._watched)
-                return True
+                self._notify = Notifier((str(p) for p in self._watched), poll=self._poll)
             except FileNotFoundError:  # a root vanished between the check and the watch
                 continue
+            if self._notify.polling and not self._told_polling:
+                self._told_polling = True
+                self.on_polling(self._notify.polling, [self._display(p) for p in self._watched])
+            if not self._notify.polling:  # a poller's changes raise no inotify event to wake on
+                from devbox import wakeup
+
+                self._waker = wakeup.for_roots((str(p) for p in self._watched), self.filter.prunes)
+            return True
 
     def _roots_moved(self) -> bool:
         return self._reopen or self._lost or self._roots() != self._watched
@@ -229,18 +362,31 @@ class Watcher:
                         self.contents.prime(self._unknown_files())
                     else:
                         self._rescan()
+                self.polls += 1
                 raw = self._collect(burst_since)
                 if raw is None:
                     burst_since = None
+                    self.on_quiet(self.polls)
                     continue
                 batch = self.to_batch((change, path) for path, change in raw.items())
                 self._since = time.time()
+                if batch is not None and len(batch.paths) == 1 and self._is_loop(batch):
+                    batch = None
                 if batch is not None:
+                    started = time.time()
                     self._act(batch)
+                    self.loops.acted(started, time.time())
                 # Anything pending once this action ends continues the burst.
                 burst_since = (burst_since or batch.t0) if batch is not None else None
         finally:
             self.close()
+
+    def _is_loop(self, batch: Batch) -> bool:
+        try:
+            last = os.lstat(os.path.join(self.root, batch.paths[0])).st_mtime
+        except OSError:  # deleted: no loop writes it
+            return False
+        return self.loops.is_loop(batch.paths, batch.t0, last)
 
     def _wait(self, timeout_ms: int) -> Optional[Dict[str, int]]:
         """One batch from the notifier, filtered: {} when only ignored paths changed, None on
@@ -249,13 +395,16 @@ class Watcher:
                                     timeout_ms=max(1, int(timeout_ms)))
         if result == "signal":
             raise KeyboardInterrupt
+        if result == LOST:
+            self._lost = True  # `run` replaces the notifier and compares the tree with the index
+            return None
         if isinstance(result, str):  # "timeout" or "stop"
             return None
         kept: Dict[str, int] = {}
         for change, path in result:
             if change == Change.deleted and any(path == str(root) for root in self._watched):
                 self._lost = True
-            if self.filter(change, path) or self._is_config(path):
+            if (self.filter(change, path) or self._is_config(path)) and not self._own(path):
                 kept[path] = change
         return kept
 
@@ -263,7 +412,15 @@ class Watcher:
         """The raw changes of the next batch, or None when there are none (yet). A lone save is
         returned once quiet for a step; a burst (see the module docstring) is drained first.
         `burst_since`: the burst the last action belonged to, if it may still be going on."""
-        changes = self._wait(STEP_MS if burst_since else IDLE_TIMEOUT_MS)
+        if burst_since or self.hurry.is_set():
+            changes = self._wait(STEP_MS)
+        elif self._waker is not None:
+            # Idle: sleep in the waker, then step through what the notifier has. A wake-up that
+            # the notifier has nothing for (an ignored directory's write) costs one short wait.
+            woken = self._waker.wait(IDLE_WAKER_TIMEOUT_S)
+            changes = self._wait(WOKEN_TIMEOUT_MS if woken else 1)
+        else:
+            changes = self._wait(IDLE_TIMEOUT_MS)
         if not changes:
             return None
         if burst_since is None:
@@ -310,7 +467,7 @@ class Watcher:
         the old one held are gone with it, so the tree is compared with the content index
         instead (every watched file hashed, every known one looked for), and what differs is
         acted on as one batch."""
-        on_disk = {rel for path in self.paths if path.exists() for rel in self.filter.walk(path)}
+        on_disk = {rel for path in self.paths if path.exists() for rel in self._walk(path)}
         gone = {rel for rel in self.contents.known() if covers(self.rel_paths, rel) and rel not in on_disk}
         raw = [(Change.added, os.path.join(self.root, rel)) for rel in sorted(on_disk | gone)]
         batch = self.to_batch(raw) if raw else None
@@ -318,7 +475,7 @@ class Watcher:
             self._act(batch)
 
     def _unknown_files(self) -> List[str]:
-        return sorted({rel for path in self.paths if path.exists() for rel in self.filter.walk(path)
+        return sorted({rel for path in self.paths if path.exists() for rel in self._walk(path)
                        if rel not in self.contents})
 
     # -- turning events into a batch -----------------------------------------------------------
@@ -349,15 +506,19 @@ class Watcher:
             if not rel or rel in seen or not (covers(self.rel_paths, rel) or rel == config_rel):
                 continue
             seen.add(rel)
+            if through_symlink(self.root, rel):  # events notify saw by following a link: not the project's
+                continue
             try:
-                info = os.stat(raw)
+                info = os.lstat(raw)
             except OSError:
                 if self.contents.forget(rel):
                     deleted.add(rel)
                 continue
+            if self._own(raw, info):
+                continue
             if stat.S_ISDIR(info.st_mode):
                 if change == Change.added:  # its files may have been written before it was watched
-                    pending += [(Change.added, os.path.join(self.root, f)) for f in self.filter.walk(raw)
+                    pending += [(Change.added, os.path.join(self.root, f)) for f in self._walk(raw)
                                 if f not in self.contents]
                 continue
             mtimes.append(info.st_mtime)

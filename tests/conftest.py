@@ -1,8 +1,12 @@
 """Shared fixtures: the test image, a Docker client that fails loudly, labelled resources."""
 
+import json
 import os
+import shutil
 import socket
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +18,23 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "/tests/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.docker)
+
+
+@pytest.fixture(autouse=True)
+def agent_runtime(monkeypatch):
+    """Each test's devbox agents live in a runtime dir of their own (short, as a unix socket's
+    path has at most 107 bytes), and none outlives its test."""
+    from devbox.agent import detach
+
+    run = Path(tempfile.mkdtemp(prefix="dbx-"))
+    os.chmod(run, 0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
+    yield run
+    for info in run.glob("devbox/agents/*/agent.json"):
+        pid = (json.loads(info.read_text()) or {}).get("pid")
+        if pid and pid != os.getpid() and detach.alive(pid):
+            detach.terminate(pid, timeout=20)
+    shutil.rmtree(run, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -4,28 +4,35 @@ the rendering of events in console.py)."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 from devbox import __version__, events
-from devbox.cli.console import Console
-from devbox.config.model import DEFAULT_IMAGE
+from devbox.cli import agent as agent_cli
+from devbox.cli.console import Console, labelled
+from devbox.config_file import config_path
 from devbox.errors import DevboxError, UsageError
-from devbox.interfaces import Project
-from devbox.urls import http_url
+
+if TYPE_CHECKING:  # pragma: no cover - not imported at run time: `devbox status` starts faster
+    from devbox.interfaces import Project
 
 # -- commands -----------------------------------------------------------------------------------
 
-def load_config(args):
+def load_config(args, console: Optional[Console] = None):
+    """The project's config; a devcontainer.json says that it is the one used (to `console`,
+    which also names it in its reload lines)."""
     from devbox import config
 
     cfg = config.load(Path(args.file) if args.file else None)
     for warning in cfg.warnings:
         print(f"devbox: warning: {warning}", file=sys.stderr, flush=True)
+    if console is not None:
+        console.use_config(cfg)
     return cfg
 
 
@@ -36,23 +43,28 @@ def connect():
 
 
 def open_project(args, console) -> "Project":
-    """The project devbox.yml describes: a compose project or a single container (an
-    interfaces.Project either way)."""
-    cfg = load_config(args)  # a bad devbox.yml is reported before anything else happens
+    """The project its config file describes, reporting to the console's bus."""
+    return make_project(load_config(args, console), console.bus)  # a bad config is reported before anything else
+
+
+def make_project(cfg, report) -> "Project":
+    """A compose project or a single container (an interfaces.Project either way)."""
     if cfg.compose:
         from devbox.compose import ComposeSession
 
-        return ComposeSession(cfg, connect, report=console)  # connects when it needs the engine
+        return ComposeSession(cfg, connect, report=report)  # connects when it needs the engine
     from devbox.session import Session
 
-    return Session(cfg, connect(), report=console)
+    return Session(cfg, connect(), report=report)
 
 
 def cmd_init(args, console) -> int:
     from devbox import scaffold
 
     if args.from_devcontainer is None:
-        lines = scaffold.init(Path.cwd(), force=args.force, image=args.image)
+        from devbox.config.model import DEFAULT_IMAGE  # here: the config package is slow to import
+
+        lines = scaffold.init(Path.cwd(), force=args.force, image=args.image or DEFAULT_IMAGE)
     else:
         source = Path(args.from_devcontainer) if args.from_devcontainer else None
         lines = scaffold.from_devcontainer(Path.cwd(), source, force=args.force)
@@ -63,43 +75,25 @@ def cmd_init(args, console) -> int:
 
 
 def cmd_up(args, console) -> int:
-    project = open_project(args, console)
-    serving = project.serve(watch=not args.detach)
-    if None in serving.urls:  # a single container: its URL
-        urls = serving.urls[None]
-        url = urls[0] if urls else "(no published port)"
-        if args.detach:
-            console.say(f"serving {url}  (detached: `devbox logs -f`, `devbox down`)")
-            return 0
-        console.say(f"serving {url}  (Ctrl-C to stop)")
-    else:  # compose: each service's URL
-        for service, urls in serving.urls.items():
-            console.say(f"{service}: serving {urls[0] if urls else '(port not published)'}")
-        for service in serving.unsupervised:
-            console.say(f"{service}: running as compose runs it (not supervised)")
-        if args.detach:
-            console.say("detached: `devbox logs -f`, `devbox down`")
-            return 0
-        console.say("Ctrl-C to stop")
-    return watch_until_interrupted(serving.watcher, console, stop=serving.stop)
+    return agent_cli.up(args, console, load_config(args, console), make_project)
 
 
 def cmd_run(args, console) -> int:
-    from devbox import serving
+    from devbox import serving, urls
     from devbox.targets import ProcessTarget
 
-    cfg = load_config(args)
+    cfg = load_config(args, console)
     if not (cfg.app or cfg.command):
-        raise UsageError("`devbox run` needs `app:` or `command:` in devbox.yml")
-    watcher = serving.new_watcher(cfg, console)
-    target = ProcessTarget(cfg, console)
+        raise UsageError(f"`devbox run` needs `app:` or `command:` in {cfg.path.name}")
+    watcher = serving.new_watcher(cfg, console.bus)
+    target = ProcessTarget(cfg, console.bus)
     watcher.on_batch = target.act
     event = target.wait_ready()
     if event is None:
         code = target.process.poll()
         target.stop()
         raise DevboxError(f"the supervisor did not start (exit status {code})", "see its output above")
-    url = http_url(ProcessTarget.HOST, cfg.ports[0].host_port) if cfg.ports else "(no port)"
+    url = urls.http_url(ProcessTarget.HOST, cfg.ports[0].host_port) if cfg.ports else "(no port)"
     console.say(f"serving {url} natively  (Ctrl-C to stop)")
     return watch_until_interrupted(watcher, console, stop=target.stop)
 
@@ -107,7 +101,7 @@ def cmd_run(args, console) -> int:
 def watch_until_interrupted(watcher, console, stop) -> int:
     """Run `watcher` (started, wired to its targets) until Ctrl-C/SIGTERM; then `stop()` and say
     how long."""
-    console(events.WATCHING, paths=watcher.rel_paths, files=watcher.start())
+    console.bus(events.WATCHING, paths=watcher.rel_paths, files=watcher.start())
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         watcher.run()
@@ -128,6 +122,7 @@ def _raise_interrupt(signum, frame):
 def cmd_down(args, console) -> int:
     project = open_project(args, console)
     started = time.monotonic()
+    agent_cli.stop_agent(project.config, console)
     removed = project.down(volumes=args.volumes)
     if removed:
         console.say(f"removed {', '.join(removed)} in {time.monotonic() - started:.1f} s")
@@ -137,19 +132,49 @@ def cmd_down(args, console) -> int:
 
 
 def cmd_status(args, console) -> int:
-    project = open_project(args, console)
-    rows = project.status()
-    if not rows:
-        console.raw(f"{project.config.name}  not created  (start it with `devbox up`)")
+    """From the agent when one runs (no Docker SDK import, tens of ms), else from the engine."""
+    path = config_path(args.file)
+    answered = agent_cli.agent_status(path)
+    port_label = lambda port: None  # noqa: E731 - only a devcontainer.json labels ports
+    if answered is not None:
+        name, agent, rows = answered
+        if path.suffix == ".json":  # its portsAttributes: worth reading the config for
+            port_label = load_config(args).port_label
+    else:
+        cfg = load_config(args)
+        name, agent, rows, port_label = cfg.name, None, make_project(cfg, console.bus).status(), cfg.port_label
+    if args.json:
+        console.raw(json.dumps({"project": name, "agent": agent.to_dict() if agent else None,
+                                "containers": [row.to_dict() for row in rows]}, indent=2))
         return 0
+    if not rows:
+        console.raw(f"{name}  not created  (start it with `devbox up`)")
     for row in rows:
-        console.raw(status_line(row))
+        console.raw(status_line(row, port_label))
+    if agent is not None:
+        console.raw(agent_line(agent))
+    elif rows:
+        console.raw("agent  not running: saves are not watched  (`devbox up -d` starts one)")
     return 0
 
 
-def status_line(row) -> str:
-    """One `devbox status` line for a ContainerStatus."""
-    parts = [row.name, row.state, " ".join(row.urls) or "-", f"image {row.image}"]
+def agent_line(agent) -> str:
+    """The `devbox status` line of the project's agent (an AgentStatus)."""
+    p50 = agent.reload_p50_ms
+    parts = ["agent", f"pid {agent.pid}", f"up {_ago(agent.uptime_s)}",
+             f"reloads {agent.reloads}" + (f" (p50 {p50:.0f} ms)" if p50 is not None else "")]
+    if agent.log:
+        parts.append(f"log {agent.log}")
+    if agent.failure:
+        parts.append(f"✗ {agent.failure}")
+    return "  ".join(parts)
+
+
+def status_line(row, port_label=lambda port: None) -> str:
+    """One `devbox status` line for a ContainerStatus; `port_label(container port)` names a URL
+    (devcontainer.json's portsAttributes)."""
+    parts = [row.name, row.state, " ".join(labelled(url, port_label(row.url_ports[url]) if url in row.url_ports else None)
+                                           for url in row.urls) or "-", f"image {row.image}"]
     if row.running:
         parts.append(f"up {_ago(row.uptime_s)}")
     if row.supervised is False:
@@ -184,10 +209,19 @@ def cmd_logs(args, console) -> int:
             console.raw(f"{('[' + label + ']'):<{console.width}} {data}")
 
     try:
-        project.logs(args.services, args.follow, args.tail, on_output=show)
+        if not (args.follow and agent_cli.follow_logs(args, console, project.config, project)):
+            project.logs(args.services, args.follow, args.tail, on_output=show)
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def cmd_events(args, console) -> int:
+    return agent_cli.cmd_events(args, console, config_path(args.file))
+
+
+def cmd_wait(args, console) -> int:
+    return agent_cli.cmd_wait(args, console, config_path(args.file))
 
 
 def cmd_exec(args, console) -> int:
@@ -210,24 +244,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="devbox", description="Develop Python web apps inside Docker "
                                      "containers, reloaded the instant you save.")
     parser.add_argument("--version", action="version", version=f"devbox {__version__}")
-    parser.add_argument("-f", "--file", help="the devbox.yml to use (default: searched upward from here)")
+    parser.add_argument("-f", "--file", help="the devbox.yml or devcontainer.json to use (default: devbox.yml "
+                        "searched upward from here, else .devcontainer/devcontainer.json)")
     parser.add_argument("-v", "--verbose", action="store_true", help="say more")
     # The same options after the command; SUPPRESS keeps a value given before it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--file", default=argparse.SUPPRESS, help="the devbox.yml to use")
+    common.add_argument("--file", default=argparse.SUPPRESS, help="the devbox.yml or devcontainer.json to use")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="say more")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     p = sub.add_parser("init", parents=[common], help="write devbox.yml and docker/Dockerfile here")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
-    p.add_argument("--image", default=DEFAULT_IMAGE, help=f"base image (default {DEFAULT_IMAGE})")
+    p.add_argument("--image", default=None, help="base image (default: devbox.yml's `image` default)")
     p.add_argument("--from-devcontainer", nargs="?", const="", default=None, metavar="PATH",
                    help="write the devbox.yml equivalent to .devcontainer/devcontainer.json (or PATH)")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("up", parents=[common], help="serve the app from a container, reloading on save")
-    p.add_argument("-d", "--detach", action="store_true", help="start and return; no watcher")
+    p.add_argument("-d", "--detach", action="store_true",
+                   help="leave the agent (watcher and reloader) running in the background and return once it serves")
+    p.add_argument("--agent", action="store_true", help=argparse.SUPPRESS)  # what `up -d` starts
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("run", parents=[common], help="serve the app natively (no Docker), reloading on save")
@@ -237,8 +274,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--volumes", action="store_true", help="remove their anonymous volumes too")
     p.set_defaults(func=cmd_down)
 
-    p = sub.add_parser("status", parents=[common], help="state, URL, image, uptime, reloads")
+    p = sub.add_parser("status", parents=[common], help="state, URL, image, uptime, reloads; the agent")
+    p.add_argument("--json", action="store_true", help="as JSON (the status dataclasses' fields)")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("events", parents=[common], help="the agent's events, one JSON object per line")
+    p.add_argument("--since", type=int, default=None, metavar="SEQ",
+                   help="first the events after this sequence number that the agent still holds (0: all)")
+    p.set_defaults(func=cmd_events)
+
+    p = sub.add_parser("wait", parents=[common],
+                       help="return once what is on disk serves (exit 0) or failed to load (exit 1)")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                   help="give up after S seconds (exit 124; default 60)")
+    p.set_defaults(func=cmd_wait)
 
     p = sub.add_parser("logs", parents=[common], help="the container's output")
     p.add_argument("-f", "--follow", action="store_true", help="keep following")
@@ -278,10 +327,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _engine_lost(exc: BaseException) -> bool:
     """The engine went away under a command (socket gone, connection refused or reset)."""
-    import requests
+    from devbox.recovery import engine_lost
 
-    while exc is not None:  # docker-py wraps the socket's error: look down the chain
-        if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    return engine_lost(exc)

@@ -106,10 +106,10 @@ class ComposeCLI:
         short = result.stdout.strip()
         return f"{self.name} {short}" if result.returncode == 0 and short else self.name
 
-    def config(self, file: Path, display: str) -> dict:
-        """The user's file as compose reads it (interpolated, normalised); compose's own error,
-        naming the file, when it is invalid."""
-        result = subprocess.run(self.command("config", files=[file]), env=self.environ, capture_output=True,
+    def config(self, files: Sequence[Path], display: str) -> dict:
+        """The user's files merged as compose reads them (interpolated, normalised); compose's own
+        error, naming the file, when they are invalid."""
+        result = subprocess.run(self.command("config", files=list(files)), env=self.environ, capture_output=True,
                                 text=True, stdin=subprocess.DEVNULL)
         if result.returncode != 0:
             raise ComposeError(f"{display}: {self.name} rejects it: {compose_message(result.stderr + result.stdout)}",

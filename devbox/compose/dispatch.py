@@ -39,6 +39,10 @@ class UnionFilter:
     def classify_batch(self, paths) -> Action:
         return filters.strongest(action for _, (action, _, _) in self.split(paths, []).items())
 
+    def prunes(self, path) -> bool:
+        """A directory no service's rules can ever want (see filters.PathFilter.prunes)."""
+        return all(f.prunes(path) for _, f in self.parts)
+
     def reload_rules(self) -> None:
         for _, f in self.parts:
             f.reload_rules()

@@ -6,8 +6,9 @@ import difflib
 from pathlib import Path
 from typing import Iterable, Mapping, Optional
 
-from devbox import __version__, injected, supervisor_argv
+from devbox import __version__, gate, hooks, injected, supervisor_argv
 from devbox import plan as planning
+from devbox.config.model import CONFIG_NAME
 from devbox.compose.labels import LABEL_SERVICE, LABEL_SUPERVISOR
 from devbox.container_env import default_env
 from devbox.errors import ComposeError
@@ -19,6 +20,23 @@ from devbox.supervisor import protocol
 def _escape(value: str) -> str:
     """Compose interpolates $VAR in every file, the override too: keep devbox's values literal."""
     return value.replace("$", "$$")
+
+
+def hooked_service(config) -> str:
+    """The service the lifecycle commands run in: devcontainer.json's `service`, the first
+    supervised one."""
+    return config.compose.services[0].name
+
+
+def hook_workdir(config) -> str:
+    """Where the hooked service's app and commands run: devcontainer.json's workspaceFolder;
+    "" (the service's own) for devbox.yml, whose compose services keep their working directory."""
+    return config.workdir if config.source != CONFIG_NAME else ""
+
+
+def gated(config, service) -> bool:
+    """Whether `service`'s supervisor waits for the lifecycle commands (devbox.gate)."""
+    return service.name == hooked_service(config) and hooks.gated(config)
 
 
 def plan_override(config, user_services: Mapping[str, dict], supervisor_dir: Optional[Path],
@@ -36,7 +54,8 @@ def plan_override(config, user_services: Mapping[str, dict], supervisor_dir: Opt
             user_env = dict(item.partition("=")[::2] for item in user_env)
         env = {key: value for key, value in default_env(app=bool(service.app)).items() if key not in user_env}
         env.update(service.env_dict())
-        command = launch_argv() + supervisor_argv.for_config(config, service, port=service.port)
+        launcher = gate.launch_argv() if gated(config, service) else launch_argv()
+        command = launcher + supervisor_argv.for_config(config, service, port=service.port)
         entry = {
             "command": [_escape(arg) for arg in command],
             "environment": {key: _escape(value) for key, value in env.items()},
@@ -51,9 +70,14 @@ def plan_override(config, user_services: Mapping[str, dict], supervisor_dir: Opt
             "stop_signal": protocol.STOP_SIGNALS[0],
             "stop_grace_period": f"{stop_timeout(config.stop_grace)}s",
         }
+        if hook_workdir(config):
+            entry["working_dir"] = _escape(hook_workdir(config))
         if supervisor_dir is not None:
             entry["volumes"] = [f"{_escape(str(supervisor_dir))}:{injected.SUPERVISOR_ROOT}:ro"]
         services[service.name] = entry
+    for forward in config.forwards:  # devcontainer.json's forwardPorts, for this machine only
+        ports = services.setdefault(forward.service, {}).setdefault("ports", [])
+        ports.append(f"{forward.host_ip}:{forward.published}:{forward.port}")
     return {"services": services}
 
 

@@ -11,18 +11,18 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
-from devbox import docker_time, events, injected, logs, serving
+from devbox import docker_time, events, hooks, injected, logs, serving
 from devbox import status as statuses
 from devbox.compose.cli import ComposeCLI, find_cli
 from devbox.compose.dispatch import Dispatcher, Running, ServiceTarget, UnionFilter
 from devbox.compose.labels import COMPOSE_ONEOFF, COMPOSE_PROJECT, COMPOSE_SERVICE, number
-from devbox.compose.override import missing_services, plan_override
+from devbox.compose.override import gated, hook_workdir, hooked_service, missing_services, plan_override
 from devbox.errors import ComposeError, DevboxError, UsageError
 from devbox.interfaces import Exec, Serving
+from devbox.paths import STATE_DIR
 from devbox.supervisor import protocol
 from devbox.targets import RELOAD_TIMEOUT
 
-STATE_DIR = ".devbox"
 READY_TIMEOUT = 60.0
 # Where the injected supervisor's files go in the host copy: the archive paths without this.
 _SUPERVISOR_PREFIX = injected.SUPERVISOR_ROOT.lstrip("/") + "/"
@@ -50,6 +50,7 @@ class ComposeSession:
         self.state_dir = config.root / STATE_DIR
         self.override_path = self.state_dir / f"compose.{self.compose.project_name}.yml"
         self.display = self.compose.file
+        self.lifecycle = hooks.Lifecycle(config, report)
 
     # -- collaborators, made on first use ----------------------------------------------------
     @property
@@ -66,9 +67,14 @@ class ComposeSession:
     def cli(self) -> ComposeCLI:
         if self._cli is None:
             argv = self._cli_argv or find_cli(self.environ)
-            self._cli = ComposeCLI(argv, self.compose.project_name, [self.compose.file_path, self.override_path],
+            self._cli = ComposeCLI(argv, self.compose.project_name, [*self.user_files, self.override_path],
                                    self.environ)
         return self._cli
+
+    @property
+    def user_files(self) -> List[Path]:
+        """The user's compose files, in compose's merge order (never modified)."""
+        return [self.compose.file_path, *self.compose.overrides]
 
     def supervised(self, name: str) -> bool:
         return any(s.name == name for s in self.compose.services)
@@ -82,7 +88,7 @@ class ComposeSession:
             what = "is a directory, not a file" if self.compose.file_path.is_dir() else "no such file"
             raise ComposeError(f"{self.display}: {what} (compose.file in {self.config.path.name})",
                                f"check the path; it is relative to {self.config.root}")
-        user = cli.config(self.compose.file_path, self.display).get("services") or {}
+        user = cli.config(self.user_files, self.display).get("services") or {}
         problem = missing_services(self.config, user, self.display)
         if problem is not None:
             raise problem
@@ -156,27 +162,64 @@ class ComposeSession:
         self.report(events.COMPOSE_UP, cli=self.cli.name, project=self.compose.project_name, file=self.display,
                     services=sorted(user))
         try:
-            self._compose_up([], build=build)
+            self._compose_up([], build=build, only=self._run_services())
             return self._attach(before)
         except KeyboardInterrupt:
             self.stop()  # nothing left running after Ctrl-C
             raise
 
-    def _compose_up(self, services: Sequence[str], build: bool) -> None:
+    def _run_services(self) -> List[str]:
+        """The services a whole-project `up` starts: all (an empty list), or `run_services` and
+        the supervised ones (their dependencies come too)."""
+        chosen = self.compose.run_services
+        if chosen is None:
+            return []
+        return list(dict.fromkeys([*chosen, *(s.name for s in self.compose.services)]))
+
+    def _compose_up(self, services: Sequence[str], build: bool, only: Sequence[str] = ()) -> None:
+        """`up` of the project (of `only`, with their dependencies), or of `services` alone."""
         extra = ["--build"] if build else []
         if services:
             extra += ["--no-deps", *services]
-        if not self.engine.remote:
-            self.cli.run("up", "-d", *extra, report=self.report, what="up")
-            return
-        # A remote engine cannot see a host directory: create, copy the supervisor in, start.
-        self.cli.run("up", "--no-start", *extra, report=self.report, what="up")
-        archive = injected.supervisor_archive()
+        extra += list(only)
+        before = {c.id: c.attrs["State"].get("StartedAt") for c in self.containers()}
+        self.lifecycle = hooks.Lifecycle(self.config, self.report)
+        self.lifecycle.host()
+        gate_service = self.compose.service(hooked_service(self.config))
+        if self.engine.remote or gated(self.config, gate_service):
+            # A remote engine cannot see a host directory, and a gate goes in before the first
+            # start: create, copy in, start.
+            self.cli.run("up", "--no-start", *extra, report=self.report, what="up")
+            self._inject(services, before)
+            extra = [a for a in extra if a != "--build"]
+        self.cli.run("up", "-d", *extra, report=self.report, what="up")
+        self._after_start(before)
+
+    def _inject(self, services: Sequence[str], before: Mapping[str, str]) -> None:
+        """The supervisor into the supervised services' containers (remote engine), and the gate
+        into new containers of the hooked service."""
+        from devbox import gate
+
+        archive = injected.supervisor_archive() if self.engine.remote else None
         for name, containers in self.by_service().items():
             if self.supervised(name) and (not services or name in services):
                 for container in containers:
-                    container.put_archive("/", archive)
-        self.cli.run("up", "-d", *[a for a in extra if a != "--build"], report=self.report, what="up")
+                    if archive is not None:
+                        container.put_archive("/", archive)
+                    if gated(self.config, self.compose.service(name)) and container.id not in before:
+                        container.put_archive("/", gate.archive())
+
+    def _place(self) -> hooks.Place:
+        service = self.compose.service(hooked_service(self.config))
+        return hooks.Place(user=self.config.user, workdir=hook_workdir(self.config), env=service.env_dict(),
+                           gated=gated(self.config, service))
+
+    def _after_start(self, before: Mapping[str, str]) -> None:
+        """The container moments in the hooked service's container, when compose (re)started it."""
+        for container in self.by_service(all=False).get(hooked_service(self.config), [])[:1]:
+            if before.get(container.id) != container.attrs["State"].get("StartedAt"):
+                hooks.after_start(self.client, container, self._place(), self.lifecycle,
+                                  created=container.id not in before)
 
     def _attach(self, before: Mapping[str, str], only: Optional[Sequence[str]] = None,
                 into: Optional[Running] = None) -> Running:
@@ -220,7 +263,7 @@ class ComposeSession:
             self.report(events.REBUILDING, paths=list(paths), service=service)
         started = time.monotonic()
         before = {c.id: c.attrs["State"].get("StartedAt") for c in self.containers()}
-        self.write_override(self.cli.config(self.compose.file_path, self.display).get("services") or {})
+        self.write_override(self.cli.config(self.user_files, self.display).get("services") or {})
         self._compose_up(services, build=True)
         self._attach(before, only=services, into=running)
         recreated = sorted({c.labels.get(COMPOSE_SERVICE) for c in self.containers(all=False)
@@ -245,7 +288,7 @@ class ComposeSession:
         names = [c.name for c in self.containers()]
         try:
             self.cli.run("down", *(["-v"] if volumes else []), "--remove-orphans", report=self.report,
-                         files=[self.compose.file_path])
+                         files=self.user_files)
         except ComposeError as exc:
             self.report(events.COMPOSE_UNUSABLE, error=exc.message)
         for container in self.containers():
@@ -327,13 +370,15 @@ class ComposeSession:
             raise UsageError("name the service: `devbox exec SERVICE [COMMAND...]`")
         service, *rest = command
         self.running(service)
-        files = [self.compose.file_path] + ([self.override_path] if self.override_path.is_file() else [])
+        files = self.user_files + ([self.override_path] if self.override_path.is_file() else [])
         argv = self.cli.command("exec", *([] if tty else ["-T"]), service, *(rest or ["sh"]), files=files)
         return Exec(argv=argv, env=self.cli.environ)
 
     def serve(self, watch: bool = True) -> Serving:
         """`devbox up`: compose starts the project, and with `watch` one watcher reloads per service."""
         running = self.up()
+        for container in self.by_service(all=False).get(hooked_service(self.config), [])[:1]:
+            hooks.attach(self.client, container, self._place(), self.lifecycle)
         watcher = self.watcher(running) if watch else None
         return Serving(urls=dict(running.urls), stop=self.stop, watcher=watcher, unsupervised=list(running.unsupervised))
 

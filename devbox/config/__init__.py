@@ -27,6 +27,7 @@ from devbox.config.model import (
     Hooks, Mount, PortMapping, Reload, Service, Watch,
 )  # fmt: skip
 from devbox.config.names import sanitize_name
+from devbox.config_file import find_config
 from devbox.config.values import default_listen
 from devbox.errors import ConfigError
 
@@ -37,23 +38,6 @@ __all__ = [
     "Forward", "Hook", "Hooks", "Mount", "PortMapping", "Reload", "Service", "Watch", "default_listen",
     "find_config", "load", "parse", "sanitize_name",
 ]  # fmt: skip
-
-
-def find_config(start: Path) -> Path:
-    """The nearest devbox.yml in `start` or one of its parents; in a folder without one, its
-    devcontainer.json (see :func:`devbox.devcontainer.find`)."""
-    start = Path(os.path.abspath(start))
-    for directory in (start, *start.parents):
-        candidate = directory / CONFIG_NAME
-        if candidate.is_file():
-            return candidate
-        found = devcontainer.find(directory)
-        if found is not None:
-            return found
-    raise ConfigError(
-        f"no {CONFIG_NAME} or .devcontainer/{devcontainer.SOURCE} in {start} or any parent directory",
-        "run `devbox init` to create a devbox.yml, or pass -f FILE",
-    )
 
 
 def load(

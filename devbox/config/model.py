@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from devbox.config_file import CONFIG_NAME
 from devbox.supervisor import protocol
 from devbox.urls import http_url
 
-CONFIG_NAME = "devbox.yml"
 DEFAULT_IMAGE = "python:3.12-slim"
 DEFAULT_DOCKERFILE = "docker/Dockerfile"
 DEFAULT_WORKDIR = "/app"
@@ -283,6 +283,10 @@ class Config:
             if low.isdigit() and int(low) <= port <= int(high if high.isdigit() else low):
                 return label
         return None
+
+    def app_label(self, service: Optional[str] = None) -> Optional[str]:
+        """The port label of the app's port (of a compose service's, by name)."""
+        return self.port_label(self.compose.service(service).port if service else self.app_port)
 
     def watch_dirs(self) -> tuple[Path, ...]:
         """The absolute directories (or files) to watch."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from devbox.config.tree import Context
+from devbox.config_file import devcontainer_candidates, find_devcontainer
 from devbox.devcontainer import jsonc, mapping
 from devbox.devcontainer.mapping import SOURCE, workspace_folder
 from devbox.errors import ConfigError
@@ -20,28 +21,9 @@ from devbox.errors import ConfigError
 __all__ = ["SOURCE", "candidates", "find", "is_devcontainer", "parse", "translate", "workspace_folder"]
 
 
-def candidates(directory: Path) -> list[Path]:
-    """The devcontainer.json files of a project folder, in the spec's order: the usual
-    `.devcontainer/devcontainer.json`, a `.devcontainer.json` beside it, then one per subfolder
-    (`.devcontainer/NAME/devcontainer.json`, sorted)."""
-    found = [path for path in (directory / ".devcontainer" / SOURCE, directory / ".devcontainer.json") if path.is_file()]
-    named = directory / ".devcontainer"
-    if named.is_dir():
-        found += sorted(path for path in named.glob(f"*/{SOURCE}") if path.is_file())
-    return found
-
-
-def find(directory: Path) -> Optional[Path]:
-    """The devcontainer.json of `directory`, if it has one. The usual places win over named
-    subfolders; several named ones and none usual is an error that lists them."""
-    found = candidates(directory)
-    if not found:
-        return None
-    usual = [path for path in found if path.parent.parent != directory / ".devcontainer"]
-    if usual or len(found) == 1:
-        return found[0]
-    listed = ", ".join(str(path.relative_to(directory)) for path in found)
-    raise ConfigError(f"several devcontainer configs in {directory}: {listed}", "pick one with -f PATH")
+# Where the spec says to look: in devbox.config_file, with the rest of "where is the config".
+candidates = devcontainer_candidates
+find = find_devcontainer
 
 
 def is_devcontainer(path: Path) -> bool:

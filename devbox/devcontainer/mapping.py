@@ -26,11 +26,12 @@ from devbox.config import builders, names, values
 from devbox.config.model import ContainerOptions, Forward
 from devbox.config.schema import TOP
 from devbox.config.tree import Node
+from devbox.config_file import DEVCONTAINER_NAME
 from devbox.devcontainer import variables
 from devbox.devcontainer.variables import Variables
 from devbox.errors import location
 
-SOURCE = "devcontainer.json"
+SOURCE = DEVCONTAINER_NAME
 WORKSPACES = "/workspaces"  # the spec's default parent of workspaceFolder
 
 KEYS = {
@@ -84,7 +85,7 @@ SKIPPED = {
 }
 _LEGACY = ("dockerFile", "context")  # the build keys before `build` existed
 _KNOWN = (*KEYS, *SKIPPED, *_LEGACY, "$schema")
-_HOOKS = {
+HOOK_KEYS = {  # devcontainer.json key -> the moment (HOOK_MOMENTS)
     "initializeCommand": "initialize",
     "onCreateCommand": "on_create",
     "updateContentCommand": "update_content",
@@ -373,10 +374,10 @@ class _Mapping:
         return tuple(labels)
 
     def _hooks(self) -> None:
-        hooks = {moment: self.keys[key] for key, moment in _HOOKS.items() if key in self.keys}
+        hooks = {moment: self.keys[key] for key, moment in HOOK_KEYS.items() if key in self.keys}
         wait = self.keys.get("waitFor")
         if wait is not None:
-            hooks["wait_for"] = _node(_HOOKS[wait.choice(tuple(_HOOKS))], wait)
+            hooks["wait_for"] = _node(HOOK_KEYS[wait.choice(tuple(HOOK_KEYS))], wait)
         if hooks:
             self.out["hooks"] = _mapping(hooks, next(iter(hooks.values())))
 

@@ -239,3 +239,28 @@ def test_the_compose_cli_devbox_uses_answers(shop, capsys):
     with capsys.disabled():
         print(f"\n[compose CLI under test: {version}]")
     assert version.startswith(("docker-compose ", "docker compose ")) and any(c.isdigit() for c in version)
+
+
+def test_the_agent_of_a_detached_compose_project_reloads_and_waits_per_service(shop, docker_client):
+    shop.devbox("up", "-d", timeout=180)
+    info = json.loads(shop.devbox("status", "--json").stdout)
+    pid = info["agent"]["pid"]
+    assert {row["name"] for row in info["containers"]} >= {"web", "api", "docs"}
+
+    shop.edit("services/api/app.py", '"hello from api v1"', '"hello from api v2"')
+    assert shop.devbox("wait", "--timeout", "30", check=False).returncode == 0
+    assert shop.api()["message"] == "hello from api v2"  # reloaded by the agent, nothing in the foreground
+
+    # web is an `app:` service: its supervisor knows when the new code failed to load. (A
+    # `command:` server is "ready" once spawned, so a crash after that comes after the wait.)
+    web = shop.root / "services/web/app.py"
+    web.write_text(web.read_text() + "\ndef broken(:\n")
+    failed = shop.devbox("wait", "--timeout", "30", check=False)
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("devbox: web: ") and "SyntaxError" in failed.stderr, failed.stderr
+
+    shop.devbox("down")
+    from devbox.agent import detach
+
+    assert not detach.alive(pid)
+    assert shop.containers(docker_client) == []

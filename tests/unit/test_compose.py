@@ -186,6 +186,8 @@ class FakeContainer:
     def __init__(self, service):
         self.labels = {compose.COMPOSE_SERVICE: service, compose.COMPOSE_PROJECT: "shop"}
         self.archives = []
+        self.id = service
+        self.attrs = {"State": {"StartedAt": "2026-12-01T00:00:00Z"}}
 
     def put_archive(self, path, data):
         self.archives.append((path, len(data)))
@@ -203,6 +205,7 @@ def test_remote_engine_gets_the_supervisor_copied_in_before_the_start(cfg):
     session._engine = type("Engine", (), {"remote": True})()
     session._cli = FakeCLI()
     session.by_service = lambda all=True: {"web": [web], "api": [api], "docs": [docs]}
+    session.containers = lambda all=True: [web, api, docs]
     session._compose_up([], build=True)
     assert calls == [("up", "--no-start", "--build"), ("up", "-d")]
     assert web.archives and api.archives and web.archives[0][0] == "/"

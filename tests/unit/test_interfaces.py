@@ -54,7 +54,7 @@ def test_every_watch_filter_has_the_watchers_methods(cls):
 def test_the_cli_does_not_ask_whether_a_project_is_compose():
     tree = ast.parse(inspect.getsource(cli))
     asking = [node for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr == "compose"]
-    # One place chooses the kind of project: open_project.
+    # One place chooses the kind of project: make_project.
     assert len(asking) == 1
-    opener = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "open_project")
+    opener = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "make_project")
     assert asking[0] in list(ast.walk(opener))

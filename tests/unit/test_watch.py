@@ -3,28 +3,15 @@ the real notifier (inotify) in a thread: timing, bursts, vanished paths, stoppin
 
 import os
 import shutil
-import threading
 import time
 
 import pytest
 from watchfiles import Change
 
-from devbox import filters, watch
-from devbox.watch import Batch, ContentIndex, Watcher
+from devbox import watch
+from devbox.watch import ContentIndex
+from tests.unit.watching import new_watcher
 from tests.waiting import wait_until
-
-
-@pytest.fixture
-def root(tmp_path):
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "app.py").write_text("v1")
-    return project
-
-
-def new_watcher(root, paths=(".",), **kw):
-    path_filter = filters.PathFilter(root, rebuild=("requirements*.txt", "Dockerfile"), no_reload=("templates/**",))
-    return Watcher(root, paths, path_filter, kw.pop("debounce_ms", 50), on_batch=kw.pop("on_batch", lambda b: None), **kw)
 
 
 def event(root, rel, change=Change.modified):
@@ -201,73 +188,6 @@ def test_the_config_file_is_marked_for_its_handler(root):
 
 
 # -- the loop, with the real notifier -----------------------------------------------------------------
-
-
-@pytest.fixture
-def loops(root):
-    """loops(**kw) starts a Loop on `root`; every one is stopped, and checked, when the test ends."""
-    started = []
-
-    def start(**kw):
-        started.append(Loop(root, **kw))
-        return started[-1]
-
-    yield start
-    for loop in started:
-        loop.stop()
-
-
-@pytest.fixture
-def running():
-    """running(watcher) runs a started watcher in a thread until the test ends."""
-    threads = []
-
-    def run(watcher):
-        thread = threading.Thread(target=watcher.run, daemon=True)
-        thread.start()
-        threads.append((watcher, thread))
-        return thread
-
-    yield run
-    for watcher, thread in threads:
-        watcher.stop_event.set()
-        thread.join(5)
-        assert not thread.is_alive()
-
-
-class Loop:
-    """A Watcher running in a thread, recording its batches; `act_s` is how long each action takes."""
-
-    def __init__(self, root, act_s=0.05, **kw):
-        self.batches = []
-        self.acting = threading.Lock()
-        self.act_s = act_s
-        self.watcher = new_watcher(root, on_batch=self._on_batch, **kw)
-        self.files = self.watcher.start()
-        self.errors = []
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        try:
-            self.watcher.run()
-        except BaseException as exc:  # noqa: BLE001 - the test asserts there were none
-            self.errors.append(exc)
-
-    def _on_batch(self, batch: Batch):
-        self.batches.append((time.time(), batch))
-        if self.act_s:
-            time.sleep(self.act_s)  # stands for a reload: the time a real action takes
-
-    def wait_for(self, rel, timeout=5.0):
-        """The first batch naming `rel`, once there is one."""
-        return wait_until(lambda: next((b for _, b in self.batches if rel in b.paths), None), timeout, 0.005,
-                          f"a batch with {rel}")
-
-    def stop(self):
-        self.watcher.stop_event.set()
-        self.thread.join(5)
-        assert not self.thread.is_alive() and not self.errors
 
 
 def test_a_lone_save_is_acted_on_within_a_few_steps(root, loops):

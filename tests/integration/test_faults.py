@@ -1,0 +1,189 @@
+"""Faults under a foreground `devbox up`, injected for real: its output redirected into the
+project, odd file names, the container killed underneath, a copy-sync tree that drifted while
+devbox was not running. Each asserts the one-line message and the recovery (the app serves the
+current code again), with deadline-bounded waits. Only containers these tests start are touched.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from devbox import recovery
+from tests.own_engine import OwnEngine
+from tests.project import DEVBOX
+from tests.waiting import wait_until
+
+RELOADED = re.compile(r"\[devbox\] ↻ (.+) -> reloaded in \d+ ms")
+
+
+def set_body(project, body):
+    path = project.root / "app.py"
+    path.write_text(re.sub(r'BODY = ".*"', f'BODY = "{body}"', path.read_text()))
+
+
+class Up:
+    """`devbox up` with its stdout and stderr in `log` (by default outside the project)."""
+
+    def __init__(self, project, log=None, args=("up",), env=None):
+        self.project = project
+        self.log_path = log or project.root.parent / f"{project.name}-up.log"
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(DEVBOX + list(args), cwd=project.root, stdout=self.log,
+                                        stderr=subprocess.STDOUT,
+                                        env={**(env or os.environ), "PYTHONUNBUFFERED": "1"})
+        self.process.log = self.log
+        project.background.append(self.process)
+        wait_until(lambda: "watching" in self.output(), 90, 0.05, "devbox up watching")
+
+    def output(self):
+        return self.log_path.read_text(errors="replace")
+
+    def reloads(self):
+        return RELOADED.findall(self.output())
+
+    def wait_line(self, pattern, timeout=30):
+        try:
+            return wait_until(lambda: re.search(pattern, self.output()), timeout, 0.02)
+        except AssertionError:
+            raise AssertionError(f"no line matching {pattern!r} within {timeout} s in:\n{self.output()}") from None
+
+
+def test_devbox_up_redirected_into_the_project_never_reloads_on_its_own_output(project, docker_client):
+    box = Up(project, log=project.root / "devbox.log")
+    project.wait_body("v1\n")
+    set_body(project, "v2")
+    project.wait_body("v2\n")
+    wait_until(lambda: box.reloads(), 30, 0.02, "the reload line")
+    set_body(project, "v3")  # a sentinel: the reload after it must be the only other one
+    project.wait_body("v3\n")
+    wait_until(lambda: len(box.reloads()) >= 2, 30, 0.02, "the second reload line")
+    assert box.reloads() == ["app.py changed", "app.py changed"], box.output()
+
+
+def test_a_file_name_that_is_not_utf8_reloads_and_devbox_carries_on(project, docker_client):
+    box = Up(project)
+    project.wait_body("v1\n")
+    with open(os.fsencode(str(project.root)) + b"/bad\xffname.py", "wb") as f:
+        f.write(b"x = 1\n")
+    box.wait_line(r"bad\\udcffname\.py changed -> reloaded")
+    set_body(project, "v2")
+    project.wait_body("v2\n")
+    assert box.process.poll() is None and "Traceback" not in box.output(), box.output()
+
+
+def container_of(project, docker_client):
+    return docker_client.containers.get(f"{project.name}-devbox")
+
+
+def test_a_killed_container_is_reported_within_2_s_and_serves_the_current_code_again(project, docker_client):
+    box = Up(project)
+    project.wait_body("v1\n")
+    container_of(project, docker_client).kill()
+    killed = time.monotonic()
+    box.wait_line(r"container \S+ stopped underneath devbox \(exit status 137 \(SIGKILL\)\)", timeout=10)
+    assert time.monotonic() - killed < 2.5, box.output()
+    set_body(project, "v2")  # saved while it is down or starting again: served once it is back
+    project.wait_body("v2\n")
+    box.wait_line(r"container \S+ started again in [\d.]+ s, serving again")
+    assert "APIError" not in box.output() and box.process.poll() is None, box.output()
+
+
+def test_a_container_that_keeps_dying_waits_for_a_save(project, docker_client):
+    box = Up(project)
+    project.wait_body("v1\n")
+    for n in range(1, recovery.RAPID_DEATHS + 1):
+        container_of(project, docker_client).kill()
+        wait_until(lambda n=n: box.output().count("stopped underneath devbox") == n, 10, 0.02, f"death {n} said")
+        if n < recovery.RAPID_DEATHS:
+            wait_until(lambda n=n: box.output().count("started again") == n, 30, 0.02, f"restart {n}")
+    box.wait_line(r"container \S+ keeps dying \(exit status 137 \(SIGKILL\)\); not restarting it until you save")
+    assert box.output().count("started again") == recovery.RAPID_DEATHS - 1
+    assert not container_of(project, docker_client).attrs["State"]["Running"]
+    set_body(project, "v2")
+    project.wait_body("v2\n")
+    assert box.output().count("started again") == recovery.RAPID_DEATHS, box.output()
+
+
+@pytest.fixture(scope="module")
+def own_engine(tmp_path_factory, docker_client, test_image):
+    """A dockerd of this module's own, which its tests may stop and start again."""
+    engine = OwnEngine(tmp_path_factory.mktemp("engine"))
+    try:
+        engine.start()
+        engine.load(test_image)
+        yield engine
+    finally:
+        engine.remove()
+
+
+def test_an_engine_restart_is_said_once_and_the_container_comes_back_with_the_saves_made_meanwhile(
+        project, own_engine):
+    box = Up(project, env=own_engine.env)
+    project.wait_body("v1\n")
+    own_engine.stop()
+    box.wait_line(r"the Docker engine at \S+ stopped answering; still watching")
+    set_body(project, "v2")  # saved while there is no engine
+    own_engine.start()
+    box.wait_line(r"the Docker engine at \S+ answers again", timeout=60)
+    project.wait_body("v2\n", timeout=60)
+    box.wait_line(r"container \S+ started again")
+    assert box.output().count("stopped answering") == 1, box.output()
+    set_body(project, "v3")  # and the watcher drives the container it brought back
+    project.wait_body("v3\n")
+    assert box.process.poll() is None and "Traceback" not in box.output(), box.output()
+
+
+def test_copy_sync_proves_a_kept_containers_tree_and_sends_only_the_difference(project, docker_client, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not the project's")
+    for name in ("a.py", "b.py", "gone.py", "same.py"):
+        project.write(name, f"# {name}\n")
+    os.symlink(str(outside), project.root / "out")
+    project.write_config(extra="sync: copy\n")
+    box = Up(project)
+    project.wait_body("v1\n")
+    made = container_of(project, docker_client).exec_run(["sh", "-c", "mkdir /app/__pycache__ && : > /app/__pycache__/x.pyc"])
+    assert made.exit_code == 0, made.output  # the app's own file in the container, ignored on the host
+    box.process.send_signal(signal.SIGINT)  # stopped, kept for the next `up`
+    assert box.process.wait(30) == 0
+    container_of(project, docker_client).get_archive("/app/gone.py")  # there, in the stopped container
+    # While devbox is not running: 3 changed, 1 deleted.
+    set_body(project, "v2")
+    project.write("a.py", "# a, edited\n")
+    project.write("b.py", "# b, edited\n")
+    (project.root / "gone.py").unlink()
+    result = project.devbox("up", "-d")
+    assert "container tree checked against 6 files: 3 changed, 1 deleted" in result.stdout, result.stdout
+    project.wait_body("v2\n")
+    container = container_of(project, docker_client)
+    assert container.exec_run(["test", "-e", "/app/gone.py"]).exit_code == 1
+    assert container.exec_run(["cat", "/app/a.py"]).output == b"# a, edited\n"
+    assert container.exec_run(["test", "-e", "/app/__pycache__/x.pyc"]).exit_code == 0  # ignored: kept
+    assert container.exec_run(["readlink", "/app/out"]).output.decode().strip() == str(outside)
+    assert container.exec_run(["test", "-e", "/app/out/secret.txt"]).exit_code == 1  # a link, never its target
+    again = project.devbox("up", "-d")
+    assert "container tree checked against 6 files: in sync" in again.stdout, again.stdout
+
+
+def test_a_killed_copy_sync_container_comes_back_with_the_tree_saved_meanwhile(project, docker_client):
+    project.write("old.py", "# old\n")
+    project.write_config(extra="sync: copy\n")
+    box = Up(project)
+    project.wait_body("v1\n")
+    container_of(project, docker_client).kill()
+    box.wait_line(r"stopped underneath devbox \(exit status 137")
+    set_body(project, "v2")
+    (project.root / "old.py").unlink()
+    with open(os.fsencode(str(project.root)) + b"/bad\xffname.py", "wb") as f:
+        f.write(b"x = 1\n")
+    project.wait_body("v2\n", timeout=30)
+    box.wait_line(r"started again")
+    container = container_of(project, docker_client)
+    listing = container.exec_run(["ls", "/app"]).output
+    assert b"bad\xffname.py" in listing and b"old.py" not in listing, listing
+    assert box.process.poll() is None and "Traceback" not in box.output(), box.output()
