@@ -36,8 +36,9 @@ def supervisor_files():
     """(archive path, bytes, mode) of everything injected into a container under /opt/devbox."""
     root = SUPERVISOR_ROOT.lstrip("/")
     yield f"{root}/devbox/__init__.py", b"", 0o644
-    for path in sorted(SUPERVISOR_SOURCE.glob("*.py")):
-        yield f"{root}/devbox/supervisor/{path.name}", path.read_bytes(), 0o644
+    for path in sorted(SUPERVISOR_SOURCE.glob("*.py")) + sorted(SUPERVISOR_SOURCE.glob(f"{protocol.SHIM_DIR}/*.py")):
+        name = path.relative_to(SUPERVISOR_SOURCE).as_posix()
+        yield f"{root}/devbox/supervisor/{name}", path.read_bytes(), 0o644
     yield SUPERVISOR_LAUNCHER.lstrip("/"), LAUNCHER.encode(), 0o755
 
 

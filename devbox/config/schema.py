@@ -146,7 +146,8 @@ LISTEN = Key(
     "listen",
     doc=(
         "`fd`: the command serves on the supervisor's socket, fd 3 (`uvicorn --fd 3`, `gunicorn --bind "
-        "fd://3`); `self`: it binds the port itself"
+        "fd://3` or a bare `gunicorn`, `flask run`, `manage.py runserver`: devbox sets what makes them take it); "
+        "`self`: it binds the port itself"
     ),
     parse=_choice(LISTEN_MODES),
     shown="`fd` for `app` and known servers, else `self`",

@@ -72,16 +72,26 @@ def workdir(node: Node) -> str:
 
 
 def default_listen(command: Sequence[str]) -> str:
-    """ "fd" when the command is a server known to take the supervisor's socket on fd 3
-    (uvicorn --fd, gunicorn --bind fd://, flask/werkzeug), else "self" (it binds the port)."""
+    """ "fd" when the command is a server known to take the supervisor's socket on fd 3, else
+    "self" (it binds the port). Known: uvicorn --fd, gunicorn with --bind fd:// or no bind at
+    all (socket activation), flask/werkzeug (their variables), Django's runserver (the
+    supervisor's sitecustomize shim)."""
     programs = {posixpath.basename(arg) for arg in command}
     if "uvicorn" in programs and any(arg == "--fd" or arg.startswith("--fd=") for arg in command):
         return protocol.LISTEN_MODE_FD
-    if "gunicorn" in programs and any("fd://" in arg for arg in command):
+    if "gunicorn" in programs and (any("fd://" in arg for arg in command) or not _binds(command)):
         return protocol.LISTEN_MODE_FD
     if programs & {"flask", "werkzeug"}:
         return protocol.LISTEN_MODE_FD
+    if "manage.py" in programs and "runserver" in command:
+        return protocol.LISTEN_MODE_FD
     return protocol.LISTEN_MODE_SELF
+
+
+def _binds(command: Sequence[str]) -> bool:
+    """True when a gunicorn command line says where to bind (or reads a config file that may)."""
+    return any(arg in ("-b", "--bind", "-c", "--config") or arg.startswith(("--bind=", "--config="))
+               or (arg.startswith(("-b", "-c")) and not arg.startswith("--")) for arg in command)
 
 
 def command(node: Node) -> tuple[str, ...]:

@@ -5,6 +5,11 @@ the loop), children report on their control sockets, and the only timers are the
 the SIGKILL deadlines. A reload never waits on a timer: SIGHUP and exit status 3 spawn the next
 child at once.
 
+A command cannot say when it serves: the parent asks it over HTTP (probe.py) and prints ready
+when it answers. Without overlap, the probe is sent once no older child is left that could answer
+it. With overlap (Linux: owner.py tells who accepted the probe) the old command keeps serving
+until the new one answers, and is stopped then.
+
 Overlapped handover (children that share our socket and report ready): the old child keeps
 serving while the new one imports the app. Once the new one accepts (ready, or serving its
 error page), the old one is told to stop accepting, and the ready (or crashed) event is printed
@@ -19,7 +24,7 @@ import signal
 import sys
 import time
 
-from devbox.supervisor import errorpage, prctl, protocol
+from devbox.supervisor import errorpage, owner, prctl, probe, protocol
 from devbox.supervisor.children import ROLE_APP, ROLE_ERRORPAGE, Child, exit_status
 from devbox.supervisor.interfaces import SpawnError
 from devbox.supervisor.primitives import kill_group, write_line
@@ -56,6 +61,20 @@ class Supervisor:
         self._announce_later = None  # (child, event): once no older child accepts
         self._unknown_exits = {}  # pid -> (status, when): reaped before the spawner named it
         self._signals = []
+        self.prober = self._prober()  # for commands
+        self.command_overlap = self.prober.overlaps
+        self._told_unanswered = False
+
+    def _prober(self):
+        """The probe of command children; overlapping when the options ask for overlap, the
+        children share our socket and this system can tell who accepted a connection."""
+        sock = getattr(self.spawner, "listen_sock", None)
+        owners = None
+        if getattr(self.options, "overlap", False) and sock is not None \
+                and not self.spawner.reports_ready:
+            owners = owner.available()
+        inode = os.fstat(sock.fileno()).st_ino if owners is not None else None
+        return probe.Prober(self.options.host, self.options.port, self.clock, owners, inode)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -84,6 +103,7 @@ class Supervisor:
             for child in self.children.values():
                 kill_group(child.pid, signal.SIGKILL)
             self.spawner.close()
+            self.prober.close()
             self.heartbeat.remove()
             signal.set_wakeup_fd(-1)
             os.close(wake_r)
@@ -101,11 +121,21 @@ class Supervisor:
         by_fd = {c.control.fileno(): c for c in self.children.values() if c.control is not None}
         deadlines = [c.kill_at for c in self.children.values() if c.kill_at is not None]
         timeout = self.heartbeat.seconds_until_due()
+        probe_at = self.prober.timeout()
+        if probe_at is not None:
+            deadlines.append(self.clock() + probe_at)
         if deadlines:
             timeout = max(0.0, min([timeout] + [d - self.clock() for d in deadlines]))
         spawner_fds = self.spawner.fds()
-        readable, _, _ = select.select([wake_r] + list(by_fd) + spawner_fds, [], [], timeout)
+        probe_fds = self.prober.read_fds()
+        readable, writable, _ = select.select([wake_r] + list(by_fd) + spawner_fds + probe_fds,
+                                              self.prober.write_fds(), [], timeout)
+        probed = self.prober.step(readable, writable)
+        if probed is not None:
+            self._probed(*probed)
         for fd in readable:
+            if fd in probe_fds:
+                continue
             if fd == wake_r:
                 _drain(wake_r)
             elif fd in by_fd:
@@ -178,11 +208,40 @@ class Supervisor:
             if self.spawner.reports_ready:
                 self._write_status()
             else:
-                self._ready(child)  # a command cannot tell us; it runs, that is all we know
+                self._probe(child)  # a command cannot tell us: ask it
         exited = self._unknown_exits.pop(pid, None)
         if exited is not None and self.clock() - exited[1] < 60:
             del self.children[pid]  # it died before we knew its pid
             self._child_exited(child, exited[0])
+
+    def _probe(self, child):
+        if self.options.port is None:
+            self._ready(child)  # no port to ask on: it runs, that is all we know
+            return
+        self.prober.expect(child, child.pid)
+        self._probe_when_alone()
+
+    def _probe_when_alone(self):
+        """Send the probe once no older child is left (a dying one could answer it), or at once
+        when the probe can tell who accepted it."""
+        child = self.prober.target
+        if child is not None and (self.prober.overlaps
+                                  or not any(c is not child for c in self.children.values())):
+            self.prober.start()
+
+    def _probed(self, child, outcome):
+        if child is not self.current or self.stopping_since is not None:
+            return
+        if outcome == probe.TIMED_OUT and not self._told_unanswered:
+            self._told_unanswered = True
+            self._log("%s has not answered GET %s on port %s within %ss: reported ready anyway, "
+                      "without a reload time (said once)"
+                      % (self._what(), protocol.PROBE_PATH, self.options.port,
+                         int(protocol.PROBE_TIMEOUT)))
+        for other in list(self.children.values()):
+            if other is not child:
+                self._terminate(other)  # overlap: the old command served until now
+        self._ready(child, measured=outcome == probe.ANSWERED)
 
     def _spawn_errorpage(self, report):
         if self.options.port is None:
@@ -255,10 +314,10 @@ class Supervisor:
         else:
             self._crashed(child.generation, protocol.STATUS_STARTUP, child.report)
 
-    def _ready(self, child):
+    def _ready(self, child, measured=True):
         child.ready = True
         ms = _ms(self.clock() - child.requested_at)
-        if child.generation > 1:
+        if child.generation > 1 and measured:
             self.latencies = (self.latencies + [ms])[-protocol.RELOAD_HISTORY:]
         self.state = protocol.STATE_SERVING
         self.ready_at = time.time()
@@ -299,6 +358,10 @@ class Supervisor:
             child.control.close()
             child.control = None
         self._stopped_accepting(child)
+        if child is self.prober.target:
+            self.prober.drop()
+        else:
+            self._probe_when_alone()  # it may have been the last older child
         if child is not self.current:
             if self._waiting_for_port is not None and not self.children:
                 self._spawn_app(self._waiting_for_port)  # the port is free now
@@ -312,6 +375,8 @@ class Supervisor:
         elif status == protocol.RELOAD_EXIT_CODE:
             self._reload(protocol.REASON_EXIT3, self.clock())
         else:
+            for other in list(self.children.values()):
+                self._terminate(other)  # overlap: the old command must not serve beside the page
             report = child.report or errorpage.report_from_status(status, self._what())
             self._crashed(child.generation, status, report, serve_error=True)
 
@@ -323,7 +388,8 @@ class Supervisor:
         self.reloads += 1
         self._emit(protocol.EVENT_RELOADING, generation=self.generation + 1, reason=reason)
         old, self.current = self.current, None
-        if old is not None and not (self.overlap and old.accepting):
+        self.prober.drop()  # the child it waits for is outdated
+        if old is not None and not self._serves_through_reload(old):
             self._terminate(old)  # no overlap, or it does not serve yet: it is outdated
         self._spawning = None  # a child still on its way is outdated: stopped when it comes
         if self.spawner.holds_socket or not self.children:
@@ -333,12 +399,20 @@ class Supervisor:
             self.state = protocol.STATE_STARTING  # the old child still holds the port
             self._write_status()
 
+    def _serves_through_reload(self, child):
+        """Overlap: an app child that accepts, or a command that answered, serves until its
+        successor does."""
+        if self.overlap and child.accepting:
+            return True
+        return self.command_overlap and child.ready and child.role == ROLE_APP
+
     def _stop(self, signum, at):
         if self.stopping_since is not None:
             for child in self.children.values():  # asked twice: do not wait for the grace
                 kill_group(child.pid, signal.SIGKILL)
             return
         self.stopping_since = at
+        self.prober.drop()
         self._waiting_for_port = self._spawning = self._announce_later = None
         self.state = protocol.STATE_STOPPING
         self._emit(protocol.EVENT_STOPPING, signal=signal.Signals(signum).name)
@@ -391,7 +465,7 @@ class Supervisor:
             "python": platform.python_version(),
             "listen": o.listen,
             "address": protocol.format_address(o.host, o.port),
-            "overlap": self.overlap,
+            "overlap": self.overlap or self.command_overlap,
         }
         status.update(self.spawner.describe())
         if o.app:

@@ -22,6 +22,24 @@ ENV_UNBUFFERED = "PYTHONUNBUFFERED"
 # Off switch of the warm-up request (below): "0" in the app's env (devbox.yml `env:`).
 ENV_WARM_UP = "DEVBOX_WARM_UP"
 WARM_UP_OFF = "0"
+# -- environment of a command child: what makes known servers serve on the supervisor's socket
+# werkzeug (flask run, app.run) takes an inherited socket only when it believes it is its own
+# reloader's child: WERKZEUG_RUN_MAIN=true plus the fd. `flask run`'s own reloader (on with
+# --debug) is turned off unless the user set FLASK_RUN_RELOAD or --reload: devbox reloads.
+# Set only when the supervisor holds the socket (werkzeug reads the fd whenever RUN_MAIN is on).
+ENV_WERKZEUG_RUN_MAIN = "WERKZEUG_RUN_MAIN"
+ENV_WERKZEUG_SERVER_FD = "WERKZEUG_SERVER_FD"
+ENV_FLASK_RUN_RELOAD = "FLASK_RUN_RELOAD"
+FLASK_RUN_RELOAD_OFF = "false"
+# Django's runserver without RUN_MAIN=true is only a reloader that starts a second interpreter,
+# the server, on every reload; with it, it serves at once (its own StatReloader then exits 3 on
+# a change, which the supervisor honours). Set for every command child.
+ENV_DJANGO_RUN_MAIN = "RUN_MAIN"
+RUN_MAIN_VALUE = "true"  # the value both WERKZEUG_RUN_MAIN and Django's RUN_MAIN compare with
+# Put first on PYTHONPATH of a command child when the supervisor holds the socket: its
+# sitecustomize makes socketserver servers that bind the app's port serve on fd 3 (runserver).
+SHIM_DIR = "shim"  # beside this file
+ENV_PYTHONPATH = "PYTHONPATH"
 
 # -- fds, exit codes, signals ---------------------------------------------------------------
 LISTEN_FD = 3
@@ -38,6 +56,19 @@ DEFAULT_GRACE = 5.0  # SIGTERM -> SIGKILL for a child that does not finish in ti
 IDLE_TIMEOUT = 5.0  # a connection that sends no request for this long is closed
 STOP_IDLE_TIMEOUT = 1.0  # ... or for this long once its child is stopping
 RELOAD_HISTORY = 50  # reload latencies kept in the status file
+# A command cannot say when it serves, so the parent asks it: one HTTP request on the app's port
+# (the probe, see probe.py), answered with any status, is "ready".
+PROBE_PATH = "/"
+PROBE_USER_AGENT = "devbox-probe"  # how the probe shows in the app's access log
+PROBE_RETRY_AFTER = 0.01  # a refused or reset probe (nothing listens yet) is made again after
+PROBE_TIMEOUT = 20.0  # no answer by then: reported ready anyway, and the log says so once
+PROBE_DRAIN_TIMEOUT = 5.0  # an answered probe is read to EOF before it is closed, this long at most
+# Overlap (owner.py): the old command serves while the probe waits for the new one to accept.
+PROBE_OWNER_POLL = 0.002  # between looks at who accepted the probe, or at the new one's fds
+PROBE_RETAKE_AFTER = 0.005  # a probe the old command took is made again after this...
+PROBE_RETAKE_MAX = 0.1  # ... doubling up to this while the new one holds no copy of the socket
+PROBE_GATE_WAITS = 100  # looks for that copy before probing anyway (a server serving on fd 3
+#                         itself makes none)
 
 # The warm-up request: an app child (WSGI or ASGI) runs one GET / through the app in-process
 # before it says ready, so a fresh child's lazy set-up (Django's URLconf, Starlette's middleware

@@ -11,7 +11,7 @@ import signal
 import socket
 import sys
 
-from devbox.supervisor import prctl, protocol
+from devbox.supervisor import commands, prctl, protocol
 from devbox.supervisor.interfaces import SpawnError, Spawner
 from devbox.supervisor.primitives import read_to_eof
 
@@ -57,13 +57,14 @@ def server_args(options):
     return ["--host", o.host, "--port", o.port, "--interval", o.interval, "--grace", o.grace]
 
 
-def spawn(argv, env, listen_sock=None, control=False, control_type=socket.SOCK_STREAM):
+def spawn(argv, env, listen_sock=None, control=False, control_type=socket.SOCK_STREAM,
+          systemd_fds=True):
     """Fork and exec `argv` with `env`: (pid, our end of its control socket or None).
 
     The child gets its own process group (so a stop reaches its whole tree), default signal
-    dispositions and an empty signal mask, `listen_sock` as fd 3 (LISTEN_PID set after fork, to
-    the child's own pid) and, with `control`, a socketpair as fd 4. With prctl it also dies with
-    us. Raises SpawnError when exec fails.
+    dispositions and an empty signal mask, `listen_sock` as fd 3 (with `systemd_fds`, LISTEN_FDS
+    and LISTEN_PID, set after fork to the child's own pid) and, with `control`, a socketpair as
+    fd 4. With prctl it also dies with us. Raises SpawnError when exec fails.
     """
     env = dict(env)
     fds = {}
@@ -73,7 +74,8 @@ def spawn(argv, env, listen_sock=None, control=False, control_type=socket.SOCK_S
         listen_sock.setblocking(False)
         fds[protocol.LISTEN_FD] = listen_sock.fileno()
         env[protocol.ENV_LISTEN_FD] = str(protocol.LISTEN_FD)
-        env[protocol.ENV_LISTEN_FDS] = "1"
+        if systemd_fds:
+            env[protocol.ENV_LISTEN_FDS] = "1"
     ours = theirs = None
     if control:
         ours, theirs = socket.socketpair(socket.AF_UNIX, control_type)
@@ -121,7 +123,7 @@ def _exec(argv, env, fds, err_w, death_signal, parent_pid):
         high = [(target, fcntl.fcntl(src, _DUPFD_CLOEXEC, 10)) for target, src in fds.items()]
         for target, src in high:
             os.dup2(src, target)
-        if protocol.LISTEN_FD in fds:
+        if protocol.ENV_LISTEN_FDS in env:
             env[protocol.ENV_LISTEN_PID] = str(os.getpid())
         os.execvpe(argv[0], argv, env)
     except BaseException as exc:  # noqa: BLE001 - whatever it is, report it and leave
@@ -156,7 +158,9 @@ class ExecSpawner(Spawner):
             if self.options.poll_modules:
                 args.append("--poll-modules")
             return self._spawn(child_argv(self.python, args), control=True)
-        return self._spawn(list(self.options.command), control=False)
+        command = list(self.options.command)
+        return spawn(command, commands.command_env(self._env, self.holds_socket),
+                     self.listen_sock, systemd_fds=commands.systemd_fds(command))
 
     def errorpage(self, report):
         args = ["--errorpage", json.dumps(report)] + server_args(self.options)

@@ -4,8 +4,10 @@ import json
 import signal
 import sys
 
+import pytest
+
 from devbox.supervisor import protocol
-from tests.supervisor.conftest import APPS, free_port, http_get
+from tests.supervisor.conftest import APPS, free_port, http_get, pid_alive
 from tests.waiting import wait_until
 
 SELF_BINDING_SERVER = """
@@ -45,6 +47,23 @@ def test_command_serving_on_fd_3(tmp_path, supervisor):
     seen = json.loads(http_get(sup.port)[1])
     assert seen["pid"] == second["pid"] and seen["listen_pid"] == str(second["pid"])
     assert sup.status()["command"] == [sys.executable, str(script)]
+
+
+@pytest.mark.parametrize("overlap", [[], ["--no-overlap"]], ids=["overlap", "no-overlap"])
+def test_a_command_is_ready_when_it_answers_not_when_it_starts(tmp_path, supervisor, overlap):
+    """The printed time covers the command's start up to its first answer (the probe), and the
+    next request after the ready event reaches the new process."""
+    script = tmp_path / "server.py"
+    script.write_text((APPS / "fd3_server.py").read_text())
+    sup = supervisor(overlap + ["--port", "0", "--", sys.executable, str(script)],
+                     env={"FD3_SERVER_DELAY": "0.4"})
+    assert sup.wait_event(protocol.EVENT_READY, generation=1)["ms"] >= 400
+    script.write_text(script.read_text().replace('"fd3 v1"', '"fd3 v2"'))
+    second = sup.reload()
+    assert second["ms"] >= 400
+    assert json.loads(http_get(sup.port)[1]) == {"body": "fd3 v2", "pid": second["pid"],
+                                                 "listen_pid": str(second["pid"])}
+    assert sup.status()["last_reload_ms"] == [second["ms"]]
 
 
 def test_listen_self_command_binds_the_port_itself(tmp_path, supervisor):
@@ -100,3 +119,23 @@ def test_command_starts_with_no_ignored_signals(tmp_path, supervisor):
         fields = dict(line.split(":", 1) for line in f.read().splitlines())
     assert int(fields["SigIgn"], 16) == 0
     assert int(fields["SigBlk"], 16) == 0
+
+
+def test_with_overlap_the_old_command_serves_until_the_new_one_answers(tmp_path, supervisor):
+    """owner.py tells who accepted the probe, so the old process keeps serving while the new
+    one starts (here: sleeps 0.4 s), and is stopped once the new one answered."""
+    script = tmp_path / "server.py"
+    script.write_text((APPS / "fd3_server.py").read_text())
+    sup = supervisor(["--port", "0", "--", sys.executable, str(script)],
+                     env={"FD3_SERVER_DELAY": "0.4"})
+    first = sup.wait_event(protocol.EVENT_READY, generation=1)
+    assert sup.status()["overlap"] is True
+    script.write_text(script.read_text().replace('"fd3 v1"', '"fd3 v2"'))
+    sup.send(signal.SIGHUP)
+    sup.wait_event(protocol.EVENT_RELOADING, generation=2)
+    assert json.loads(http_get(sup.port)[1])["pid"] == first["pid"]  # the new one still sleeps
+    second = sup.wait_event(protocol.EVENT_READY, generation=2)
+    assert second["ms"] >= 400
+    assert json.loads(http_get(sup.port)[1]) == {"body": "fd3 v2", "pid": second["pid"],
+                                                 "listen_pid": str(second["pid"])}
+    wait_until(lambda: not pid_alive(first["pid"]), message="the old command stopped")

@@ -22,10 +22,11 @@ INTERNAL_PREFIXES = ("MSG_", "TPL_", "_")
 ALLOWED = {
     "0.0.0.0": "the IPv4 wildcard address; host rules about published ports use it too",
     "true": "YAML's and env files' spelling of a boolean, in config parsing",
+    "false": "YAML's and JSON's spelling of a boolean, in config parsing",
+    "/": "the path separator and the root URL path (the probe's and WARM_UP_PATH), everywhere",
     "PYTHONUNBUFFERED": "Python's own variable; the host sets it in container environments",
     "ok": "an everyday word",
     "error": "an everyday word (the host's own error events)",
-    "/": "the root path (WARM_UP_PATH), which host modules mean as a path or URL of their own",
     "0": "a digit (WARM_UP_OFF), which host modules write for their own zeros",
 }
 

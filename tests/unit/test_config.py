@@ -365,7 +365,13 @@ def test_empty_command(error):
         ("flask --app app run", "fd"),
         ("python -m flask run", "fd"),
         ("/venv/bin/flask run", "fd"),
-        ("python manage.py runserver 0.0.0.0:8000", "self"),
+        ("gunicorn app:app", "fd"),
+        ("python -m gunicorn -w 2 app:app", "fd"),
+        ("gunicorn --bind=0.0.0.0:8000 app:app", "self"),
+        ("gunicorn -c gunicorn.conf.py app:app", "self"),
+        ("python manage.py runserver 0.0.0.0:8000", "fd"),
+        ("python3 manage.py runserver --noreload", "fd"),
+        ("python manage.py migrate", "self"),
     ],
 )
 def test_listen_defaults_by_command(load, command, listen):

@@ -1,8 +1,6 @@
 """FastAPI and Starlette as their users run them: `uvicorn --fd 3` as the command, and (once
 issue 14 is done) the ASGI app under `app:` with warm, overlapped reloads and lifespan."""
 
-import pytest
-
 from tests.integration.frameworks.served import assert_truthful
 
 UVICORN = "command: python3 -m uvicorn main:app --host 0.0.0.0 --fd 3"
@@ -19,8 +17,6 @@ def test_starlette_lifespan_runs_under_uvicorn(serve):
     box.served_edit("app.py", '"starlette v1"', '"starlette v2"', expect="starlette v2, lifespan ran")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: in command mode devbox reports ready when uvicorn is "
-                                       "spawned, not when the new code answers")
 def test_the_reload_time_printed_under_uvicorn_is_what_a_client_waits(serve):
     box = serve("fastapi_app", UVICORN).started('"fastapi v1"')
     waited_ms = box.served_edit("main.py", '"fastapi v1"', '"fastapi v2"') * 1000

@@ -44,8 +44,6 @@ def test_a_factory_with_literal_arguments_gets_them(serve):
     box.started("factory v1 with arguments")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: flask run binds the port itself against the "
-                                       "supervisor's socket (Address already in use)")
 @pytest.mark.parametrize("debug", ["--debug", "--no-debug"])
 def test_flask_run_serves_and_reloads(serve, debug):
     box = serve("flask_app", f"command: python3 -m flask --app app run {debug} --host 0.0.0.0 --port 8000")
@@ -53,8 +51,6 @@ def test_flask_run_serves_and_reloads(serve, debug):
     box.served_edit("app.py", '"flask v1"', '"flask v2"')
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: gunicorn 27 --bind fd://3 dies in socket.fromfd "
-                                       "with EBADF")
 def test_gunicorn_on_the_supervisors_socket_serves_and_reloads(serve):
     box = serve("flask_app", "command: gunicorn --bind fd://3 app:app")
     box.started("flask v1")

@@ -1,6 +1,7 @@
 """A server that takes its socket the systemd way (LISTEN_FDS / LISTEN_PID, fd 3), as
 `uvicorn --fd 3` or `gunicorn --bind fd://3` do. Answers every request with its pid, LISTEN_PID
-and BODY. Standard library only; run as a command child of the supervisor."""
+and BODY. Standard library only; run as a command child of the supervisor. FD3_SERVER_DELAY
+(seconds) is how long it "imports" before it serves, like a real app."""
 
 import json
 import os
@@ -8,6 +9,7 @@ import select
 import signal
 import socket
 import sys
+import time
 
 BODY = "fd3 v1"
 
@@ -19,6 +21,7 @@ def main():
     listener = socket.socket(fileno=3)
     listener.setblocking(False)  # the socket is shared with other generations
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    time.sleep(float(os.environ.get("FD3_SERVER_DELAY", "0")))
     while True:
         select.select([listener], [], [])
         try:
