@@ -194,6 +194,7 @@ class SocketRelay:
     def __init__(self, path, engine="/var/run/docker.sock"):
         self.path, self.engine = str(path), engine
         self.conns = []
+        self.sent = b""  # what clients sent upstream, to know which requests passed through
         self.server = None
 
     def start(self):
@@ -214,15 +215,16 @@ class SocketRelay:
             upstream.connect(self.engine)
             self.conns += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+                threading.Thread(target=self._pump, args=(a, b, a is client), daemon=True).start()
 
-    @staticmethod
-    def _pump(src, dst):
+    def _pump(self, src, dst, upstream):
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
+                if upstream:
+                    self.sent += data
                 dst.sendall(data)
         except OSError:
             pass
@@ -255,9 +257,10 @@ def test_the_engine_going_away_and_coming_back_is_reported(tmp_path):
     seen = []
     watch = EngineWatch(client, url, "devbox.test.none=1", lambda event, **f: seen.append((event, f))).start()
     try:
-        # The watch's stream goes through the relay before the cut: a connection still in the
-        # backlog when the relay closes would wait unanswered, not fail.
-        wait_until(lambda: relay.conns, 10, 0.01, "the watch connected through the relay")
+        # The watch's events request has gone through the relay before the cut: a connection still
+        # in the backlog when the relay closes would wait unanswered, not fail, and the client's
+        # first connection (the SDK asks /version when it is made) is not the stream's.
+        wait_until(lambda: b"/events" in relay.sent, 10, 0.01, "the watch's events request passed the relay")
         relay.cut()
         wait_until(lambda: [e for e, _ in seen] == [events.ENGINE_STREAM_LOST], 20, 0.02, "engine_stream_lost")
         assert seen[0][1]["url"] == url and seen[0][1]["error"]
