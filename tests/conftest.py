@@ -37,6 +37,18 @@ def agent_runtime(monkeypatch):
     shutil.rmtree(run, ignore_errors=True)
 
 
+@pytest.fixture
+def browser(tmp_path):
+    """A real headless Chromium driven by selenium (tests/browser.py), quit after the test."""
+    from tests import browser as chromium
+
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    driver = chromium.start(profile)
+    yield driver
+    driver.quit()
+
+
 @pytest.fixture(scope="session")
 def test_image():
     """The Python base image every docker test uses: $DEVBOX_IMAGE (scripts/test provides it)."""
