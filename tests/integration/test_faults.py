@@ -16,6 +16,7 @@ import pytest
 from devbox import recovery
 from devbox.agent import detach
 from tests.own_engine import OwnEngine
+from tests.relay import SocketRelay
 from tests.project import DEVBOX
 from tests.waiting import wait_until
 
@@ -193,3 +194,47 @@ def test_a_killed_copy_sync_container_comes_back_with_the_tree_saved_meanwhile(p
     listing = container.exec_run(["ls", "/app"]).output
     assert b"bad\xffname.py" in listing and b"old.py" not in listing, listing
     assert box.process.poll() is None and "Traceback" not in box.output(), box.output()
+
+
+def test_the_engine_watch_tells_its_listener_the_engine_went_away_and_came_back(tmp_path):
+    """The detector alone, on a relay of the shared engine's socket that the test cuts."""
+    import docker
+
+    from devbox.engine_watch import EngineWatch
+
+    class Listener:
+        def __init__(self):
+            self.heard = []
+
+        def died(self, cid):
+            self.heard.append("died")
+
+        started = died
+
+        def lost(self, error):
+            self.heard.append(("lost", bool(error)))
+
+        def back(self):
+            self.heard.append("back")
+
+        def resync(self):
+            self.heard.append("resync")
+
+    relay = SocketRelay(tmp_path / "engine.sock").start()
+    url = f"unix://{relay.path}"
+    client = docker.DockerClient(base_url=url)
+    listener = Listener()
+    watch = EngineWatch(client, url, "devbox.test.none=1", lambda event, **f: None, listener=listener,
+                        backoff=recovery.engine_backoff).start()
+    try:
+        # The watch's events request has gone through the relay before the cut: a connection still
+        # in the backlog when the relay closes would wait unanswered, not fail, and the client's
+        # first connection (the SDK asks /version when it is made) is not the stream's.
+        wait_until(lambda: b"/events" in relay.sent, 10, 0.01, "the watch's events request passed the relay")
+        relay.cut()
+        wait_until(lambda: listener.heard == [("lost", True)], 20, 0.02, "lost")
+        relay.start()
+        wait_until(lambda: listener.heard == [("lost", True), "back"], 20, 0.02, "back")
+    finally:
+        watch.close()
+        client.close()
