@@ -11,11 +11,10 @@ import signal
 import subprocess
 import time
 
-import pytest
 
 from devbox import recovery
 from devbox.agent import detach
-from tests.own_engine import OwnEngine
+from tests.own_engine import own_engine_fixture  # noqa: F401 - the fixture
 from tests.relay import SocketRelay
 from tests.project import DEVBOX
 from tests.waiting import wait_until
@@ -109,18 +108,6 @@ def test_a_container_that_keeps_dying_waits_for_a_save(project, docker_client):
     set_body(project, "v2")
     project.wait_body("v2\n")
     assert box.output().count("started again") == recovery.RAPID_DEATHS, box.output()
-
-
-@pytest.fixture(scope="module")
-def own_engine(tmp_path_factory, docker_client, test_image):
-    """A dockerd of this module's own, which its tests may stop and start again."""
-    engine = OwnEngine(tmp_path_factory.mktemp("engine"))
-    try:
-        engine.start()
-        engine.load(test_image)
-        yield engine
-    finally:
-        engine.remove()
 
 
 def test_an_engine_restart_is_said_once_and_the_container_comes_back_with_the_saves_made_meanwhile(
