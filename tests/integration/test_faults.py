@@ -12,7 +12,7 @@ import subprocess
 import time
 
 
-from devbox import recovery
+from devbox import events, recovery
 from devbox.agent import detach
 from tests.own_engine import own_engine_fixture  # noqa: F401 - the fixture
 from tests.relay import SocketRelay
@@ -92,6 +92,52 @@ def test_a_killed_container_is_reported_within_2_s_and_serves_the_current_code_a
     project.wait_body("v2\n")
     box.wait_line(r"container \S+ started again in [\d.]+ s, serving again")
     assert "APIError" not in box.output() and box.process.poll() is None, box.output()
+
+
+class Events:
+    """`devbox events --since 0` of the running agent: every record it held, then new ones."""
+
+    def __init__(self, project):
+        self.process = subprocess.Popen(DEVBOX + ["events", "--since", "0"], cwd=project.root, stdout=subprocess.PIPE,
+                                        text=True)
+        self.process.log = self.process.stdout  # closed at teardown, with the other background processes'
+        project.background.append(self.process)
+        self.seen = []
+
+    def until(self, event, timeout=30, **fields):
+        def look():
+            line = self.process.stdout.readline()  # the agent sends records as they happen
+            if line:
+                self.seen.append(json.loads(line))
+            return next((r for r in self.seen if r["event"] == event
+                         and all(r.get(k) == v for k, v in fields.items())), None)
+        return wait_until(look, timeout, 0, f"a {event} record {fields or ''}")
+
+
+def test_every_fault_line_is_also_an_event(project, docker_client):
+    box = Up(project)
+    project.wait_body("v1\n")
+    container = container_of(project, docker_client)
+    container.kill()
+    box.wait_line(r"started again in [\d.]+ s, serving again")
+    records = Events(project)
+    exited = records.until(events.CONTAINER_EXITED, name=container.name, exit_code=137)
+    stopped = records.until(events.CONTAINER_STOPPED, name=container.name, reason="exit status 137 (SIGKILL)")
+    restarted = records.until(events.CONTAINER_RESTARTED, name=container.name)
+    assert exited["seq"] < stopped["seq"] < restarted["seq"] and restarted["seconds"] > 0
+
+
+def test_a_container_restarted_by_someone_else_is_followed_again(project, docker_client):
+    box = Up(project)
+    project.wait_body("v1\n")
+    docker_client.api.restart(container_of(project, docker_client).id, timeout=2)
+    # Its new output is followed: a request to the restarted app shows its line.
+    wait_until(lambda: project.get("/after-restart") == (200, "v1\n"), 30, 0.05, "the restarted app answering")
+    box.wait_line(r"GET /after-restart 200")
+    set_body(project, "v2")  # and the watcher drives the restarted container
+    project.wait_body("v2\n")
+    box.wait_line(r"app\.py changed -> reloaded in")
+    assert box.process.poll() is None and "APIError" not in box.output(), box.output()
 
 
 def test_a_container_that_keeps_dying_waits_for_a_save(project, docker_client):
