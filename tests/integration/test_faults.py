@@ -271,3 +271,69 @@ def test_the_engine_watch_tells_its_listener_the_engine_went_away_and_came_back(
     finally:
         watch.close()
         client.close()
+
+
+def sshd_processes(pid):
+    """The sshd `pid` and every sshd process under it (one per connection), not the commands
+    they run: a command killed mid-way (the login shell's own start-up) may leave a lock behind,
+    where a dropped connection lets it end by itself."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+                children.setdefault(int(stat.rpartition(")")[2].split()[1]), []).append(
+                    (int(entry), stat[stat.index("(") + 1:stat.rindex(")")]))
+            except (OSError, ValueError, IndexError):
+                continue
+    found, todo = [pid], list(children.get(pid, []))
+    while todo:
+        child, comm = todo.pop()
+        if comm == "sshd":
+            found.append(child)
+            todo.extend(children.get(child, []))
+    return found
+
+
+def test_a_remote_engine_whose_ssh_connection_drops_is_waited_for_and_serves_the_saves_made_meanwhile(
+        project, tmp_path, docker_client):
+    from devbox.tunnel import Tunnel, state_dir
+    from tests.sshd import SshServer
+
+    sshd = SshServer(tmp_path / "sshd").start()
+    env = {**os.environ, **sshd.env()}
+    try:
+        project.write("gone.py", "# deleted while the connection is down\n")
+        box = Up(project, env=env)
+        project.wait_body("v1\n")  # through the ssh forward
+        # The VM's network goes: sshd and every connection it carries (the engine's event stream,
+        # the log stream, the copy receiver, the port forward) die at once.
+        for pid in sshd_processes(sshd.process.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        sshd.process.wait(10)
+        sshd.log.close()
+        box.wait_line(rf"the Docker engine at {re.escape(sshd.url)} stopped answering; still watching", timeout=20)
+        set_body(project, "v2")  # saved while the engine cannot be reached
+        (project.root / "gone.py").unlink()
+        sshd.start()  # the same address and port
+        box.wait_line(rf"the Docker engine at {re.escape(sshd.url)} answers again", timeout=60)
+        box.wait_line(r"container \S+ started again")
+        project.wait_body("v2\n", timeout=30)  # the forward is open again, and the save was sent
+        assert container_of(project, docker_client).exec_run(["test", "-e", "/app/gone.py"]).exit_code == 1
+        assert box.output().count("stopped answering") == 1, box.output()
+        raw = [line for line in box.output().splitlines() if not line.startswith(("[devbox]", "[app]"))]
+        assert raw == [], box.output()  # ssh's own complaints are not printed: devbox says it once
+        set_body(project, "v3")  # and the watcher drives the container over the new connection
+        project.wait_body("v3\n")
+        assert box.process.poll() is None and "Traceback" not in box.output(), box.output()
+    finally:
+        project.stop_background()
+        for state in state_dir(env).glob(f"{project.name}-*.json"):
+            tunnel = Tunnel.recorded(state)
+            if tunnel is not None:
+                tunnel.stop()
+        sshd.stop()
