@@ -39,6 +39,7 @@ REBUILT = "rebuilt"  # seconds
 REBUILD_UNCHANGED = "rebuild_unchanged"  # seconds
 ACTION_FAILED = "action_failed"  # paths error
 WATCH_POLLING = "watch_polling"  # reason paths: file events do not arrive; polled instead
+WATCH_UNREADABLE = "watch_unreadable"  # path: a directory devbox may not read; left out, the rest watched
 FEEDBACK_LOOP = "feedback_loop"  # path: changes after every action and alone; no longer acted on
 
 # -- devbox.yml saved while running -------------------------------------------------------------

@@ -27,7 +27,8 @@ def new_watcher(cfg, report: Report, on_batch=None):
                       on_unchanged=lambda paths: report(events.UNCHANGED, paths=paths), config_file=cfg.path,
                       on_config=restart_needed(cfg, report), on_error=action_failed(report),
                       on_loop=lambda path: report(events.FEEDBACK_LOOP, path=path),
-                      on_polling=lambda reason, paths: report(events.WATCH_POLLING, reason=reason, paths=paths))
+                      on_polling=lambda reason, paths: report(events.WATCH_POLLING, reason=reason, paths=paths),
+                      on_unreadable=lambda path: report(events.WATCH_UNREADABLE, path=path))
     watcher.start()
     return watcher
 

@@ -219,6 +219,9 @@ class Console:
         self.width = max(len(PREFIX), *(len(name) + 2 for name in services))
         self.say(f"compose project {project} ({file}) starting with {cli}")
 
+    def on_watch_unreadable(self, path):
+        self.say(f"✗ cannot read {path}/ (permission denied): left out of the watch; the rest is watched")
+
     def on_watch_polling(self, reason, paths):
         from devbox.notify import POLL_MS, WATCH_LIMIT_SYSCTL
 

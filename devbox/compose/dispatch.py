@@ -43,6 +43,10 @@ class UnionFilter:
         """A directory no service's rules can ever want (see filters.PathFilter.prunes)."""
         return all(f.prunes(path) for _, f in self.parts)
 
+    @property
+    def unreadable(self) -> set:
+        return {rel for _, f in self.parts for rel in f.unreadable}
+
     def reload_rules(self) -> None:
         for _, f in self.parts:
             f.reload_rules()

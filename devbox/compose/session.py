@@ -425,7 +425,8 @@ class ComposeSession:
                           on_batch=Dispatcher(self, running, union).act,
                           on_unchanged=lambda changed: self.report(events.UNCHANGED, paths=changed),
                           config_file=self.config.path, on_config=serving.restart_needed(self.config, self.report),
-                          on_error=serving.action_failed(self.report))
+                          on_error=serving.action_failed(self.report),
+                          on_unreadable=lambda path: self.report(events.WATCH_UNREADABLE, path=path))
         watcher.start()
         return watcher
 

@@ -7,16 +7,21 @@ current code again), with deadline-bounded waits. Only containers these tests st
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 
 from devbox import events, recovery
 from devbox.agent import detach
 from tests.own_engine import own_engine_fixture  # noqa: F401 - the fixture
 from tests.relay import SocketRelay
-from tests.project import DEVBOX
+from tests.conftest import free_port
+from tests.project import DEVBOX, HELLO_APP, Project
 from tests.waiting import wait_until
 
 RELOADED = re.compile(r"\[devbox\] ↻ (.+) -> reloaded in \d+ ms")
@@ -337,3 +342,62 @@ def test_a_remote_engine_whose_ssh_connection_drops_is_waited_for_and_serves_the
             if tunnel is not None:
                 tunnel.stop()
         sshd.stop()
+
+
+NOBODY = 65534  # an unprivileged uid: as root, a mode of 000 denies nothing
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def test_a_directory_devbox_may_not_read_is_said_once_and_the_rest_still_reloads(unique_name):
+    """`devbox run` (the same watcher, with the supervisor on this machine: the engine plays no
+    part here) as an unprivileged user, so a directory of mode 000 really is unreadable to it."""
+    top = Path(tempfile.mkdtemp(prefix="dbx-denied-"))
+    try:
+        os.chmod(top, 0o755)
+        project = Project(top / "proj", unique_name, free_port(), "unused")
+        project.root.mkdir()
+        project.write("app.py", HELLO_APP)
+        project.write_config()
+        project.write("locked/hidden.py", "x = 1\n")
+        project.write("open/seen.py", "x = 1\n")
+        for path in [top, *top.rglob("*")]:
+            os.chown(path, NOBODY, NOBODY)
+        os.chmod(project.root / "locked", 0)
+        # The venv's interpreter lives under /root, which that user may not enter: the system's
+        # python3 (the same minor version) runs devbox from this tree with the venv's packages.
+        packages = next(p for p in sys.path if p.endswith("site-packages") and p.startswith(sys.prefix))
+        env = {"PATH": os.environ["PATH"], "HOME": str(top), "PYTHONUNBUFFERED": "1", "XDG_RUNTIME_DIR": str(top),
+               "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), packages])}
+        log = top / "run.log"
+        with open(log, "wb") as out:
+            process = subprocess.Popen(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                                        SYSTEM_PYTHON, "-m", "devbox", "run"], cwd=project.root, stdout=out,
+                                       stderr=subprocess.STDOUT, env=env)
+        try:
+            output = lambda: log.read_text(errors="replace")  # noqa: E731
+            wait_until(lambda: "watching" in output() or process.poll() is not None, 60, 0.05, "devbox run watching")
+            assert process.poll() is None, output()
+            project.wait_body("v1\n")
+            assert output().count("cannot read locked/ (permission denied)") == 1, output()
+            set_body(project, "v2")  # the rest reloads as ever
+            project.wait_body("v2\n")
+            project.write("open/seen.py", "x = 2\n")
+            try:
+                wait_until(lambda: "open/seen.py changed -> reloaded" in output(), 20, 0.05, "open/seen.py reloaded")
+            except AssertionError:
+                raise AssertionError(output()) from None
+            def reloads_of(rel):
+                return sum(1 for line in output().splitlines() if rel in line and "-> reloaded in" in line)
+
+            project.write("later/new.py", "x = 1\n")  # a directory made while it runs is watched too
+            wait_until(lambda: reloads_of("later/new.py") == 1, 20, 0.05, "later/new.py reloaded")
+            project.write("later/new.py", "x = 2\n")
+            wait_until(lambda: reloads_of("later/new.py") == 2, 20, 0.05, "its edit reloaded")
+            assert output().count("cannot read locked/") == 1 and "Traceback" not in output(), output()
+            assert process.poll() is None
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(30)
+    finally:
+        os.chmod(top / "proj" / "locked", 0o755)
+        shutil.rmtree(top, ignore_errors=True)
