@@ -279,7 +279,7 @@ def test_the_engine_watch_tells_its_listener_the_engine_went_away_and_came_back(
 
 
 def sshd_processes(pid):
-    """The sshd `pid` and every sshd process under it (one per connection), not the commands
+    """The sshd `pid`, then every sshd process under it (one per connection), not the commands
     they run: a command killed mid-way (the login shell's own start-up) may leave a lock behind,
     where a dropped connection lets it end by itself."""
     children = {}
@@ -314,11 +314,13 @@ def test_a_remote_engine_whose_ssh_connection_drops_is_waited_for_and_serves_the
         project.wait_body("v1\n")  # through the ssh forward
         # The VM's network goes: sshd and every connection it carries (the engine's event stream,
         # the log stream, the copy receiver, the port forward) die at once.
-        for pid in sshd_processes(sshd.process.pid):
+        sshd.process.send_signal(signal.SIGSTOP)  # it accepts (forks) nothing more meanwhile
+        for pid in sshd_processes(sshd.process.pid)[1:]:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        sshd.process.kill()
         sshd.process.wait(10)
         sshd.log.close()
         box.wait_line(rf"the Docker engine at {re.escape(sshd.url)} stopped answering; still watching", timeout=20)
