@@ -3,7 +3,8 @@
 Checked against docker-py 7.2.0 (the `docker` package in .venv); the same names exist since
 docker-py 4.4 (`docker.transport.sshconn` with `shell_out`, `APIClient._custom_adapter`).
 
-1. A pooled ssh adapter (`pooled_adapter`, mounted by `mount_pooled_ssh`). The public
+1. A pooled ssh adapter (`pooled_adapter`, mounted by `mount_pooled_ssh`), whose ssh children
+   keep quiet (their failures are devbox's to tell). The public
    `DockerClient(base_url="ssh://...", use_ssh_client=True)` starts a new `ssh` process with a
    full login (~0.4 s even on loopback) for every API request; there is no public way to keep
    one. The adapter subclasses `docker.transport.sshconn`'s socket, connection, pool and adapter
@@ -16,6 +17,9 @@ docker-py 4.4 (`docker.transport.sshconn` with `shell_out`, `APIClient._custom_a
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import threading
 
 
@@ -72,6 +76,11 @@ class _ResponseReader:
         self.closed = True
 
 
+def _ignore_sigint() -> None:
+    """In the ssh child: Ctrl-C is for devbox, which stops in order (as docker-py's child does)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def pooled_adapter(url: str, timeout: int):
     """A docker-py transport adapter for `ssh://` through the system ssh that keeps connections.
 
@@ -85,6 +94,18 @@ def pooled_adapter(url: str, timeout: int):
     from docker.transport import sshconn
 
     class KeptSocket(sshconn.SSHSocket):
+        def connect(self, **kwargs):
+            # docker-py's own connect leaves the ssh child this process's stderr, so a dropped
+            # connection prints ssh's complaints raw ("Connection to ... closed by remote host",
+            # "Connection refused" per retry) where devbox says it once (engine_lost). The same
+            # command, with its stderr dropped; a refused login is told at start by ssh.preflight.
+            env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "SSL_CERT_FILE")}
+            self.proc = subprocess.Popen(
+                ["ssh", *(["-l", self.user] if self.user else []), *(["-p", self.port] if self.port else []),
+                 "--", self.host, "docker system dial-stdio"],
+                env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                preexec_fn=_ignore_sigint)
+
         def makefile(self, mode):
             if not self.proc:
                 self.connect()

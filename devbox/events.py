@@ -14,7 +14,7 @@ CONTAINER = "container"  # name how=created|running|restarting|recreating spec
 CONTAINER_STOPPED = "container_stopped"  # name reason: it stopped underneath devbox
 CONTAINER_RESTARTED = "container_restarted"  # name seconds: brought back, serving again
 CONTAINER_DOWN = "container_down"  # name reason rapid: not restarted until the next save
-ENGINE_LOST = "engine_lost"  # url: the engine stopped answering; waited for with back-off
+ENGINE_LOST = "engine_lost"  # url error: the engine stopped answering; waited for with back-off
 ENGINE_BACK = "engine_back"  # url seconds
 USER_UID = "user_uid"  # user uid gid why: updateRemoteUserUID done (why "") or not (why)
 
@@ -39,6 +39,7 @@ REBUILT = "rebuilt"  # seconds
 REBUILD_UNCHANGED = "rebuild_unchanged"  # seconds
 ACTION_FAILED = "action_failed"  # paths error
 WATCH_POLLING = "watch_polling"  # reason paths: file events do not arrive; polled instead
+WATCH_UNREADABLE = "watch_unreadable"  # path: a directory devbox may not read; left out, the rest watched
 FEEDBACK_LOOP = "feedback_loop"  # path: changes after every action and alone; no longer acted on
 
 # -- devbox.yml saved while running -------------------------------------------------------------
@@ -65,12 +66,11 @@ COMPOSE_UNUSABLE = "compose_unusable"  # error
 AGENT_STARTED = "agent_started"  # pid socket log detached: it holds the project's lock
 SERVING = "project_up"  # urls {label: [url]} unsupervised detached: the project serves
 BATCH = "batch"  # action changed deleted: a save seen, the action chosen for it
-# What the engine's own event stream says (for `devbox events` and `wait`); the lines a person
-# reads about the same facts are the recovery events above, so these render only at -v.
+# What the engine's own event stream says (devbox.engine_watch), devbox's own stops and starts
+# included; what devbox.recovery does about it is said by the events above, so these render
+# only at -v.
 CONTAINER_EXITED = "container_exited"  # name id exit_code: the engine says a container died
 CONTAINER_STARTED = "container_started"  # name id: ... or (re)started
-ENGINE_STREAM_LOST = "engine_stream_lost"  # url error: the engine's event stream broke
-ENGINE_STREAM_BACK = "engine_stream_back"  # url: it answers again
 AGENT_FAILED = "agent_failed"  # error: it could not start serving, and exits
 AGENT_STOPPED = "agent_stopped"  # seconds: what it started is stopped; it exits
 

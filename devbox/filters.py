@@ -93,6 +93,7 @@ class PathFilter:
         self._user = _compile(ignore)
         self._no_reload = _compile(no_reload)
         self._rebuild = _compile(_anchor(p) for p in rebuild)
+        self.unreadable: set[str] = set()  # directories a walk could not list (permission denied)
         self.reload_rules()
 
     # -- rules ---------------------------------------------------------------------------------
@@ -150,7 +151,7 @@ class PathFilter:
         """The files under `top` (default: the root) that are not ignored, as posix paths
         relative to the root, sorted, ignored directories pruned (so a rebuild file inside an
         ignored directory is not listed, though classify() reports it). Symlinks are listed,
-        never followed. Unreadable directories are skipped."""
+        never followed. Unreadable directories are skipped (and kept in `unreadable`)."""
         start = "" if top is None else self.relative(top)
         if start is None:
             return
@@ -263,6 +264,9 @@ class PathFilter:
         try:
             with os.scandir(self.root / rel) as it:
                 entries = sorted(it, key=lambda e: e.name)
+        except PermissionError:
+            self.unreadable.add(rel)
+            return
         except OSError:
             return
         for entry in entries:

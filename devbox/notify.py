@@ -13,7 +13,8 @@ since 0.15).
 
 from __future__ import annotations
 
-from typing import Iterable, List, Literal, Optional, Set, Tuple, Union
+import os
+from typing import Callable, Iterable, List, Literal, Optional, Set, Tuple, Union
 
 from watchfiles import Change
 
@@ -46,24 +47,37 @@ class Notifier:
     POLL_MS when `poll` says why (a file system that delivers no events), or when the inotify
     watch limit is reached; `polling` is then the reason, else None."""
 
-    def __init__(self, paths: Iterable[str], poll: Optional[str] = None):
+    def __init__(self, paths: Iterable[str], poll: Optional[str] = None,
+                 prune: Callable[[str], bool] = lambda path: False):
         paths = list(paths)
         self.polling = poll
+        self.per_directory = False  # True: each directory watched on its own; a new one needs a new notifier
         if poll:
             self._notify = _rust_notify(paths, force_polling=True)
             return
         try:
             # FileNotFoundError when a path does not exist (the caller picks new roots).
             self._notify = _rust_notify(paths)
-        except PermissionError:  # a directory devbox may not read: leave it out, watch the rest
-            self._notify = _rust_notify(paths, ignore_permission_denied=True)
+        except PermissionError:
+            # A directory devbox may not read. watchfiles' ignore_permission_denied would leave
+            # that directory's siblings unwatched as well (the recursive walk stops there), so
+            # each readable directory is watched on its own, the unreadable ones left out.
+            self.per_directory = True
+            try:
+                self._notify = _rust_notify(readable_dirs(paths, prune), recursive=False)
+            except OSError as exc:
+                self._poll_at_limit(exc, paths)
         except OSError as exc:
-            # Without ignore_permission_denied, a full watch table is this error; with it, the
-            # Rust side swallows it and the directories past the limit go unwatched, silently.
-            if isinstance(exc, FileNotFoundError) or "watch limit" not in str(exc):
-                raise
-            self.polling = f"the inotify watch limit ({WATCH_LIMIT_SYSCTL} = {watch_limit()}) is reached"
-            self._notify = _rust_notify(paths, force_polling=True)
+            self._poll_at_limit(exc, paths)
+
+    def _poll_at_limit(self, exc: OSError, paths: List[str]) -> None:
+        # A full watch table is this error (with ignore_permission_denied, the Rust side would
+        # swallow it and the directories past the limit go unwatched, silently).
+        if isinstance(exc, FileNotFoundError) or "watch limit" not in str(exc):
+            raise exc
+        self.polling = f"the inotify watch limit ({WATCH_LIMIT_SYSCTL} = {watch_limit()}) is reached"
+        self.per_directory = False
+        self._notify = _rust_notify(paths, force_polling=True)
 
     def watch(self, debounce_ms: int, step_ms: int, timeout_ms: int) -> Outcome:
         """The changes seen, grouped until `step_ms` of quiet (at most `debounce_ms`), or
@@ -81,8 +95,23 @@ class Notifier:
         self._notify.close()
 
 
-def _rust_notify(paths: List[str], force_polling: bool = False, ignore_permission_denied: bool = False):
+def readable_dirs(roots: Iterable[str], prune: Callable[[str], bool]) -> List[str]:
+    """Every directory under `roots` that may be listed, links not followed, pruned ones left out."""
+    found, stack = [], list(roots)
+    while stack:
+        path = stack.pop()
+        try:
+            with os.scandir(path) as entries:
+                children = [e.path for e in entries if e.is_dir(follow_symlinks=False) and not prune(e.path)]
+        except OSError:  # unreadable (said by the watcher's walk), or gone
+            continue
+        found.append(path)
+        stack.extend(children)
+    return found
+
+
+def _rust_notify(paths: List[str], force_polling: bool = False, recursive: bool = True):
     from watchfiles._rust_notify import RustNotify
 
     return RustNotify(watch_paths=paths, debug=False, force_polling=force_polling, poll_delay_ms=POLL_MS,
-                      recursive=True, ignore_permission_denied=ignore_permission_denied)
+                      recursive=recursive, ignore_permission_denied=False)

@@ -27,9 +27,27 @@ def new_watcher(cfg, report: Report, on_batch=None):
                       on_unchanged=lambda paths: report(events.UNCHANGED, paths=paths), config_file=cfg.path,
                       on_config=restart_needed(cfg, report), on_error=action_failed(report),
                       on_loop=lambda path: report(events.FEEDBACK_LOOP, path=path),
-                      on_polling=lambda reason, paths: report(events.WATCH_POLLING, reason=reason, paths=paths))
+                      on_polling=lambda reason, paths: report(events.WATCH_POLLING, reason=reason, paths=paths),
+                      on_unreadable=lambda path: report(events.WATCH_UNREADABLE, path=path))
     watcher.start()
     return watcher
+
+
+def heal(patient, watcher, engine, cfg, report: Report, act, lock=None):
+    """Heal `patient` (devbox.recovery) from the engine's event stream (devbox.engine_watch),
+    the watcher's batches going to `act` through its guard. Returns the started Recovery."""
+    from devbox.engine_watch import label_filter
+    from devbox.recovery import Recovery
+
+    healing = Recovery(patient, report, engine.url, watcher.stop_event, action_failed(report),
+                       lock=lock if lock is not None else getattr(patient, "lock", None))
+    watcher.on_batch = healing.guard(act)
+    return healing.start(engine.client, label_filter(cfg))
+
+
+def stopping_first(healing, stop: Callable[[], float]) -> Callable[[], float]:
+    """`stop`, once healing has stopped: devbox's own stopping of the containers is no news."""
+    return lambda: healing.close() + stop()
 
 
 def action_failed(report: Report) -> Callable:

@@ -338,11 +338,10 @@ class Session:
                 self.stop()
                 raise
         stop = (lambda: self.stop() + forwarding.close()) if forwarding else self.stop
-        serving_ = Serving(urls={None: list(spec.urls)}, stop=stop, watcher=watcher)
         if watcher is not None:
             on_recreated = (lambda new: forwarding.refresh(new, spec.forwards)) if forwarding else None
-            target = ContainerTarget(self, container, stream, self.report, on_recreated=on_recreated,
-                                     stop_event=watcher.stop_event)
-            watcher.on_batch = target.act
+            target = ContainerTarget(self, container, stream, self.report, on_recreated=on_recreated)
+            healing = serving.heal(target, watcher, self.engine, self.config, self.report, target.act)
             watcher.on_config = lambda batch: serving.apply_config(target, watcher, self.report, forwarding is not None)
-        return serving_
+            stop = serving.stopping_first(healing, stop)
+        return Serving(urls={None: list(spec.urls)}, stop=stop, watcher=watcher)

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Callable, Optional
 
-from devbox import events, filters, recovery, supervisor_argv
+from devbox import docker_time, events, filters, supervisor_argv
 from devbox import plan as planning
 from devbox.logs import READY_EVENTS, LogStream, reporting_stream
 from devbox.supervisor import protocol
@@ -52,7 +52,7 @@ class Target:
         event = self.stream.wait_for(READY_EVENTS, after=mark, timeout=RELOAD_TIMEOUT,
                                      match=lambda f: int(f.get("generation", 0) or 0) > last)
         if event is None:
-            if not self.stream.ended:  # an ended stream: the container stopped, which is reported
+            if not self.stream.ended:  # an ended stream: the container stopped; recovery says so
                 self.report(events.RELOAD_TIMEOUT, paths=batch.paths, seconds=RELOAD_TIMEOUT)
             return
         kind, fields, at = event
@@ -82,126 +82,49 @@ class Target:
 class ContainerTarget(Target):
     """The supervisor as PID 1 of the project's container, signalled through the Docker API.
 
-    When the container's log stream ends without `stop_event` set, the container stopped or the
-    engine went away: it is brought back (devbox.recovery) in a guard thread. Actions and the
-    guard take turns on one lock; a save made while the guard works is acted on after it."""
+    It is also the patient devbox.recovery heals (label ""): the engine's event stream says when
+    the container stops underneath, and recovery brings it back through `restart`. Actions and
+    healing take turns on `lock`, held by recovery's guard around each batch."""
 
     def __init__(self, session, container, stream: LogStream, report,
-                 on_recreated: Optional[Callable[[object], None]] = None,
-                 stop_event: Optional[threading.Event] = None):
+                 on_recreated: Optional[Callable[[object], None]] = None):
         super().__init__(report)
         self.session = session
         self.container = container
         self.stream = stream
         self.copy_mode = planning.sync_mode(session.config, session.facts) == "copy"
         self.on_recreated = on_recreated  # e.g. re-forward ports to the new container
-        self.stop_event = stop_event or threading.Event()  # set: devbox itself is stopping it
         self._pids: dict = {}  # container id -> its PID 1 as seen from here (0: not visible)
         self._signalled: set = set()  # container ids signalled directly at least once
-        self._lock = threading.RLock()
-        self._policy = recovery.CrashPolicy()
-        self._down: Optional[recovery.Stopped] = None  # given up on: waiting for a save
-        self._missed: list = []  # batches that came while the guard was bringing it back
+        self.lock = threading.RLock()
         self._prepare_copy()
         self._host_pid()  # now, not on the first save
-        self._guard(stream)
 
-    # -- the container stopping underneath -----------------------------------------------------
+    # -- recovery.Patient ----------------------------------------------------------------------
+    def containers(self) -> dict:
+        return {"": self.container}
 
-    def _guard(self, stream: LogStream) -> None:
-        threading.Thread(target=self._watch_end, args=(stream,), daemon=True, name="guard").start()
+    def following(self, label: str) -> bool:
+        return not self.stream.ended
 
-    def _watch_end(self, stream: LogStream) -> None:
-        stream.wait_ended()
-        with self._lock:
-            if stream is self.stream and not self.stop_event.is_set():
-                self._recover()
-            missed, self._missed = self._missed, []
-        for batch in missed:  # saves made meanwhile, on the container as it is now
-            self.act(batch)
+    def refollow(self, label: str) -> None:
+        """Restarted by someone else (`docker restart`, a restart policy): its output since then."""
+        self.container.reload()
+        since = docker_time.epoch(self.container.attrs["State"].get("StartedAt"))
+        self._adopt(self.container, self.session.follow(self.container, since=max(1.0, since - 1.0) if since else None))
 
-    def _recover(self) -> None:
-        """The stream ended: find out why and bring the container back (or say why not)."""
-        import docker
-
-        name = self.container.name
-        try:
-            self.container.reload()
-            state = self.container.attrs["State"]
-            if state.get("Running"):  # only the connection dropped: follow it again
-                self.stream = self.session.follow(self.container, since=None, tail=0)
-                self._guard(self.stream)
-                return
-            stopped = recovery.Stopped.of_state(state)
-        except docker.errors.NotFound:
-            stopped = recovery.Stopped("removed")
-        except Exception as exc:  # only a lost engine is expected here
-            if not recovery.engine_lost(exc):
-                raise
-            self._wait_for_engine()
-            return
-        self.report(events.CONTAINER_STOPPED, name=name, reason=stopped.reason())
-        if stopped.status != "removed" and self._policy.died():
-            self._restart()
-        else:
-            self._give_up(stopped)
-
-    def _wait_for_engine(self) -> None:
-        url = self.session.engine.url
-        self.report(events.ENGINE_LOST, url=url)
-        started = time.monotonic()
-        if recovery.wait_for_engine(self.session.client.ping, self.stop_event.is_set, self.stop_event.wait):
-            self.report(events.ENGINE_BACK, url=url, seconds=time.monotonic() - started)
-            self._restart()
-
-    def _give_up(self, stopped: "recovery.Stopped") -> None:
-        self._down = stopped
-        self.report(events.CONTAINER_DOWN, name=self.container.name, reason=stopped.reason(),
-                    rapid=stopped.status != "removed")
-
-    def _restart(self) -> None:
-        """`devbox up` again (the project as it is now), until it serves or keeps dying. An engine
-        that fails to start it (a 5xx: it may be shutting down) is retried with back-off, not
-        counted as a death of the container."""
-        import docker
-
-        from devbox.errors import DevboxError
-
-        troubles = 0
-        while not self.stop_event.is_set():
-            started = time.monotonic()
-            self._policy.started()  # a start that fails at once is a rapid death
-            try:
-                self._adopt(*self._quiet_up())
-            except Exception as exc:  # sorted below; anything else is raised
-                if recovery.engine_lost(exc):
-                    self._wait_for_engine()
-                    return
-                if isinstance(exc, docker.errors.APIError) and exc.is_server_error():
-                    self.stop_event.wait(recovery.ENGINE_BACKOFF_S[min(troubles, len(recovery.ENGINE_BACKOFF_S) - 1)])
-                    troubles += 1
-                    continue
-                if not isinstance(exc, (DevboxError, docker.errors.APIError)):
-                    raise
-                stopped = recovery.Stopped("exited", error=str(exc).strip().splitlines()[0])
-                self.report(events.CONTAINER_STOPPED, name=self.container.name, reason=stopped.reason())
-                if self._policy.died():
-                    continue
-                self._give_up(stopped)
-                return
-            self._down = None
-            self._policy.started()  # its uptime counts from when it serves
-            self.report(events.CONTAINER_RESTARTED, name=self.container.name, seconds=time.monotonic() - started)
-            return
-
-    def _quiet_up(self):
-        """session.up() without its image and container lines: a recovery says itself, in one."""
+    def restart(self, label: str) -> None:
+        """`devbox up` again (the project as it is now), without its image and container lines:
+        recovery says what happened, in one."""
         loud = self.session.report
         self.session.report = lambda event, **f: None if event in (events.IMAGE, events.CONTAINER) else loud(event, **f)
         try:
-            return self.session.up()
+            self._adopt(*self.session.up())
         finally:
             self.session.report = loud
+
+    def bring_back(self) -> None:
+        self.restart("")
 
     def _adopt(self, container, stream: LogStream) -> None:
         """Make `container` (new, or the same one started again) and its stream the target's."""
@@ -213,25 +136,8 @@ class ContainerTarget(Target):
         self._signalled.discard(container.id)
         self._prepare_copy()
         self._host_pid()
-        self._guard(stream)
         if self.on_recreated is not None:
             self.on_recreated(self.container)
-
-    def act(self, batch: Batch) -> None:
-        if not self._lock.acquire(blocking=False):  # the guard is bringing the container back
-            self._missed.append(batch)
-            return
-        try:
-            if self._down is not None:  # it kept dying: this save tries once more
-                self._policy.retry()
-                self._restart()
-                return  # the project as it is now, this save included
-            if self.stream.ended and not self.stop_event.is_set():
-                self._missed.append(batch)  # stopped just now: the guard is about to bring it back
-                return
-            super().act(batch)
-        finally:
-            self._lock.release()
 
     def _prepare_copy(self) -> None:
         """Copy mode: open the container's receiver in the background before the first save."""
@@ -248,7 +154,7 @@ class ContainerTarget(Target):
             try:
                 self.container.kill(signal=protocol.RELOAD_SIGNAL)
             except docker.errors.APIError as exc:
-                if exc.status_code != 409:  # 409: it stopped just now; its guard brings it back
+                if exc.status_code != 409:  # 409: it stopped just now; recovery brings it back
                     raise
 
     def _signal_directly(self) -> bool:
@@ -309,7 +215,7 @@ class ContainerTarget(Target):
     def reconfigure(self, config) -> bool:
         """Run `up` again with a changed devbox.yml; True when that recreated the container (its
         config hash changed: ports, env, image...), False when the running one was kept."""
-        with self._lock:
+        with self.lock:
             self.session.config = config
             self.copy_mode = planning.sync_mode(config, self.session.facts) == "copy"
             return self._up()
@@ -317,7 +223,7 @@ class ContainerTarget(Target):
     def _up(self, rebuild: bool = False) -> bool:
         """session.up(); True when the container was replaced. A kept container's output is
         already being followed, so the second stream `up` opened on it is closed."""
-        with self._lock:
+        with self.lock:
             container, stream = self.session.up(rebuild=rebuild)
             if container.id == self.container.id:
                 stream.close()

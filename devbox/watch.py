@@ -161,7 +161,8 @@ class Watcher:
     `on_unchanged(paths)` hears of batches dropped by the content check, `on_loop(path)` of a
     file muted because it changes after every action and alone (devbox.feedback),
     `on_polling(reason, paths)` (once) of file events that do not arrive, so the watched
-    paths are polled instead. With `config_file` and
+    paths are polled instead, `on_unreadable(path)` (once per directory) of a directory devbox
+    may not read, left out while the rest is watched. With `config_file` and
     `on_config(batch)`, a changed config file goes to `on_config` first (the rest of its batch,
     if any, to `on_batch`). `on_error(batch, exc)` hears of an action that raised; without it the
     exception ends `run()`.
@@ -173,7 +174,8 @@ class Watcher:
                  on_config: Optional[Callable[[Batch], None]] = None,
                  on_error: Optional[Callable[[Batch, Exception], None]] = None,
                  on_loop: Callable[[str], None] = lambda rel: None,
-                 on_polling: Callable[[str, List[str]], None] = lambda reason, paths: None):
+                 on_polling: Callable[[str, List[str]], None] = lambda reason, paths: None,
+                 on_unreadable: Callable[[str], None] = lambda rel: None):
         self.root = Path(root).resolve()
         self.on_batch = on_batch
         self.on_unchanged = on_unchanged
@@ -185,6 +187,8 @@ class Watcher:
         self.own_outputs = feedback.own_outputs()
         self.loops = feedback.LoopGuard(on_loop)
         self.on_polling = on_polling
+        self.on_unreadable = on_unreadable
+        self._told_unreadable: set = set()
         self._poll: Optional[str] = None  # why every notifier from now on polls, once known
         self._told_polling = False
         self._prefixes = tuple(dict.fromkeys((str(Path(root).absolute()), str(self.root))))
@@ -223,10 +227,14 @@ class Watcher:
         return sum(self.contents.prime(self._walk(path)) for path in self.paths if os.path.lexists(path))
 
     def _walk(self, top) -> Iterator[str]:
-        """The filter's walk without the files devbox writes itself."""
+        """The filter's walk without the files devbox writes itself; a directory it could not
+        read is said once."""
         for rel in self.filter.walk(top):
             if not self._own(os.path.join(self.root, rel)):
                 yield rel
+        for rel in sorted(set(getattr(self.filter, "unreadable", ())) - self._told_unreadable):
+            self._told_unreadable.add(rel)
+            self.on_unreadable(rel)
 
     def _own(self, raw: str, info: Optional[os.stat_result] = None) -> bool:
         """Whether devbox must not react to a change of `raw`: its own output, or a muted loop."""
@@ -330,7 +338,7 @@ class Watcher:
             if not self._watched:
                 return False
             try:
-                self._notify = Notifier((str(p) for p in self._watched), poll=self._poll)
+                self._notify = Notifier((str(p) for p in self._watched), poll=self._poll, prune=self.filter.prunes)
             except FileNotFoundError:  # a root vanished between the check and the watch
                 continue
             if self._notify.polling and not self._told_polling:
@@ -404,6 +412,8 @@ class Watcher:
         for change, path in result:
             if change == Change.deleted and any(path == str(root) for root in self._watched):
                 self._lost = True
+            elif change == Change.added and self._notify.per_directory and os.path.isdir(path):
+                self._lost = True  # watched directory by directory: a new one needs a new notifier
             if (self.filter(change, path) or self._is_config(path)) and not self._own(path):
                 kept[path] = change
         return kept

@@ -11,6 +11,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.waiting import wait_until
 
 BRIDGE = "dbxtest0"
@@ -59,3 +61,16 @@ class OwnEngine:
         self.stop()
         subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", name="own_engine")
+def own_engine_fixture(tmp_path_factory, docker_client, test_image):
+    """A dockerd of the module's own, which its tests may stop and start again (import it as
+    `from tests.own_engine import own_engine_fixture`)."""
+    engine = OwnEngine(tmp_path_factory.mktemp("engine"))
+    try:
+        engine.start()
+        engine.load(test_image)
+        yield engine
+    finally:
+        engine.remove()

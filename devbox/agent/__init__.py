@@ -9,8 +9,7 @@ socket only its user can reach.
 - server.py: the agent's side of the socket.
 - runner.py: the agent itself: lock, socket, serve, watch, stop.
 - detach.py: starting an agent that outlives the terminal.
-- engine_watch.py: the engine's events for the project's containers (died, started, engine lost).
 
-Nothing here imports the Docker SDK except runner.py and engine_watch.py, so a client command
+Nothing here imports the Docker SDK except runner.py, so a client command
 answered by the agent (`devbox status`) starts fast.
 """

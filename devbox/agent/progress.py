@@ -31,7 +31,7 @@ RELOAD_HISTORY = protocol.RELOAD_HISTORY
 _CLEARS = {  # event -> the kind of problem it ends for its label
     events.RELOADED: "action", events.SYNCED: "action", events.REBUILT: "action",
     events.REBUILD_UNCHANGED: "action", events.CONFIG_APPLIED: "config", events.CONFIG_UNCHANGED: "config",
-    events.CONTAINER_STARTED: "container", events.ENGINE_STREAM_BACK: "engine",
+    events.CONTAINER_STARTED: "container", events.CONTAINER_RESTARTED: "healing",
 }
 
 
@@ -40,7 +40,7 @@ def _key(kind: str, r: Record) -> Tuple[str, str]:
     the engine are one per project."""
     if kind == "action":
         return kind, str(r.get("service") or "")
-    if kind == "container":
+    if kind in ("container", "healing"):
         return kind, str(r.get("name"))
     return kind, ""
 
@@ -87,8 +87,14 @@ class Progress:
             self.problems[_key("config", r)] = f"devbox.yml changed ({r.get('reason')}); restart devbox to apply it"
         elif event == events.CONTAINER_EXITED:
             self.problems[_key("container", r)] = f"container {r.get('name')} exited (status {r.get('exit_code')})"
-        elif event == events.ENGINE_STREAM_LOST:
+        elif event in (events.CONTAINER_STOPPED, events.CONTAINER_DOWN):
+            self.problems[_key("healing", r)] = f"container {r.get('name')} stopped ({r.get('reason')})"
+        elif event == events.ENGINE_LOST:
             self.problems[_key("engine", r)] = f"lost the Docker engine at {r.get('url')}: {r.get('error')}"
+        elif event == events.ENGINE_BACK:  # until the containers are back: they say so
+            self.problems[_key("engine", r)] = f"the Docker engine at {r.get('url')} is back; bringing the containers back"
+        if event == events.CONTAINER_RESTARTED:
+            self.problems.pop(_key("engine", r), None)
         if event in _CLEARS:
             self.problems.pop(_key(_CLEARS[event], r), None)
 

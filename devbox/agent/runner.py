@@ -3,7 +3,7 @@ reloader, in the foreground or detached (the same code either way).
 
 Its life: take the project's lock (lock.py; a second agent for the project stops here), listen
 on the control socket, serve the project (any interfaces.Project: a single container, a compose
-project, on a local or a remote engine), follow the engine's events, run the watcher until
+project, on a local or a remote engine, healed from the engine's events), run the watcher until
 Ctrl-C, SIGTERM or a `stop` request; then stop what it started, close the socket and exit.
 """
 
@@ -27,7 +27,7 @@ from devbox.status import AgentStatus
 from devbox.supervisor import protocol
 
 # Records after which the cached container rows are read again (off the reload's path).
-_STATUS_TRIGGERS = {events.SERVING, events.CONTAINER_EXITED, events.CONTAINER_STARTED, events.ENGINE_STREAM_BACK,
+_STATUS_TRIGGERS = {events.SERVING, events.CONTAINER_EXITED, events.CONTAINER_STARTED, events.CONTAINER_RESTARTED,
                     events.REBUILT, events.CONFIG_APPLIED}
 STATUS_MIN_INTERVAL_S = 0.2
 ROWS_TIMEOUT_S = 3.0  # the longest a status request waits for rows being read
@@ -59,7 +59,6 @@ class Agent:
         self.rows: List[dict] = []
         self.rows_at = 0.0
         self.engine_url: Optional[str] = None
-        self._engine_watch = None
         self._waiters = 0
         self._waiters_lock = threading.Lock()
         self._refresh = threading.Event()
@@ -109,7 +108,8 @@ class Agent:
                  unsupervised=self.serving.unsupervised, detached=self.detached,
                  log=str(self.home.log) if self.detached else None, pid=os.getpid())
         threading.Thread(target=self._status_loop, name="status", daemon=True).start()
-        self._engine_watch = self._watch_engine()
+        engine = getattr(self.project, "engine", None)  # connected by now: serve needed it
+        self.engine_url = engine.url if engine is not None else None
         self.bus(events.WATCHING, paths=watcher.rel_paths, files=watcher.start())
         if not self._stopping.is_set():
             watcher.run()
@@ -127,22 +127,11 @@ class Agent:
             if self._waiters:
                 watcher.hurry_up()
 
-    def _watch_engine(self):
-        engine = getattr(self.project, "engine", None)  # connected by now: serve needed it
-        if engine is None:
-            return None
-        self.engine_url = engine.url
-        from devbox.agent.engine_watch import EngineWatch, label_filter
-
-        return EngineWatch(engine.client, engine.url, label_filter(self.project.config), self.bus).start()
-
     def _stop_serving(self) -> None:
         """Stop what serve started (or, stopped while starting, whatever runs), then say so:
         AGENT_STOPPED is the last record every reader gets."""
         self._stopping.set()
         self._refresh.set()
-        if self._engine_watch is not None:
-            self._engine_watch.close()  # the stop's own container exits are not news
         seconds = None  # nothing served: nothing to stop
         if self.serving is not None:
             if self.serving.watcher is not None:

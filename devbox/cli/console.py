@@ -102,8 +102,9 @@ class Console:
         self.say(f"container {name} keeps dying ({reason}); not restarting it until you save a file"
                  if rapid else f"container {name} is gone ({reason}); save a file to start it again")
 
-    def on_engine_lost(self, url):
-        self.say(f"✗ the Docker engine at {url} stopped answering; still watching, waiting for it to come back")
+    def on_engine_lost(self, url, error):
+        self.say(f"✗ the Docker engine at {url} stopped answering; still watching, waiting for it to come back"
+                 + (f" ({error})" if self.verbose else ""))
 
     def on_engine_back(self, url, seconds):
         self.say(f"the Docker engine at {url} answers again (after {seconds:.0f} s); bringing the container back")
@@ -218,6 +219,9 @@ class Console:
         self.width = max(len(PREFIX), *(len(name) + 2 for name in services))
         self.say(f"compose project {project} ({file}) starting with {cli}")
 
+    def on_watch_unreadable(self, path):
+        self.say(f"✗ cannot read {path}/ (permission denied): left out of the watch; the rest is watched")
+
     def on_watch_polling(self, reason, paths):
         from devbox.notify import POLL_MS, WATCH_LIMIT_SYSCTL
 
@@ -268,14 +272,6 @@ class Console:
     def on_container_started(self, name, id):
         if self.verbose:
             self.say(f"engine: container {name} started")
-
-    def on_engine_stream_lost(self, url, error):
-        if self.verbose:  # said for a person by engine_lost
-            self.say(f"engine: the event stream of {url} broke ({error})")
-
-    def on_engine_stream_back(self, url):
-        if self.verbose:
-            self.say(f"engine: the event stream of {url} is back")
 
     def on_agent_failed(self, error):
         pass  # the command that fails prints it once, as `devbox: ERROR`

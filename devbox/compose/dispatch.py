@@ -43,6 +43,10 @@ class UnionFilter:
         """A directory no service's rules can ever want (see filters.PathFilter.prunes)."""
         return all(f.prunes(path) for _, f in self.parts)
 
+    @property
+    def unreadable(self) -> set:
+        return {rel for _, f in self.parts for rel in f.unreadable}
+
     def reload_rules(self) -> None:
         for _, f in self.parts:
             f.reload_rules()
@@ -80,7 +84,19 @@ class ServiceTarget(Target):
         self.stream = stream
 
     def send_reload(self) -> None:
-        self.container.kill(signal=protocol.RELOAD_SIGNAL)
+        import docker
+
+        try:
+            self.container.kill(signal=protocol.RELOAD_SIGNAL)
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: it stopped just now; recovery brings it back
+                raise
+
+    def adopt(self, container, stream) -> None:
+        """The service's container started again (or recreated): follow that one."""
+        old, self.container, self.stream = self.stream, container, stream
+        if old is not stream:
+            old.close()
 
 
 @dataclass

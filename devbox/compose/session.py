@@ -235,13 +235,19 @@ class ComposeSession:
             fresh = before.get(container.id) != started
             stream = logs.follow(container, self._reporter(label), since=_since(started) if fresh else None,
                                  tail="all" if fresh else 0)
+            old = running.streams.get(label)
+            if old is not None:  # the same container followed again (a rebuild kept it): once is enough
+                old.close()
             running.streams[label] = stream
             if not self.supervised(service):
                 if service not in running.unsupervised:
                     running.unsupervised.append(service)
                 continue
-            target = ServiceTarget(service, label, container, stream, self._reporter(label))
-            running.targets = [t for t in running.targets if t.label != label] + [target]
+            known = next((t for t in running.targets if t.label == label), None)
+            if known is not None:  # recovery holds the target: the new container becomes its
+                known.adopt(container, stream)
+            else:
+                running.targets.append(ServiceTarget(service, label, container, stream, self._reporter(label)))
             port = self.compose.service(service).port
             running.urls[service] = statuses.published_urls(container, port) or running.urls.get(service, [])
             if fresh:
@@ -272,6 +278,25 @@ class ComposeSession:
         for service in recreated:
             self.report(events.REBUILT, seconds=time.monotonic() - started, service=service)
         return recreated
+
+    def bring_back(self, running: Running, services: Sequence[str]) -> None:
+        """`services` (all of them: empty) started again as `up` starts them, and followed; serving
+        when this returns (devbox.recovery, through compose.healing)."""
+        before = {c.id: c.attrs["State"].get("StartedAt") for c in self.containers()}
+        if services:
+            self._compose_up(services, build=False)
+        else:
+            self._compose_up([], build=False, only=self._run_services())
+        self._attach(before, only=list(services) or None, into=running)
+
+    def refollow(self, running: Running, label: str) -> None:
+        """A supervised container someone else restarted: its output since it started."""
+        target = next(t for t in running.targets if t.label == label)
+        target.container.reload()
+        stream = logs.follow(target.container, self._reporter(label),
+                             since=_since(target.container.attrs["State"].get("StartedAt")))
+        running.streams[label] = stream
+        target.adopt(target.container, stream)
 
     def stop(self) -> float:
         """Stop the project's containers (kept for a fast next `up`); seconds taken."""
@@ -380,7 +405,14 @@ class ComposeSession:
         for container in self.by_service(all=False).get(hooked_service(self.config), [])[:1]:
             hooks.attach(self.client, container, self._place(), self.lifecycle)
         watcher = self.watcher(running) if watch else None
-        return Serving(urls=dict(running.urls), stop=self.stop, watcher=watcher, unsupervised=list(running.unsupervised))
+        stop = self.stop
+        if watcher is not None:
+            from devbox.compose.healing import ComposePatient
+
+            patient = ComposePatient(self, running)
+            healing = serving.heal(patient, watcher, self.engine, self.config, self.report, watcher.on_batch)
+            stop = serving.stopping_first(healing, stop)
+        return Serving(urls=dict(running.urls), stop=stop, watcher=watcher, unsupervised=list(running.unsupervised))
 
     def watcher(self, running: Running):
         """One watcher over every supervised service's paths, split per service on each batch;
@@ -393,7 +425,8 @@ class ComposeSession:
                           on_batch=Dispatcher(self, running, union).act,
                           on_unchanged=lambda changed: self.report(events.UNCHANGED, paths=changed),
                           config_file=self.config.path, on_config=serving.restart_needed(self.config, self.report),
-                          on_error=serving.action_failed(self.report))
+                          on_error=serving.action_failed(self.report),
+                          on_unreadable=lambda path: self.report(events.WATCH_UNREADABLE, path=path))
         watcher.start()
         return watcher
 

@@ -211,8 +211,10 @@ def test_a_late_line_about_an_older_generation_changes_nothing():
      "devbox.yml:2: unknown key"),
     (record(events.CONTAINER_EXITED, name="c", id="1", exit_code=137), record(events.CONTAINER_STARTED, name="c", id="1"),
      "container c exited (status 137)"),
-    (record(events.ENGINE_STREAM_LOST, url="unix://x", error="gone"), record(events.ENGINE_STREAM_BACK, url="unix://x"),
+    (record(events.ENGINE_LOST, url="unix://x", error="gone"), record(events.CONTAINER_RESTARTED, name="c", seconds=1.0),
      "lost the Docker engine at unix://x: gone"),
+    (record(events.CONTAINER_STOPPED, name="c", reason="exit status 137 (SIGKILL)"),
+     record(events.CONTAINER_RESTARTED, name="c", seconds=1.0), "container c stopped (exit status 137 (SIGKILL))"),
 ])
 def test_each_problem_fails_a_wait_until_its_own_recovery(bad, good, expected):
     progress = Progress()

@@ -1,7 +1,7 @@
-"""devbox.recovery's decisions: why a container stopped, when to stop restarting it, waiting for
-an engine that is not there (a real docker client on a unix socket nobody listens on)."""
+"""devbox.recovery's decisions: why a container stopped, when to stop restarting it, a lost engine
+(a real docker client on a unix socket nobody listens on), and the policy's answers to what the
+engine watch reports, on a patient made here (the real ones need an engine: tests/integration)."""
 
-import socket
 import threading
 
 import pytest
@@ -50,38 +50,143 @@ def test_a_death_long_after_the_start_restarts_however_many_came_before():
         policy.started()
 
 
-def test_waiting_for_an_engine_that_is_not_there_backs_off_until_it_answers(tmp_path):
+def test_a_refused_connection_means_a_lost_engine_and_its_pings_back_off(tmp_path):
     import docker
 
-    path = tmp_path / "engine.sock"
-    client = docker.DockerClient(base_url=f"unix://{path}", timeout=2, version="1.41")
+    client = docker.DockerClient(base_url=f"unix://{tmp_path / 'engine.sock'}", timeout=2, version="1.41")
     with pytest.raises(Exception) as lost:
         client.ping()
     assert recovery.engine_lost(lost.value)
-    waits = []
-    server = socket.socket(socket.AF_UNIX)
-
-    def sleep(seconds):
-        waits.append(seconds)
-        if len(waits) == 3:  # the engine comes back: a socket answering /_ping like dockerd
-            server.bind(str(path))
-            server.listen(1)
-            threading.Thread(target=answer, daemon=True).start()
-
-    def answer():
-        conn, _ = server.accept()
-        conn.recv(4096)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nOK")
-        conn.close()
-
-    assert recovery.wait_for_engine(client.ping, stop=lambda: False, sleep=sleep)
-    assert waits == list(recovery.ENGINE_BACKOFF_S[:3])
-    server.close()
+    assert not recovery.engine_lost(ValueError("not the engine"))
+    waits = [recovery.engine_backoff(n) for n in range(8)]
+    assert waits[:5] == list(recovery.ENGINE_BACKOFF_S) and waits[5:] == [recovery.ENGINE_BACKOFF_S[-1]] * 3
 
 
-def test_waiting_for_the_engine_ends_when_devbox_stops(tmp_path):
-    import docker
+# -- the policy, on a patient made here: the engine's reports arrive as the watch sends them ----
 
-    client = docker.DockerClient(base_url=f"unix://{tmp_path / 'none.sock'}", timeout=2, version="1.41")
+class Box:
+    """A container as recovery sees it: an id, a name and an inspect State."""
+
+    def __init__(self, name):
+        self.id, self.name = f"{name}-id", name
+        self.attrs = {"State": {"Status": "running", "Running": True}}
+
+    def reload(self):
+        if isinstance(self.attrs, Exception):
+            raise self.attrs
+
+    def die(self, code):
+        self.attrs = {"State": {"Status": "exited", "Running": False, "ExitCode": code, "OOMKilled": False}}
+
+
+class FakePatient:
+    def __init__(self, *labels, keeps_dying=False):
+        self.boxes = {label: Box(label or "app") for label in labels}
+        self.restarts, self.brought_back, self.refollowed = [], 0, []
+        self.keeps_dying = keeps_dying
+        self.streams = {label: True for label in labels}
+
+    def containers(self):
+        return dict(self.boxes)
+
+    def following(self, label):
+        return self.streams[label]
+
+    def refollow(self, label):
+        self.refollowed.append(label)
+        self.streams[label] = True
+
+    def restart(self, label):
+        from devbox.errors import EngineError
+
+        self.restarts.append(label)
+        if self.keeps_dying:
+            raise EngineError("the container exited at start: boom")
+        self.boxes[label].attrs = {"State": {"Status": "running", "Running": True}}
+
+    def bring_back(self):
+        self.brought_back += 1
+        for box in self.boxes.values():
+            box.attrs = {"State": {"Status": "running", "Running": True}}
+
+
+def healing(patient):
+    said, acted = [], []
     stopping = threading.Event()
-    assert not recovery.wait_for_engine(client.ping, stop=stopping.is_set, sleep=lambda s: stopping.set())
+    heal = recovery.Recovery(patient, lambda event, **f: said.append((event, f)), "unix://x", stopping,
+                             on_error=lambda batch, exc: said.append(("error", exc)))
+    heal._worker.start()
+    on_batch = heal.guard(acted.append)
+    return heal, on_batch, said, acted, stopping
+
+
+def names(said):
+    return [event for event, _ in said]
+
+
+def test_a_died_service_is_said_restarted_alone_and_said_back():
+    from devbox import events
+    from tests.waiting import wait_until
+
+    patient = FakePatient("web", "api")
+    heal, on_batch, said, acted, stopping = healing(patient)
+    patient.boxes["api"].die(137)
+    heal.died("api-id")
+    heal.died("somebody-elses-id")
+    wait_until(lambda: events.CONTAINER_RESTARTED in names(said), 5, 0.01, "restarted")
+    assert names(said) == [events.CONTAINER_STOPPED, events.CONTAINER_RESTARTED]
+    assert said[0][1] == {"service": "api", "name": "api", "reason": "exit status 137 (SIGKILL)"}
+    assert patient.restarts == ["api"]
+    on_batch("save")
+    assert acted == ["save"]
+    stopping.set()
+
+
+def test_a_container_that_keeps_dying_waits_for_a_save_which_tries_once_more():
+    from devbox import events
+    from tests.waiting import wait_until
+
+    patient = FakePatient("", keeps_dying=True)
+    heal, on_batch, said, acted, stopping = healing(patient)
+    patient.boxes[""].die(1)
+    heal.died("app-id")
+    wait_until(lambda: events.CONTAINER_DOWN in names(said), 5, 0.01, "given up")
+    assert len(patient.restarts) == recovery.RAPID_DEATHS - 1
+    assert said[-1][1]["rapid"] is True and "boom" in said[-1][1]["reason"]
+    on_batch("save")  # tries once more (and gives up again at once), then acts on the save
+    assert len(patient.restarts) == recovery.RAPID_DEATHS and acted == ["save"]
+    stopping.set()
+
+
+def test_saves_while_the_engine_is_away_are_held_and_acted_on_once_it_is_back():
+    from devbox import events
+    from tests.waiting import wait_until
+
+    patient = FakePatient("")
+    heal, on_batch, said, acted, stopping = healing(patient)
+    heal.lost("ConnectionError: refused")
+    wait_until(lambda: events.ENGINE_LOST in names(said), 5, 0.01, "lost")
+    patient.boxes[""].die(137)
+    heal.died("app-id")  # while the engine is away: nothing to do before it is back
+    heal.lost("ConnectionError: refused")  # said once
+    on_batch("save 1")
+    on_batch("save 2")
+    assert acted == []
+    heal.back()
+    wait_until(lambda: acted == ["save 1", "save 2"], 5, 0.01, "the held saves acted on")
+    assert names(said) == [events.ENGINE_LOST, events.ENGINE_BACK, events.CONTAINER_RESTARTED]
+    assert patient.brought_back == 1 and patient.restarts == []
+    stopping.set()
+
+
+def test_a_container_restarted_by_someone_else_is_followed_again():
+    from tests.waiting import wait_until
+
+    patient = FakePatient("")
+    heal, on_batch, said, acted, stopping = healing(patient)
+    patient.streams[""] = False  # its log stream ended with the old process
+    heal.died("app-id")  # already running again when looked at
+    heal.started("app-id")
+    wait_until(lambda: patient.refollowed == [""], 5, 0.01, "followed again")
+    assert said == [] and patient.restarts == []
+    stopping.set()
