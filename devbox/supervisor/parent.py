@@ -321,14 +321,14 @@ class Supervisor:
             self.latencies = (self.latencies + [ms])[-protocol.RELOAD_HISTORY:]
         self.state = protocol.STATE_SERVING
         self.ready_at = time.time()
+        self._write_status()  # first: whoever reads the event can read the status it describes
         self._emit(protocol.EVENT_READY, generation=child.generation, pid=child.pid, ms=ms)
-        self._write_status()
 
     def _crashed(self, generation, status, report, serve_error=False):
         self.state = protocol.STATE_CRASHED
+        self._write_status()
         self._emit(protocol.EVENT_CRASHED, report.get("summary"), generation=generation,
                    status=status)
-        self._write_status()
         if serve_error:
             self._spawn_errorpage(report)
 

@@ -17,6 +17,13 @@ def wait_line(box, process, pattern, timeout=60):
         raise AssertionError(f"no line matching {pattern!r} within {timeout} s in:\n{box.output(process)}") from None
 
 
+def wait_served(box, process, probe, what, timeout=30):
+    try:
+        return wait_until(probe, timeout, 0.05, what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; devbox said:\n{box.output(process)}") from None
+
+
 def service_container(client, box, service):
     found = [c for c in box.containers(client) if c.labels.get("com.docker.compose.service") == service]
     assert len(found) == 1, found
@@ -33,11 +40,11 @@ def test_a_killed_service_is_said_started_again_alone_and_serves_the_current_cod
               timeout=10)
     shop.edit("services/api/app.py", '"hello from api v1"', '"hello from api v2"')  # saved while it is down
     wait_line(shop, process, rf"api: container {api.name} started again in [\d.]+ s, serving again")
-    wait_until(lambda: shop.api()["message"] == "hello from api v2", 30, 0.05, "api serving v2")
+    wait_served(shop, process, lambda: shop.api()["message"] == "hello from api v2", "api serving v2")
     assert shop.web()["pid"] == web_pid, "web restarted although only api's container died"
     assert service_container(docker_client, shop, "api").id == api.id  # started again, not recreated
     shop.edit("services/api/app.py", '"hello from api v2"', '"hello from api v3"')  # and still watched
-    wait_until(lambda: shop.api()["message"] == "hello from api v3", 30, 0.05, "api serving v3")
+    wait_served(shop, process, lambda: shop.api()["message"] == "hello from api v3", "api serving v3")
     output = shop.output(process)
     assert "APIError" not in output and "Traceback" not in output and process.poll() is None, output
 
