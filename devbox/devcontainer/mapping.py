@@ -28,6 +28,8 @@ from devbox.config.schema import TOP
 from devbox.config.tree import Node
 from devbox.config_file import DEVCONTAINER_NAME
 from devbox.devcontainer import variables
+from devbox.devcontainer.nodes import _mapping, _node
+from devbox.devcontainer.run_args import RunArgs
 from devbox.devcontainer.variables import Variables
 from devbox.errors import location
 
@@ -158,15 +160,6 @@ def _resolve_variables(top: Node, keys: dict[str, Node], environ: Mapping[str, s
     else:
         folder = "/" if "dockerComposeFile" in keys else f"{WORKSPACES}/{root.name}"
     Variables(environ, root, folder).resolve_tree(top)
-
-
-def _node(value, like: Node, path: Optional[str] = None) -> Node:
-    """A new value in the place of `like`: errors about it name `like`'s line and key."""
-    return Node(value, like.line, like.path if path is None else path, like.ctx, raw=like.raw)
-
-
-def _mapping(children: dict[str, Node], like: Node) -> Node:
-    return Node(children, like.line, like.path, like.ctx, key_lines={k: c.line for k, c in children.items()})
 
 
 class _Mapping:
@@ -396,12 +389,7 @@ class _Mapping:
         if self.compose:
             self.warn(node, "runArgs is for image and build configs: set container options in the compose file")
             return
-        refused = _RunArgs(self, node).apply()
-        if refused:
-            raise node.error(
-                f"has options devbox does not apply: {', '.join(refused)}",
-                f"devbox applies {' '.join(sorted(_VALUE_FLAGS))} {' '.join(sorted(_BOOL_FLAGS))}; remove the others",
-            )
+        RunArgs(self, node).apply()
 
     def _override_command(self) -> None:
         node = self.keys.get("overrideCommand")
@@ -499,96 +487,3 @@ def detect_app(root: Path) -> Optional[str]:
     if (root / module.with_suffix(".py")).is_file() or (root / module / "__init__.py").is_file():
         return app
     return None
-
-
-_VALUE_FLAGS = {
-    "-e": "env", "--env": "env", "-p": "publish", "--publish": "publish", "-u": "user", "--user": "user",
-    "-v": "volume", "--volume": "volume", "--mount": "mount", "-w": "workdir", "--workdir": "workdir",
-    "--cap-add": "cap_add", "--cap-drop": "cap_drop", "--security-opt": "security_opt", "--shm-size": "shm_size",
-    "--add-host": "extra_hosts", "--device": "devices", "--network": "network", "--net": "network",
-    "--hostname": "hostname", "-h": "hostname", "--label": "labels", "-l": "labels", "--name": "name",
-}  # fmt: skip
-_BOOL_FLAGS = {"--privileged": "privileged", "--init": "init", "--rm": "", "-i": "", "-t": "", "-it": "", "-ti": "",
-               "--interactive": "", "--tty": "", "-d": "", "--detach": ""}  # fmt: skip
-_LIST_OPTIONS = ("cap_add", "cap_drop", "security_opt", "devices")
-
-
-class _RunArgs:
-    """`runArgs`, as `docker run` reads them, onto devbox's keys and container options."""
-
-    def __init__(self, mapping: _Mapping, node: Node):
-        self.m = mapping
-        self.node = node
-
-    def apply(self) -> list[str]:
-        """Apply what maps; return the flags that do not."""
-        refused, ignored = [], []
-        items = self.node.items()
-        i = 0
-        while i < len(items):
-            item = items[i]
-            flag, sep, value = item.text(numbers=True).partition("=")
-            i += 1
-            if flag in _BOOL_FLAGS:
-                option = _BOOL_FLAGS[flag]
-                if option:
-                    self.m.options[option] = value.lower() not in ("false", "0") if sep else True
-                else:
-                    ignored.append(flag)
-            elif flag in _VALUE_FLAGS:
-                if not sep:
-                    if i >= len(items):
-                        raise item.error(f"{flag} needs a value after it")
-                    item, value = items[i], items[i].text(numbers=True)
-                    i += 1
-                self.value(_VALUE_FLAGS[flag], _node(value, item), ignored, flag)
-            elif flag.startswith("-"):
-                refused.append(flag)
-            else:
-                refused.append(repr(flag))
-        if ignored:
-            self.m.warn(self.node, f"runArgs {', '.join(dict.fromkeys(ignored))}: not needed, devbox names and runs the container itself")
-        return refused
-
-    def value(self, option: str, item: Node, ignored: list[str], flag: str) -> None:
-        m, text = self.m, item.value
-        if option == "env":
-            name, sep, value = text.partition("=")
-            if sep:
-                m.env[name] = _node(value, item)
-            elif name in m.environ:  # `-e NAME` passes the host's value
-                m.env[name] = _node(m.environ[name], item)
-        elif option == "publish":
-            m.ports.append(item)
-        elif option == "user":
-            m.out.setdefault("user", item)
-        elif option == "volume":
-            m.mounts.append(_node(_volume(item), item))
-        elif option == "mount":
-            m.mounts.append(item)
-        elif option == "workdir":
-            if "workspaceFolder" not in m.keys:
-                m.out["workdir"] = item
-        elif option == "name":
-            ignored.append(flag)
-        elif option in _LIST_OPTIONS:
-            m.options[option] = (*m.options.get(option, ()), text)
-        elif option in ("extra_hosts", "labels"):
-            separator = ":" if option == "extra_hosts" else "="
-            key, sep, value = text.partition(separator)
-            if not sep or not key:
-                raise item.error(f"{flag} {text!r} is not NAME{separator}VALUE")
-            m.options[option] = (*m.options.get(option, ()), (key, value))
-        else:
-            m.options[option] = text
-
-
-def _volume(item: Node) -> str:
-    """docker's `-v SOURCE:TARGET[:ro]` in its `--mount` form."""
-    parts = item.value.split(":")
-    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-        raise item.error(f"-v {item.value!r} is not SOURCE:TARGET[:ro]", "or write it in mounts")
-    source, target = parts[0], parts[1]
-    kind = "bind" if source.startswith(("/", ".", "~")) else "volume"
-    read_only = ",readonly" if len(parts) == 3 and "ro" in parts[2].split(",") else ""
-    return f"type={kind},source={source},target={target}{read_only}"
