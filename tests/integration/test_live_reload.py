@@ -1,0 +1,124 @@
+"""Browser live reload with a real headless Chromium and a real container: a page open in the
+browser shows a save without the test reloading it, shows a load error as an overlay and
+recovers, swaps a stylesheet without a navigation; non-HTML and streamed answers pass through
+unchanged, and `live_reload: false` leaves every answer untouched."""
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.project import http_get
+
+pytestmark = [pytest.mark.docker, pytest.mark.browser]
+
+PAGE_APP = '''
+import os
+
+MESSAGE = "first text"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def app(environ, start_response):
+    path = environ["PATH_INFO"]
+    if path == "/static/style.css":
+        with open(os.path.join(HERE, "static", "style.css"), "rb") as f:
+            data = f.read()
+        start_response("200 OK", [("Content-Type", "text/css"), ("Content-Length", str(len(data)))])
+        return [data]
+    if path == "/data":
+        data = b'{"html": "<head></head>"}'
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+    if path == "/stream":  # no length: streamed, delimited by the connection closing
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return iter([b"<html><head></head>", b"<body>streamed</body></html>"])
+    data = ('<!doctype html><html><head><link rel="stylesheet" href="/static/style.css"></head>'
+            '<body><h1 id="message">' + MESSAGE + '</h1></body></html>').encode()
+    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(data)))])
+    return [data]
+'''
+
+
+@pytest.fixture
+def page_project(project):
+    project.write("app.py", PAGE_APP)
+    project.write("static/style.css", "h1 { color: rgb(255, 0, 0); }\n")
+    return project
+
+
+def edit(project, old, new):
+    path = project.root / "app.py"
+    path.write_text(path.read_text().replace(old, new))
+
+
+def text_of(browser, element_id):
+    found = browser.find_elements(By.ID, element_id)
+    return found[0].text if found else None
+
+
+def wait(browser, condition, what, timeout=20):
+    WebDriverWait(browser, timeout, 0.02).until(lambda b: condition(b), message=what)
+
+
+def open_page(browser, project):
+    browser.get(project.url + "/")
+    wait(browser, lambda b: text_of(b, "message") == "first text", "the page")
+    wait(browser, lambda b: b.execute_script("return !!(window.__devboxLive && window.__devboxLive.source "
+                                             "&& window.__devboxLive.source.readyState === 1)"),
+         "the live-reload script connected")
+    browser.execute_script("window.__marker = 'still the same page';")
+
+
+def marker(browser):
+    return browser.execute_script("return window.__marker || null;")
+
+
+def test_a_save_shows_in_the_open_page_without_the_test_reloading_it(page_project, browser, docker_client):
+    page_project.devbox("up", "-d")
+    open_page(browser, page_project)
+    edit(page_project, "first text", "second text")
+    wait(browser, lambda b: text_of(b, "message") == "second text", "the new text, by the page's own reload")
+    assert marker(browser) is None  # the page reloaded itself: the test never navigated
+
+
+def test_a_syntax_error_shows_an_overlay_and_the_next_good_save_recovers(page_project, browser, docker_client):
+    page_project.devbox("up", "-d")
+    open_page(browser, page_project)
+    edit(page_project, 'MESSAGE = "first text"', 'MESSAGE = "first text"\ndef broken(:')
+    wait(browser, lambda b: b.find_elements(By.ID, "__devbox_overlay"), "the error overlay")
+    overlay = browser.find_element(By.ID, "__devbox_overlay").text
+    assert "SyntaxError" in overlay and 'File "app.py", line 5' in overlay
+    assert marker(browser) == "still the same page"  # no reload onto the error page
+    assert text_of(browser, "message") == "first text"  # the page under the overlay is the last good one
+    edit(page_project, "def broken(:", 'MESSAGE = "fixed text"')
+    wait(browser, lambda b: text_of(b, "message") == "fixed text", "the fixed page")
+    assert not browser.find_elements(By.ID, "__devbox_overlay")
+
+
+def test_a_css_edit_changes_the_style_without_a_navigation(page_project, browser, docker_client):
+    page_project.devbox("up", "-d")
+    open_page(browser, page_project)
+    color = "return getComputedStyle(document.getElementById('message')).color;"
+    assert browser.execute_script(color) == "rgb(255, 0, 0)"
+    (page_project.root / "static" / "style.css").write_text("h1 { color: rgb(0, 0, 255); }\n")
+    wait(browser, lambda b: b.execute_script(color) == "rgb(0, 0, 255)", "the new stylesheet")
+    assert marker(browser) == "still the same page"
+
+
+def test_non_html_and_streamed_answers_pass_through_unchanged(page_project, docker_client):
+    page_project.devbox("up", "-d")
+    assert http_get(page_project.url + "/data") == (200, '{"html": "<head></head>"}')
+    assert http_get(page_project.url + "/stream") == (200, "<html><head></head><body>streamed</body></html>")
+    status, body = http_get(page_project.url + "/")
+    assert status == 200 and body.count('<script src="/__devbox/live.js"') == 1
+    assert f'"{page_project.url}"' in page_project.devbox("status", "--json").stdout  # the user's URL
+
+
+def test_live_reload_false_leaves_every_answer_untouched(page_project, docker_client):
+    page_project.write_config("live_reload: false\n")
+    page_project.devbox("up", "-d")
+    status, body = http_get(page_project.url + "/")
+    assert status == 200 and "<script" not in body and body.endswith("</body></html>")
+    assert http_get(page_project.url + "/__devbox/live.js")[1] == body  # the app's own answer: no devbox path
+    container = docker_client.containers.list(filters={"label": f"devbox.project={page_project.name}"})[0]
+    assert container.attrs["HostConfig"]["PortBindings"][f"{page_project.port}/tcp"][0]["HostPort"] == str(page_project.port)
