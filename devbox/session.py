@@ -402,7 +402,7 @@ class Session:
                 raise
         stop = (lambda: self.stop() + forwarding.close()) if forwarding else self.stop
         if fronting is not None:
-            stop = _and_then(stop, fronting.close)
+            stop = fronting.after(stop)
         if watcher is not None:
             def on_recreated(new):
                 if forwarding is not None:
@@ -416,12 +416,3 @@ class Session:
             stop = serving.stopping_first(healing, stop)
         return Serving(urls={None: list(spec.urls)}, stop=stop, watcher=watcher)
 
-
-def _and_then(first: Callable[[], float], then: Callable[[], float]) -> Callable[[], float]:
-    """`first()`, then `then()` whatever happened; the seconds of both."""
-    def both() -> float:
-        try:
-            return first()
-        finally:
-            then()
-    return both

@@ -62,6 +62,15 @@ class Fronting:
         for listen in [key for key in self.proxies if key not in wanted]:
             self.proxies.pop(listen).close()
 
+    def after(self, stop: Callable[[], float]) -> Callable[[], float]:
+        """`stop`, then these proxies closed whatever happened; `stop`'s seconds."""
+        def both() -> float:
+            try:
+                return stop()
+            finally:
+                self.close()
+        return both
+
     def close(self) -> float:
         self.feed.close()
         for proxy in self.proxies.values():

@@ -122,3 +122,37 @@ def test_live_reload_false_leaves_every_answer_untouched(page_project, docker_cl
     assert http_get(page_project.url + "/__devbox/live.js")[1] == body  # the app's own answer: no devbox path
     container = docker_client.containers.list(filters={"label": f"devbox.project={page_project.name}"})[0]
     assert container.attrs["HostConfig"]["PortBindings"][f"{page_project.port}/tcp"][0]["HostPort"] == str(page_project.port)
+
+
+# -- a compose service --------------------------------------------------------------------------
+
+from tests.integration.test_compose import shop  # noqa: E402,F401 - the compose/ example, as a fixture
+
+WEB_PAGE = '''
+MESSAGE = "compose first"
+
+
+def app(environ, start_response):
+    data = ('<!doctype html><html><head></head><body><h1 id="message">' + MESSAGE + '</h1></body></html>').encode()
+    start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(data)))])
+    return [data]
+'''
+
+
+def test_a_compose_services_page_reloads_through_its_live_url(shop, browser, docker_client):
+    import json
+    import re
+
+    shop.write("services/web/app.py", WEB_PAGE)
+    shop.devbox("up", "-d", timeout=180)
+    log = json.loads(shop.devbox("status", "--json").stdout)["agent"]["log"]
+    with open(log) as f:
+        live_url = re.search(r"web: serving (http://127\.0\.0\.1:\d+)", f.read()).group(1)
+    assert live_url != shop.url  # compose publishes the file's port; the proxy has one of its own
+    browser.get(live_url + "/")
+    wait(browser, lambda b: text_of(b, "message") == "compose first", "the page")
+    wait(browser, lambda b: b.execute_script("return !!(window.__devboxLive && window.__devboxLive.source "
+                                             "&& window.__devboxLive.source.readyState === 1)"), "connected")
+    shop.edit("services/web/app.py", "compose first", "compose second")
+    wait(browser, lambda b: text_of(b, "message") == "compose second", "the new text, by the page's own reload")
+    assert "<script" not in http_get(shop.url + "/")[1]  # the file's own port reaches the app untouched
