@@ -145,10 +145,11 @@ def simple_answer(status: str, body: bytes, content_type: str, extra: Headers = 
 class _Upstream:
     """One connection to the app, kept alive between a client's requests."""
 
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: socket.socket, seq: int):
         self.sock = sock
         self.reader = sock.makefile("rb")
         self.used = False
+        self.seq = seq  # the live message when it was opened: a reload since means an old child
 
     def close(self) -> None:
         try:
@@ -255,13 +256,17 @@ class LiveProxy:
         has_body = "content-length" in request and request["content-length"].strip() != "0" \
             or "transfer-encoding" in request
         retry_allowed = method in _IDEMPOTENT and not has_body
-        if upstream is not None and not retry_allowed:
-            upstream.close()  # a request that may change state gets a connection of its own
+        if upstream is not None and (not retry_allowed or upstream.seq != self.feed.seq):
+            # A request that may change state gets a connection of its own, and a connection
+            # opened before a reload reaches the old child: a page reloaded for the new code
+            # must not be answered by the old one.
+            upstream.close()
             upstream = None
         for attempt in (0, 1):
             if upstream is None:
                 try:
-                    upstream = _Upstream(self.upstream.connect())
+                    seq = self.feed.seq
+                    upstream = _Upstream(self.upstream.connect(), seq)
                 except Unreachable:
                     client.sendall(self._unreachable(method))
                     return False, None
