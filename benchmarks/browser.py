@@ -121,7 +121,7 @@ def run_live(browser, image: str, edits: int) -> list:
             time.sleep(0.3)  # the previous page settled (not a wait for a result)
             t0 = time.time() * 1000.0
             text = served.edit()
-            if not until(lambda: shown(browser) == text):
+            if not until(lambda text=text: shown(browser) == text):
                 raise SystemExit(f"live reload never showed {text!r}")
             until(lambda: browser.execute_script("return document.readyState") != "loading")
             times.append(loaded_at(browser) - t0)
@@ -152,7 +152,7 @@ def run_fixed(browser, image: str, edits: int, delay_ms: float):
                 continue
             if shown(browser) != text:
                 bad += 1
-                until(lambda: (browser.refresh() or shown(browser)) == text, step=0.05)
+                until(lambda text=text: (browser.refresh() or shown(browser)) == text, step=0.05)
                 continue
             times.append(loaded_at(browser) - t0)
         return times, bad
@@ -190,7 +190,7 @@ def main(argv=None) -> int:
     print()
     print("| contender | save→new text p50 | max | reloads showing the old page or an error |")
     print("|---|---:|---:|---:|")
-    for label, times, bad, delay in rows:
+    for label, times, bad, _delay in rows:
         mark = " (best fixed delay)" if best is not None and label == best[0] else ""
         p50 = f"{statistics.median(times):.0f} ms" if times else "-"
         worst = f"{max(times):.0f} ms" if times else "-"

@@ -94,7 +94,7 @@ def published(container) -> List[Tuple[int, str]]:
     it, when one does: the container's own binding is an ephemeral port behind it)."""
     from devbox.live import read_label
 
-    fronted = read_label(container.labels or {})
+    fronted = read_label((container.attrs.get("Config") or {}).get("Labels") or {})
     if fronted:
         return fronted
     bindings = container.attrs["HostConfig"].get("PortBindings") or {}

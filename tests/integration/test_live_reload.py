@@ -126,7 +126,7 @@ def test_live_reload_false_leaves_every_answer_untouched(page_project, docker_cl
 
 # -- a compose service --------------------------------------------------------------------------
 
-from tests.integration.test_compose import shop  # noqa: E402,F401 - the compose/ example, as a fixture
+from tests.integration.test_compose import shop  # noqa: E402, F401 - the compose/ example, as a fixture
 
 WEB_PAGE = '''
 MESSAGE = "compose first"
@@ -139,7 +139,7 @@ def app(environ, start_response):
 '''
 
 
-def test_a_compose_services_page_reloads_through_its_live_url(shop, browser, docker_client):
+def test_a_compose_services_page_reloads_through_its_live_url(shop, browser, docker_client):  # noqa: F811
     import json
     import re
 
