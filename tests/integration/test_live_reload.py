@@ -3,6 +3,8 @@ browser shows a save without the test reloading it, shows a load error as an ove
 recovers, swaps a stylesheet without a navigation; non-HTML and streamed answers pass through
 unchanged, and `live_reload: false` leaves every answer untouched."""
 
+import json
+
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -140,7 +142,6 @@ def app(environ, start_response):
 
 
 def test_a_compose_services_page_reloads_through_its_live_url(shop, browser, docker_client):  # noqa: F811
-    import json
     import re
 
     shop.write("services/web/app.py", WEB_PAGE)
@@ -156,3 +157,20 @@ def test_a_compose_services_page_reloads_through_its_live_url(shop, browser, doc
     shop.edit("services/web/app.py", "compose first", "compose second")
     wait(browser, lambda b: text_of(b, "message") == "compose second", "the new text, by the page's own reload")
     assert "<script" not in http_get(shop.url + "/")[1]  # the file's own port reaches the app untouched
+
+
+# -- a remote engine over ssh ---------------------------------------------------------------------
+
+from tests.integration.test_remote import remote, sshd  # noqa: E402, F401 - the engine behind sshd on 127.0.0.1
+
+
+def test_over_an_ssh_engine_the_proxy_fronts_the_forwards_local_end(page_project, remote, browser,  # noqa: F811
+                                                                    docker_client):
+    page_project.devbox("up", "-d", env=remote)
+    status, body = http_get(page_project.url + "/")
+    assert status == 200 and body.count('<script src="/__devbox/live.js"') == 1  # the user's URL: the proxy
+    open_page(browser, page_project)
+    edit(page_project, "first text", "second text")  # copied over ssh, reloaded there
+    wait(browser, lambda b: text_of(b, "message") == "second text", "the new text, by the page's own reload")
+    assert f'"{page_project.url}"' in page_project.devbox("status", "--json", env=remote).stdout
+    page_project.devbox("down", env=remote)
