@@ -126,6 +126,27 @@ def test_live_reload_false_leaves_every_answer_untouched(page_project, docker_cl
     assert container.attrs["HostConfig"]["PortBindings"][f"{page_project.port}/tcp"][0]["HostPort"] == str(page_project.port)
 
 
+def test_a_saved_port_change_moves_the_proxy(page_project, docker_client):
+    from tests.conftest import free_port
+    from tests.waiting import wait_until
+
+    page_project.devbox("up", "-d")
+    old = page_project.url
+    page_project.port = free_port()
+    page_project.write_config()  # the same app on another host port: the container is recreated
+    wait_until(lambda: http_get(page_project.url + "/")[0] == 200 if _accepts(page_project.port) else False,
+               60, 0.05, "the proxy on the new port")
+    assert http_get(page_project.url + "/")[1].count("/__devbox/live.js") == 1
+    assert not _accepts(int(old.rsplit(":", 1)[1]))  # the old port is let go
+
+
+def _accepts(port):
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 # -- a compose service --------------------------------------------------------------------------
 
 from tests.integration.test_compose import shop  # noqa: E402, F401 - the compose/ example, as a fixture
