@@ -10,13 +10,18 @@ streaming and nothing the app did to its bytes is undone.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from pathlib import Path
 from typing import Mapping
 
 SCRIPT_PATH = "/__devbox/live.js"
 EVENTS_PATH = "/__devbox/events"
 PREFIX = "/__devbox/"
 MAX_BODY = 8 * 1024 * 1024  # a bigger page passes through untouched
+SCRIPT = (Path(__file__).parent / "live.js").read_bytes()
+# In the script's URL, so the browser may keep it (it is asked for once, not on every page load).
+VERSION = hashlib.sha1(SCRIPT).hexdigest()[:12]
 
 _HEAD_END = re.compile(rb"</head\s*>", re.IGNORECASE)
 _BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
@@ -24,8 +29,10 @@ _BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
 
 def tag(seq: int) -> bytes:
     """The script tag; `seq` is the last live message sent when the page was answered, so the
-    page catches up on what came after it (a reload that happened while it loaded)."""
-    return f'<script src="{SCRIPT_PATH}" data-seq="{int(seq)}"></script>'.encode()
+    page catches up on what came after it (a reload that happened while it loaded). `async`:
+    the page is parsed and shown without waiting for it (a blocking script in <head> cost a
+    round trip before the new text showed)."""
+    return f'<script src="{SCRIPT_PATH}?v={VERSION}" data-seq="{int(seq)}" async></script>'.encode()
 
 
 def injectable(method: str, status: int, headers: Mapping[str, str]) -> bool:

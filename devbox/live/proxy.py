@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from pathlib import Path
 from typing import List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,7 +24,6 @@ from devbox.live import inject
 from devbox.live.feed import Feed
 from devbox.live.upstream import Unreachable, Upstream
 
-SCRIPT = (Path(__file__).parent / "live.js").read_bytes()
 MAX_HEAD = 64 * 1024
 PING_S = 15.0
 CHUNK = 65536
@@ -136,9 +134,9 @@ def _head_bytes(start: List[str], headers: Headers) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def simple_answer(status: str, body: bytes, content_type: str, extra: Headers = ()) -> bytes:
+def simple_answer(status: str, body: bytes, content_type: str, extra: Headers = (), cache: str = "no-cache") -> bytes:
     headers = [("Content-Type", content_type), ("Content-Length", str(len(body))),
-               ("Cache-Control", "no-cache"), *extra]
+               ("Cache-Control", cache), *extra]
     return _head_bytes(["HTTP/1.1", *status.split(" ", 1)], headers) + body
 
 
@@ -336,8 +334,10 @@ class LiveProxy:
         """Answer /__devbox/...; whether the connection goes on."""
         url = urlsplit(target)
         if url.path == inject.SCRIPT_PATH:
-            client.sendall(simple_answer("200 OK", b"" if method == "HEAD" else SCRIPT,
-                                         "application/javascript; charset=utf-8"))
+            versioned = parse_qs(url.query).get("v") == [inject.VERSION]
+            client.sendall(simple_answer("200 OK", b"" if method == "HEAD" else inject.SCRIPT,
+                                         "application/javascript; charset=utf-8",
+                                         cache="max-age=31536000, immutable" if versioned else "no-cache"))
             return True
         if url.path == inject.EVENTS_PATH:
             since = request.get("last-event-id") or (parse_qs(url.query).get("since") or [""])[0]

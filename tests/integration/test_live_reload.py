@@ -112,7 +112,7 @@ def test_non_html_and_streamed_answers_pass_through_unchanged(page_project, dock
     assert http_get(page_project.url + "/data") == (200, '{"html": "<head></head>"}')
     assert http_get(page_project.url + "/stream") == (200, "<html><head></head><body>streamed</body></html>")
     status, body = http_get(page_project.url + "/")
-    assert status == 200 and body.count('<script src="/__devbox/live.js"') == 1
+    assert status == 200 and body.count('<script src="/__devbox/live.js?v=') == 1
     assert f'"{page_project.url}"' in page_project.devbox("status", "--json").stdout  # the user's URL
 
 
@@ -189,7 +189,7 @@ def test_over_an_ssh_engine_the_proxy_fronts_the_forwards_local_end(page_project
                                                                     docker_client):
     page_project.devbox("up", "-d", env=remote)
     status, body = http_get(page_project.url + "/")
-    assert status == 200 and body.count('<script src="/__devbox/live.js"') == 1  # the user's URL: the proxy
+    assert status == 200 and body.count('<script src="/__devbox/live.js?v=') == 1  # the user's URL: the proxy
     open_page(browser, page_project)
     edit(page_project, "first text", "second text")  # copied over ssh, reloaded there
     wait(browser, lambda b: text_of(b, "message") == "second text", "the new text, by the page's own reload")

@@ -19,12 +19,12 @@ PAGE = b"<!doctype html><html><head><title>t</title></head><body><p>hi</p></body
 def test_the_tag_goes_before_the_end_of_head():
     out = inject.inject(PAGE, 7)
     assert out.count(b"<script") == 1
-    assert b'data-seq="7"></script></head>' in out
+    assert b'data-seq="7" async></script></head>' in out
 
 
 def test_without_head_the_tag_goes_before_the_last_end_of_body_else_at_the_end():
-    assert inject.inject(b"<body>a</body>x</BODY>", 1).endswith(b'data-seq="1"></script></BODY>')
-    assert inject.inject(b"<p>fragment", 2).endswith(b'data-seq="2"></script>')
+    assert inject.inject(b"<body>a</body>x</BODY>", 1).endswith(b'data-seq="1" async></script></BODY>')
+    assert inject.inject(b"<p>fragment", 2).endswith(b'data-seq="2" async></script>')
 
 
 @pytest.mark.parametrize("method,status,headers,expected", [
