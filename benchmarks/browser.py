@@ -58,12 +58,13 @@ def free_port() -> int:
 class Served:
     """One devbox project serving the page (live reload on or off)."""
 
-    def __init__(self, image: str, live: bool):
+    def __init__(self, image: str, live: bool, command: str = ""):
         self.root = Path(tempfile.mkdtemp(prefix="dbx-bench-browser-"))
         self.name = f"bench-browser-{uuid.uuid4().hex[:6]}"
         self.port = free_port()
         (self.root / "app.py").write_text(APP)
-        (self.root / "devbox.yml").write_text(f"name: {self.name}\nimage: {image}\napp: app:app\n"
+        serves = f"command: {command}" if command else "app: app:app"
+        (self.root / "devbox.yml").write_text(f"name: {self.name}\nimage: {image}\n{serves}\n"
                                               f"ports: ['{self.port}:8000']\nlive_reload: {str(live).lower()}\n")
         self.env = {**os.environ, "XDG_RUNTIME_DIR": tempfile.mkdtemp(prefix="dbx-")}
         self.devbox("up", "-d")
@@ -110,8 +111,8 @@ def until(predicate, timeout=20.0, step=0.005):
     return False
 
 
-def run_live(browser, image: str, edits: int) -> list:
-    served = Served(image, live=True)
+def run_live(browser, image: str, edits: int, command: str = "") -> list:
+    served = Served(image, live=True, command=command)
     try:
         browser.get(served.url)
         until(lambda: browser.execute_script("return !!(window.__devboxLive && window.__devboxLive.source"
@@ -130,11 +131,11 @@ def run_live(browser, image: str, edits: int) -> list:
         served.down()
 
 
-def run_fixed(browser, image: str, edits: int, delay_ms: float):
+def run_fixed(browser, image: str, edits: int, delay_ms: float, command: str = ""):
     """(times, bad reloads) with a reload `delay_ms` after each save (live reload off)."""
     # Through the same proxy (a browser's kept-alive connection to the app would reach the old
     # child), with its script blocked: only when the page reloads differs.
-    served = Served(image, live=True)
+    served = Served(image, live=True, command=command)
     browser.execute_cdp_cmd("Network.enable", {})
     browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/__devbox/*"]})
     try:
@@ -165,6 +166,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edits", type=int, default=10)
     parser.add_argument("--delays", default="25,50,100,200,400,800")
+    parser.add_argument("--command", default="", help="serve with this command instead of app: app:app "
+                        "(e.g. 'flask --app app run')")
     args = parser.parse_args(argv)
     image = os.environ.get("DEVBOX_FRAMEWORKS_IMAGE")
     if not image:
@@ -175,11 +178,11 @@ def main(argv=None) -> int:
     browser = chromium.start(profile)
     rows = []
     try:
-        live = run_live(browser, image, args.edits)
+        live = run_live(browser, image, args.edits, args.command)
         rows.append(("devbox live reload (the page reloads itself)", live, 0, None))
         print(f"live: p50 {statistics.median(live):.0f} ms  max {max(live):.0f} ms  {json.dumps([round(t) for t in live])}")
         for delay in [float(d) for d in args.delays.split(",")]:
-            times, bad = run_fixed(browser, image, args.edits, delay)
+            times, bad = run_fixed(browser, image, args.edits, delay, args.command)
             p50 = statistics.median(times) if times else float("nan")
             print(f"fixed {delay:.0f} ms: {bad} of {args.edits} reloads showed the old page or an error; p50 {p50:.0f} ms")
             rows.append((f"reload {delay:.0f} ms after the save", times, bad, delay))
