@@ -71,6 +71,7 @@ class AgentStatus:
     reload_p50_ms: Optional[float] = None  # their save-to-serving time
     failure: Optional[str] = None  # what keeps what is on disk from serving, if anything
     engine: Optional[str] = None
+    live: Dict[str, str] = field(default_factory=dict)  # label ("" or a compose service) -> live-reload URL
 
     @property
     def uptime_s(self) -> float:

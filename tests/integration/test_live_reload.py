@@ -167,9 +167,11 @@ def test_a_compose_services_page_reloads_through_its_live_url(shop, browser, doc
 
     shop.write("services/web/app.py", WEB_PAGE)
     shop.devbox("up", "-d", timeout=180)
-    log = json.loads(shop.devbox("status", "--json").stdout)["agent"]["log"]
-    with open(log) as f:
-        live_url = re.search(r"web: serving (http://127\.0\.0\.1:\d+)", f.read()).group(1)
+    agent = json.loads(shop.devbox("status", "--json").stdout)["agent"]
+    live_url = agent["live"]["web"]
+    with open(agent["log"]) as f:
+        assert re.search(rf"web: serving {re.escape(live_url)}\b", f.read())
+    assert f"live reload web {live_url}" in shop.devbox("status").stdout
     assert live_url != shop.url  # compose publishes the file's port; the proxy has one of its own
     browser.get(live_url + "/")
     wait(browser, lambda b: text_of(b, "message") == "compose first", "the page")
