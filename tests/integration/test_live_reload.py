@@ -147,6 +147,44 @@ def _accepts(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+# -- command: servers -------------------------------------------------------------------------------
+
+SERVERS_APP = '''
+MESSAGE = "first text"
+PAGE = '<!doctype html><html><head></head><body><h1 id="message">{}</h1></body></html>'
+
+try:
+    from flask import Flask
+
+    app = Flask(__name__)
+    app.add_url_rule("/", "index", lambda: PAGE.format(MESSAGE))
+except ImportError:
+    app = None
+
+
+async def asgi(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = PAGE.format(MESSAGE).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/html"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+'''
+
+
+@pytest.mark.parametrize("command", ["flask --app app run", "gunicorn app:app", "uvicorn app:asgi --fd 3"])
+def test_a_command_servers_page_reloads_when_the_new_server_answers(project, frameworks_image, browser,
+                                                                    docker_client, command):
+    project.write("app.py", SERVERS_APP)
+    project.write("devbox.yml", f"name: {project.name}\nimage: {frameworks_image}\ncommand: {command}\n"
+                                f"ports: ['{project.port}:8000']\n")
+    project.devbox("up", "-d", timeout=180)
+    open_page(browser, project)
+    edit(project, "first text", "second text")
+    wait(browser, lambda b: text_of(b, "message") == "second text", "the new text, by the page's own reload", 40)
+    assert marker(browser) is None
+
+
 # -- a compose service --------------------------------------------------------------------------
 
 from tests.integration.test_compose import shop  # noqa: E402, F401 - the compose/ example, as a fixture
