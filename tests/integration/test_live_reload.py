@@ -6,6 +6,7 @@ unchanged, and `live_reload: false` leaves every answer untouched."""
 import json
 
 import pytest
+from selenium.common.exceptions import JavascriptException, NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -54,12 +55,18 @@ def edit(project, old, new):
 
 
 def text_of(browser, element_id):
-    found = browser.find_elements(By.ID, element_id)
-    return found[0].text if found else None
+    """The element's text, read in one step (a page reloading under the test has no stale
+    element to trip on)."""
+    return browser.execute_script("var e = document.getElementById(arguments[0]); return e ? e.textContent : null;",
+                                  element_id)
 
 
-def wait(browser, condition, what, timeout=20):
-    WebDriverWait(browser, timeout, 0.02).until(lambda b: condition(b), message=what)
+# A page that reloads itself under the test: a script may run while the old document goes.
+TRANSIENT = (StaleElementReferenceException, JavascriptException, NoSuchElementException)
+
+
+def wait(browser, condition, what, timeout=30):
+    WebDriverWait(browser, timeout, 0.02, ignored_exceptions=TRANSIENT).until(lambda b: condition(b), message=what)
 
 
 def open_page(browser, project):
