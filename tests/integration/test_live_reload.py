@@ -192,6 +192,34 @@ def test_a_command_servers_page_reloads_when_the_new_server_answers(project, fra
     assert marker(browser) is None
 
 
+def test_a_django_runserver_page_reloads_on_a_template_edit_and_swaps_its_stylesheet(project, frameworks_image,
+                                                                                   browser, docker_client):
+    from tests.integration.frameworks.served import copy_example
+
+    copy_example("django_site", project.root)
+    project.write("devbox.yml", f"name: {project.name}\nimage: {frameworks_image}\n"
+                                f"command: python3 manage.py runserver 0.0.0.0:8000\nports: ['{project.port}:8000']\n")
+    project.devbox("up", "-d", timeout=180)
+    body = "return document.body ? document.body.textContent : '';"
+    color = "var h = document.querySelector('h1'); return h ? getComputedStyle(h).color : null;"
+    browser.get(project.url + "/")
+    wait(browser, lambda b: "template v1" in b.execute_script(body) and b.execute_script(
+        "return !!(window.__devboxLive && window.__devboxLive.source && window.__devboxLive.source.readyState === 1)"),
+        "the page, its script connected")  # the page has no </head> or </body>: the tag is at its end
+    assert browser.execute_script(color) == "rgb(0, 128, 0)"
+    browser.execute_script("window.__marker = 'still the same page';")
+
+    css = project.root / "polls/static/polls/style.css"
+    css.write_text(css.read_text().replace("green", "blue"))  # static/**: synced, no restart
+    wait(browser, lambda b: b.execute_script(color) == "rgb(0, 0, 255)", "the new stylesheet")
+    assert marker(browser) == "still the same page"
+
+    template = project.root / "polls/templates/polls/index.html"
+    template.write_text(template.read_text().replace("template v1", "template v2"))
+    wait(browser, lambda b: "template v2" in b.execute_script(body), "the edited template, by the page's own reload", 60)
+    assert marker(browser) is None
+
+
 # -- a compose service --------------------------------------------------------------------------
 
 from tests.integration.test_compose import shop  # noqa: E402, F401 - the compose/ example, as a fixture
