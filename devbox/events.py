@@ -57,6 +57,9 @@ FORWARD_MESSAGE = "forward_message"  # line hint
 FORWARD_LOST = "forward_lost"  # status reason
 FORWARD_STOPPED = "forward_stopped"  # urls pid: `devbox down` stopped a detached forward
 
+# -- browser live reload (devbox/live/) -----------------------------------------------------------
+LIVE_PROXY = "live_proxy"  # url upstream: a live-reload proxy listens there, in front of the app
+
 # -- compose ------------------------------------------------------------------------------------
 COMPOSE_UP = "compose_up"  # cli project file services
 COMPOSE = "compose"  # line: compose's output (-v)

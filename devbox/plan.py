@@ -14,12 +14,14 @@ from devbox.devcontainer.variables import resolve_container_env
 from devbox.injected import SUPERVISOR_LAUNCHER, SUPERVISOR_ROOT, launch_argv  # noqa: F401 - re-exported
 from devbox.stop_timeout import stop_timeout
 from devbox.supervisor.protocol import STOP_SIGNALS
+from devbox.live import LIVE_LABEL, live_label
 from devbox.urls import http_url, url_host  # noqa: F401 - url_host re-exported
 
 LABEL_PROJECT = "devbox.project"
 LABEL_HASH = "devbox.config-hash"
 LABEL_ROOT = "devbox.root"
 LABEL_VERSION = "devbox.version"
+LABEL_LIVE = LIVE_LABEL  # where devbox's live-reload proxy serves the container's ports
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,9 @@ class HostFacts:
     gid: Optional[int] = None
     remote: bool = False  # the engine cannot see the host's files
     forward: bool = False  # published ports are reached through an ssh forward (ssh:// engine)
+    # devbox's live-reload proxy can reach the published ports from here (a local engine, or an
+    # ssh forward): it then takes the host ports devbox.yml names (devbox/live/).
+    live: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,10 @@ class ContainerSpec:
     # The host uid:gid that `user`'s account gets in the container (updateRemoteUserUID), or None.
     user_uid: Optional[Tuple[int, int]] = None
     gated: bool = False  # the supervisor waits for the lifecycle commands (devbox.gate)
+    # (host_ip, host_port, container_port) devbox's live-reload proxy listens on, in front of the
+    # port the container publishes on 127.0.0.1 (or the ssh forward's local end); in the config
+    # hash, so a moved port gives a container whose devbox.live label says where it is served.
+    live: Tuple[Tuple[str, int, int], ...] = ()
 
     @property
     def sync(self) -> str:
@@ -66,6 +75,8 @@ class ContainerSpec:
 
     @property
     def urls(self) -> Tuple[str, ...]:
+        if self.live:
+            return tuple(http_url(ip, port) for ip, port, _ in self.live)
         if self.forwards:
             return tuple(http_url(ip, port) for ip, port, _ in self.forwards)
         return tuple(http_url(ip, host_port) for _, ip, host_port in self.ports)
@@ -137,6 +148,7 @@ def plan(config, facts: HostFacts, image_id: str = "", supervisor_digest: str = 
     if image_env is not None:
         env = {key: resolve_container_env(value, image_env) for key, value in env.items()}
     gated = hooks.gated(config)
+    live = facts.live and config.live_reload and bool(config.ports)
     spec = ContainerSpec(
         name=f"{config.name}-devbox",
         image=config.image_tag,
@@ -145,8 +157,8 @@ def plan(config, facts: HostFacts, image_id: str = "", supervisor_digest: str = 
         bind_source=str(config.root) if bind else None,
         # Behind an ssh forward the engine publishes on its own loopback at ports it picks: the
         # ports devbox.yml names are taken on this machine, by the forward.
-        ports=tuple((p.container_port, "127.0.0.1", 0) if facts.forward else (p.container_port, p.host_ip, p.host_port)
-                    for p in config.ports),
+        ports=tuple((p.container_port, "127.0.0.1", 0) if facts.forward or live
+                    else (p.container_port, p.host_ip, p.host_port) for p in config.ports),
         forwards=tuple((p.host_ip, p.host_port, p.container_port) for p in config.ports) if facts.forward else (),
         env=tuple(sorted(env.items())),
         user=user,
@@ -156,6 +168,7 @@ def plan(config, facts: HostFacts, image_id: str = "", supervisor_digest: str = 
         options=config.options,
         user_uid=user_uid(config, user, bind, facts),
         gated=gated,
+        live=tuple((p.host_ip, p.host_port, p.container_port) for p in config.ports) if live else (),
     )
     digest = config_hash(spec, image_id, supervisor_digest)
     labels = (
@@ -163,7 +176,7 @@ def plan(config, facts: HostFacts, image_id: str = "", supervisor_digest: str = 
         (LABEL_PROJECT, config.name),
         (LABEL_ROOT, str(config.root)),
         (LABEL_VERSION, __version__),
-    )
+    ) + (((LABEL_LIVE, live_label(spec.live)),) if spec.live else ())
     return replace(spec, labels=labels, config_hash=digest)
 
 

@@ -90,6 +90,8 @@ def restart_reason(old, new, forwarded: bool) -> Optional[str]:
         return "it now describes a compose project"
     if forwarded and new.ports != old.ports:
         return "the forwarded ports changed"
+    if new.live_reload != old.live_reload:  # the proxy holds the host ports the container then wants
+        return "live_reload changed"
     return None
 
 

@@ -71,6 +71,7 @@ class AgentStatus:
     reload_p50_ms: Optional[float] = None  # their save-to-serving time
     failure: Optional[str] = None  # what keeps what is on disk from serving, if anything
     engine: Optional[str] = None
+    live: Dict[str, str] = field(default_factory=dict)  # label ("" or a compose service) -> live-reload URL
 
     @property
     def uptime_s(self) -> float:
@@ -90,7 +91,13 @@ def published_urls(container, port: Optional[int] = None) -> List[str]:
 
 
 def published(container) -> List[Tuple[int, str]]:
-    """(container port, URL) of each published TCP port."""
+    """(container port, URL) of each published TCP port (where devbox's live-reload proxy serves
+    it, when one does: the container's own binding is an ephemeral port behind it)."""
+    from devbox.live import read_label
+
+    fronted = read_label((container.attrs.get("Config") or {}).get("Labels") or {})
+    if fronted:
+        return fronted
     bindings = container.attrs["HostConfig"].get("PortBindings") or {}
     return [(int(key.partition("/")[0]), http_url(b.get("HostIp") or "", b["HostPort"]))
             for key, group in bindings.items() if key.endswith("/tcp") for b in group or [] if b.get("HostPort")]

@@ -59,6 +59,7 @@ class Agent:
         self.rows: List[dict] = []
         self.rows_at = 0.0
         self.engine_url: Optional[str] = None
+        self.live: dict = {}  # label -> the URL of its live-reload proxy (devbox/live/)
         self._waiters = 0
         self._waiters_lock = threading.Lock()
         self._refresh = threading.Event()
@@ -142,6 +143,8 @@ class Agent:
 
     # -- the container rows `devbox status` shows, kept fresh off the reload's path -------------
     def _on_record(self, record: Record) -> None:
+        if record["event"] == events.LIVE_PROXY:
+            self.live[str(record.get("service") or "")] = str(record.get("url"))
         if record["event"] in _STATUS_TRIGGERS or (
                 record["event"] == events.SUPERVISOR and record.get("kind") in (protocol.EVENT_READY,
                                                                                protocol.EVENT_CRASHED)):
@@ -195,7 +198,8 @@ class Agent:
         agent = AgentStatus(pid=os.getpid(), started_at=self.started_at, detached=self.detached,
                             log=str(self.home.log) if self.detached else None, socket=str(self.home.socket),
                             serving=self.progress.serving, reloads=stats["reloads"],
-                            reload_p50_ms=stats["reload_p50_ms"], failure=stats["failure"], engine=self.engine_url)
+                            reload_p50_ms=stats["reload_p50_ms"], failure=stats["failure"], engine=self.engine_url,
+                            live=dict(self.live))
         return {"project": self.name, "agent": agent.to_dict(), "containers": self.fresh_rows(),
                 "containers_at": self.rows_at}
 

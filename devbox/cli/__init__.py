@@ -165,6 +165,8 @@ def agent_line(agent) -> str:
              f"reloads {agent.reloads}" + (f" (p50 {p50:.0f} ms)" if p50 is not None else "")]
     if agent.log:
         parts.append(f"log {agent.log}")
+    if agent.live and list(agent.live) != [""]:  # compose: the proxies' own URLs (a container's is its row's)
+        parts.append("live reload " + ", ".join(f"{label} {url}" for label, url in agent.live.items()))
     if agent.failure:
         parts.append(f"✗ {agent.failure}")
     return "  ".join(parts)

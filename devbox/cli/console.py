@@ -214,6 +214,11 @@ class Console:
     def on_forward_lost(self, status, reason):
         self.say(f"✗ the ssh port forward ended ({reason}); the app is unreachable here until `devbox up` again")
 
+    # -- browser live reload ---------------------------------------------------------------------
+    def on_live_proxy(self, url, upstream):
+        if self.verbose:
+            self.say(f"live reload: {url} in front of {upstream}")
+
     # -- compose ---------------------------------------------------------------------------------
     def on_compose_up(self, cli, project, file, services):
         self.width = max(len(PREFIX), *(len(name) + 2 for name in services))

@@ -22,6 +22,7 @@ from devbox.interfaces import Exec, Serving
 from devbox.paths import STATE_DIR
 from devbox.supervisor import protocol
 from devbox.targets import RELOAD_TIMEOUT
+from devbox.urls import http_url
 
 READY_TIMEOUT = 60.0
 # Where the injected supervisor's files go in the host copy: the archive paths without this.
@@ -406,6 +407,9 @@ class ComposeSession:
             hooks.attach(self.client, container, self._place(), self.lifecycle)
         watcher = self.watcher(running) if watch else None
         stop = self.stop
+        fronting = self._fronting(running)
+        if fronting is not None:
+            stop = fronting.after(stop)
         if watcher is not None:
             from devbox.compose.healing import ComposePatient
 
@@ -413,6 +417,37 @@ class ComposeSession:
             healing = serving.heal(patient, watcher, self.engine, self.config, self.report, watcher.on_batch)
             stop = serving.stopping_first(healing, stop)
         return Serving(urls=dict(running.urls), stop=stop, watcher=watcher, unsupervised=list(running.unsupervised))
+
+    # -- live reload (devbox/live/) ----------------------------------------------------------------
+    def _fronting(self, running: Running):
+        """A live-reload proxy per supervised service with a published port, on a port of its
+        own (compose publishes the port the compose file names, and an override can only add
+        ports, not take one away): its URL comes first in the service's URLs. Local engines only:
+        a remote one publishes on its own machine."""
+        if not (self.config.live_reload and not self.engine.remote and callable(getattr(self.report, "add_reader", None))):
+            return None
+        from devbox.live.fronting import Fronting
+
+        fronting = Fronting(self.report)
+        try:
+            for service in self.compose.services:
+                if running.urls.get(service.name):
+                    proxy = fronting.front(("127.0.0.1", 0), lambda s=service: self._service_address(s.name, s.port),
+                                           service=service.name, what=running.urls[service.name][0])
+                    running.urls[service.name] = [http_url(*proxy.listen), *running.urls[service.name]]
+        except BaseException:
+            fronting.close()
+            raise
+        return fronting
+
+    def _service_address(self, service: str, port: int):
+        """Where this machine reaches `service`'s first running container's `port` now."""
+        for container in self.by_service(all=False).get(service, [])[:1]:
+            for found, url in statuses.published(container):
+                if found == port:
+                    host, _, number_ = url.rpartition(":")
+                    return host.replace("http://", "").strip("[]"), int(number_)
+        return None
 
     def watcher(self, running: Running):
         """One watcher over every supervised service's paths, split per service on each batch;
@@ -429,6 +464,7 @@ class ComposeSession:
                           on_unreadable=lambda path: self.report(events.WATCH_UNREADABLE, path=path))
         watcher.start()
         return watcher
+
 
 
 def _since(started_at: Optional[str]) -> Optional[float]:

@@ -58,6 +58,7 @@ def build_config(top: Node, path: Path) -> Config:
         hooks=Hooks(**HOOKS.fields(fields.node("hooks")).set_values()),
         mounts=fields.get("mounts"),
         warnings=tuple(top.ctx.warnings),
+        live_reload=fields.get("live_reload"),
     )
 
 

@@ -266,6 +266,7 @@ class Config:
     port_labels: tuple[tuple[str, str], ...] = ()  # ("8000" or "3000-3005", label); not in to_dict()
     source: str = CONFIG_NAME  # the kind of file read: devbox.yml or devcontainer.json; not in to_dict()
     warnings: tuple[str, ...] = ()  # e.g. unset variables; not part of to_dict()
+    live_reload: bool = True  # pages open in a browser reload when the new code serves (devbox/live/)
 
     @property
     def app_port(self) -> int:

@@ -367,6 +367,16 @@ TOP = Section(
         default=(),
     ),
     Key("hooks", doc="", section=HOOKS, expand=True),
+    Key(
+        "live_reload",
+        doc=(
+            "a page of the app open in a browser reloads when the new code serves, shows a load error "
+            "over itself and swaps a saved stylesheet (a script in HTML answers, through devbox's proxy "
+            "on the host port); `false`: the app's answers reach the browser untouched"
+        ),
+        parse=values.boolean,
+        default=True,
+    ),
     Key("compose", doc="", section=COMPOSE, expand=True),
     extensions=True,
 )

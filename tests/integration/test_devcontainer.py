@@ -216,7 +216,7 @@ def test_a_remote_user_writes_bind_mounted_files_as_the_host_user(dc, docker_cli
     })
     for path in [dc.root, *dc.root.rglob("*")]:
         os.chown(path, 4321, 4321)
-    monkeypatch.setattr(sessions, "host_facts", lambda remote, forward=False: planning.HostFacts(uid=4321, gid=4321))
+    monkeypatch.setattr(sessions, "host_facts", lambda remote, forward=False, bus=False: planning.HostFacts(uid=4321, gid=4321))
     session = sessions.Session(config.load(dc.root / ".devcontainer/devcontainer.json"), engine.connect())
     try:
         container, stream = session.up()
