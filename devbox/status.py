@@ -71,6 +71,7 @@ class AgentStatus:
     reload_p50_ms: Optional[float] = None  # their save-to-serving time
     failure: Optional[str] = None  # what keeps what is on disk from serving, if anything
     engine: Optional[str] = None
+    dashboard: Optional[str] = None  # its dashboard's URL, with the token that logs a browser in
 
     @property
     def uptime_s(self) -> float:
