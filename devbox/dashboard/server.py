@@ -234,3 +234,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             pass  # the page went away
         finally:
             dashboard.unsubscribe(subscription)
+
+
+def assets_digest() -> str:
+    """sha256 over every asset's name and bytes: docs/dashboard.sha256 holds the one the
+    screenshots were made from (scripts/screenshots), so a changed page asks for new ones."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, path in asset_names().items():
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()

@@ -118,7 +118,7 @@
       addReload(r, label, "reload", {ms: r.ms, stages: [r.batch_ms, r.signal_ms, r.supervisor_ms, r.log_ms]});
       devlog(r, label, `↻ ${describe(r.paths) || "requested"} -> reloaded in ${ms(r.ms)}`);
     },
-    reload_failed(r, label) { addReload(r, label, "reload", {ms: r.ms, failed: true, note: r.summary}); },
+    reload_failed(r, label) { addReload(r, label, "reload", {ms: r.ms, failed: true, note: r.summary, stages: [r.batch_ms, r.signal_ms, r.supervisor_ms, r.log_ms]}); },
     reload_timeout(r, label) {
       addReload(r, label, "reload", {failed: true, note: `no new child within ${r.seconds} s`});
       setError("action:" + label, label, {title: `no new child answered within ${r.seconds} s of the reload`, hint: "See the logs below."});
@@ -238,12 +238,13 @@
       const tb = e.tb;
       let detail = null;
       if (tb) {
+        // The project's frames (most recent last) and the exception; the rest behind a click.
         const mine = tb.frames.filter((f) => f.project), rest = tb.frames.filter((f) => !f.project);
         const pre = h("pre", {class: "tb"});
         for (const f of mine) pre.append(h("span", {class: "frame-project", text: frameText(f) + "\n"}));
-        for (const f of rest) pre.append(h("span", {class: "frame-lib", text: frameText(f) + "\n"}));
-        pre.append(h("span", {class: "frame-project", text: tb.tail.join("\n")}));
-        detail = [pre, h("details", {}, h("summary", {text: "the whole traceback, as Python printed it"}), h("pre", {text: tb.all.join("\n")}))];
+        pre.append(h("span", {class: "exc", text: tb.tail.join("\n")}));
+        detail = [pre, h("details", {}, h("summary", {text: rest.length ? `the whole traceback (${rest.length} more frames outside the project)`
+          : "the whole traceback, as Python printed it"}), h("pre", {text: tb.all.join("\n")}))];
       }
       return h("article", {class: "error", "data-key": e.label},
         h("div", {class: "head"},
@@ -260,14 +261,16 @@
     return isNaN(t) ? null : (Date.now() - t) / 1000;
   }
   function spark(points) {
-    const w = 120, hgt = 28, svg = s("svg", {class: "spark", viewBox: `0 0 ${w} ${hgt}`, preserveAspectRatio: "none", role: "img",
-      "aria-label": `last ${points.length} reload times`});
-    if (points.length < 2) return svg;
+    // A bar per reload, newest on the right, the slowest full height: a slow one stands out.
+    const w = SPARK * 8, hgt = 28, svg = s("svg", {class: "spark", viewBox: `0 0 ${w} ${hgt}`, preserveAspectRatio: "xMaxYMid meet",
+      role: "img", "aria-label": points.length ? `last ${points.length} reloads, ${points.map((p) => ms(p.ms)).join(", ")}` : "no reloads yet"});
     const max = Math.max(...points.map((p) => p.ms || 0), 1);
-    const xy = points.map((p, i) => [i * (w / (points.length - 1)), hgt - 2 - ((p.ms || 0) / max) * (hgt - 4)]);
-    const d = xy.map(([x, y], i) => `${i ? "L" : "M"}${x.toFixed(1)} ${y.toFixed(1)}`).join(" ");
-    svg.append(s("path", {class: "area", d: `${d} L${w} ${hgt} L0 ${hgt} Z`}), s("path", {class: "line", d}));
-    points.forEach((p, i) => { if (p.failed) svg.append(s("circle", {cx: xy[i][0], cy: xy[i][1], r: 2.2})); });
+    svg.append(s("line", {class: "base", x1: 0, x2: w, y1: hgt - 0.5, y2: hgt - 0.5}));
+    points.forEach((p, i) => {
+      const bh = Math.max(2, ((p.ms || 0) / max) * (hgt - 2));
+      const x = w - (points.length - i) * 8 + 1;
+      svg.append(s("rect", {class: p.failed ? "failed" : "ok", x, y: hgt - bh, width: 6, height: bh, rx: 1}));
+    });
     return svg;
   }
   function act(action, row, button) {
@@ -278,10 +281,21 @@
       .catch((err) => alert(`devbox did not answer: ${err}`))
       .finally(() => setTimeout(() => { button.disabled = false; }, 600));
   }
+  // A service's buttons are made once and moved into each new rendering of its card, so a
+  // click never lands on a button that a re-render has just replaced.
+  const buttonSets = {};
+  function buttonsOf(name) {
+    return (buttonSets[name] = buttonSets[name] || h("div", {class: "actions"},
+      ...[["reload", "Reload", "primary"], ["rebuild", "Rebuild", ""], ["restart", "Restart", ""]].map(([a, text, cls]) =>
+        h("button", {type: "button", class: `btn ${cls}`, "data-action": a, title: `${a} ${name}`, text,
+          onclick: (e) => act(a, {name}, e.currentTarget)}))));
+  }
   function renderServices() {
     const box = $("services");
     if (!S.rows.length) { box.replaceChildren(h("p", {class: "empty", text: "waiting for the agent to start the project…"})); return; }
-    box.replaceChildren(...S.rows.map((row) => {
+    const old = {};
+    for (const card of box.querySelectorAll(".service")) old[card.dataset.service] = card;
+    const cards = S.rows.map((row) => {
       const label = S.compose ? row.name : "";
       const known = S.svc[label] || {spark: []};
       const sup = row.supervisor || {};
@@ -295,27 +309,34 @@
         ["uptime", h("span", {class: "uptime", "data-started": row.started_at || "", text: row.running ? ago(startedAgo(row.started_at)) : "–"})],
         supervised ? ["reloads", `${row.reloads || 0}` + (p50 !== null && p50 !== undefined ? ` · p50 ${ms(p50)}` : "") + (sup.generation ? ` · generation ${sup.generation}` : "")] : null,
       ].filter(Boolean);
-      const buttons = supervised ? h("div", {class: "actions"},
-        ...[["reload", "Reload", "primary"], ["rebuild", "Rebuild", ""], ["restart", "Restart", ""]].map(([a, text, cls]) =>
-          h("button", {type: "button", class: `btn ${cls}`, "data-action": a, title: `${a} ${row.name}`, text,
-            onclick: (e) => act(a, row, e.currentTarget)}))) : h("p", {class: "empty", text: "runs as compose runs it (not supervised)"});
-      return h("article", {class: `service ${st}`, "data-service": row.name},
+      const note = supervised ? null : h("p", {class: "empty", text: "runs as compose runs it (not supervised)"});
+      const card = h("article", {class: `service ${st}`, "data-service": row.name},
         h("div", {class: "row1"}, h("span", {class: "name", text: row.name}), h("span", {class: `badge ${st}`, text: st})),
         url ? h("a", {class: "url", href: url, target: "_blank", rel: "noopener noreferrer", text: url}) : h("span", {class: "url empty", text: "no published port"}),
         h("dl", {class: "facts"}, ...facts.flatMap(([k, v]) => [h("dt", {text: k}), h("dd", {}, v)])),
-        supervised ? spark(known.spark) : null, buttons);
-    }));
+        supervised ? spark(known.spark) : null, note);
+      const sig = card.outerHTML, was = old[row.name];
+      if (was && was.dataset.sig === sig) return was;  // unchanged: left as it is
+      card.dataset.sig = sig;
+      if (supervised) card.append(buttonsOf(row.name));
+      return card;
+    });
+    const current = [...box.children];
+    if (cards.length !== current.length || cards.some((c, i) => c !== current[i])) box.replaceChildren(...cards);
     renderTabs();
   }
 
   function renderReloads() {
     const body = $("reloads");
     if (!S.reloads.length) return;
-    const timed = S.reloads.filter((r) => r.ms !== undefined && r.action === "reload" && !r.failed).map((r) => r.ms).sort((a, b) => a - b);
-    const median = timed.length ? timed[Math.floor(timed.length / 2)] : 0;
+    // Slow: more than twice (and 100 ms over) the median of the same service's reloads.
+    const medians = {};
+    for (const r of S.reloads) if (r.ms !== undefined && r.action === "reload" && !r.failed) (medians[r.label] = medians[r.label] || []).push(r.ms);
+    for (const [k, v] of Object.entries(medians)) { v.sort((a, b) => a - b); medians[k] = v.length >= 3 ? v[Math.floor(v.length / 2)] : null; }
     const scale = Math.max(...S.reloads.slice(0, 50).filter((r) => r.action === "reload").map((r) => r.ms || 0), 1);
     body.replaceChildren(...S.reloads.slice(0, 100).map((r) => {
-      const slow = r.action === "reload" && !r.failed && timed.length >= 3 && r.ms > Math.max(2 * median, median + 100);
+      const median = medians[r.label];
+      const slow = r.action === "reload" && !r.failed && median && r.ms > Math.max(2 * median, median + 100);
       let bar = null;
       if (r.stages && r.stages.some((v) => v)) {
         const names = ["batch", "signal", "respawn", "log"], labels = ["save → batch", "→ signal", "→ ready", "ready → seen"];
