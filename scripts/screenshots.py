@@ -106,6 +106,9 @@ def main() -> int:
         wait_until(lambda: not driver.find_elements(By.CSS_SELECTOR, ".error"), 30, "the error to go")
         driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
         shot(driver, "dashboard-dark.png")
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "light"}]})
+        driver.set_window_size(420, 1320)  # a narrow window: one column
+        shot(driver, "dashboard-narrow.png")
         (DOCS / "dashboard.sha256").write_text(assets_digest() + "\n")
         print("screenshots: wrote docs/dashboard.sha256")
         return 0

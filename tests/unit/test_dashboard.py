@@ -267,5 +267,5 @@ def test_the_screenshots_were_made_from_the_current_page():
     recorded = (REPO / "docs" / "dashboard.sha256").read_text().strip()
     assert recorded == assets_digest(), (
         "the dashboard's assets changed since its screenshots were made: run scripts/screenshots")
-    for name in ("dashboard.png", "dashboard-error.png", "dashboard-dark.png"):
+    for name in ("dashboard.png", "dashboard-error.png", "dashboard-dark.png", "dashboard-narrow.png"):
         assert (REPO / "docs" / name).stat().st_size > 10000, name

@@ -81,6 +81,7 @@
   function addReload(rec, label, action, extra) {
     const asked = S.asked[label];
     const paths = describe(rec.paths);
+    if (asked === "rebuild" && action === "reload") { action = "rebuild"; extra = Object.assign({note: "image unchanged"}, extra); }
     const row = Object.assign({t: rec.t, seq: rec.seq, label, action,
       trigger: paths || (asked ? `${asked} button` : "requested"), byHand: !paths, fresh: !S.replaying}, extra);
     delete S.asked[label];
@@ -346,10 +347,10 @@
         bar = h("div", {class: "bar"}, h("span", {class: "s-respawn", style: `width:${(100 * r.ms / scale).toFixed(2)}%`}));
       }
       const tr = h("tr", {class: [r.failed ? "failed" : "", slow ? "slow" : "", r.fresh ? "fresh" : ""].join(" ").trim() || null, "data-seq": r.seq},
-        h("td", {class: "when", text: clock(r.t)}),
+        h("td", {class: "when hide-narrow", text: clock(r.t)}),
         h("td", {}, h("span", {class: `tag ${colour(shown(r.label))}`, text: shown(r.label)})),
-        h("td", {class: "trigger", text: r.trigger}),
-        h("td", {class: "act", text: r.failed ? `${r.action} failed` : r.action}),
+        h("td", {class: "trigger"}, ...r.trigger.split("/").flatMap((part, i) => i ? ["/", h("wbr"), part] : [part])),
+        h("td", {class: "act hide-narrow", text: r.failed ? `${r.action} failed` : r.action}),
         h("td", {class: "num", text: r.ms !== undefined ? ms(r.ms) : "–"}),
         h("td", {}, bar || h("span", {class: "empty", text: r.note || ""})));
       r.fresh = false;
