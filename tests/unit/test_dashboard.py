@@ -269,3 +269,134 @@ def test_the_screenshots_were_made_from_the_current_page():
         "the dashboard's assets changed since its screenshots were made: run scripts/screenshots")
     for name in ("dashboard.png", "dashboard-error.png", "dashboard-dark.png", "dashboard-narrow.png"):
         assert (REPO / "docs" / name).stat().st_size > 10000, name
+
+
+# -- the buttons, down to the watcher ---------------------------------------------------------------
+
+def test_a_batch_asked_for_by_hand_is_acted_on_by_the_watcher_in_turn(tmp_path):
+    from devbox.actions import Action
+    from devbox.batch import Batch
+    from tests.unit.watching import Loop
+
+    (tmp_path / "app.py").write_text("x = 1\n")
+    loop = Loop(tmp_path, act_s=0)
+    try:
+        loop.watcher.ask(Batch(action=Action.RESTART, changed=[], services=["web"]))
+        asked = wait_until(lambda: next((b for _, b in loop.batches if b.action == Action.RESTART), None), 5, 0.005,
+                           "the asked-for batch")
+        assert asked.services == ["web"] and asked.paths == []
+        (tmp_path / "app.py").write_text("x = 2\n")  # saves go on as before
+        assert loop.wait_for("app.py").action == Action.RELOAD
+    finally:
+        loop.stop()
+
+
+class FakeWatcher:
+    def __init__(self):
+        self.asked = []
+
+    def ask(self, batch):
+        self.asked.append(batch)
+
+
+def agent_with(tmp_path, rows, compose):
+    from types import SimpleNamespace
+
+    from devbox.agent.home import AgentHome
+    from devbox.agent.runner import Agent
+    from devbox.interfaces import Serving
+
+    bus = EventBus()
+    agent = Agent(AgentHome(tmp_path), open_project=None, bus=bus, name="shop")
+    agent.project = SimpleNamespace(config=SimpleNamespace(compose=object() if compose else None))
+    agent.serving = Serving(urls={}, stop=lambda: 0.0, watcher=FakeWatcher())
+    agent.rows = rows
+    return agent, bus
+
+
+def test_the_agent_asks_its_watcher_for_a_compose_services_action_and_says_so(tmp_path):
+    rows = [{"name": "web", "supervised": True}, {"name": "web.2", "supervised": True},
+            {"name": "docs", "supervised": False}]
+    agent, bus = agent_with(tmp_path, rows, compose=True)
+    seen = []
+    bus.add_reader(seen.append)
+    assert agent.act("rebuild", "web.2") == {"queued": "rebuild", "service": "web.2"}
+    batch = agent.serving.watcher.asked[0]
+    assert (batch.action, batch.services, batch.paths) == ("rebuild", ["web"], [])
+    assert [(r["event"], r.get("service"), r.get("action")) for r in seen] == [("dashboard_action", "web.2", "rebuild")]
+    agent.act("reload", "")
+    assert agent.serving.watcher.asked[1].services == []  # every supervised service
+    for action, service, why in (("explode", "web", "unknown action"), ("reload", "docs", "no supervised service"),
+                                 ("restart", "nope", "no supervised service")):
+        with pytest.raises(ActionRefused, match=why):
+            agent.act(action, service)
+    assert len(agent.serving.watcher.asked) == 2
+
+
+def test_a_single_containers_button_names_no_service(tmp_path):
+    agent, bus = agent_with(tmp_path, [{"name": "shop", "supervised": None}], compose=False)
+    agent.act("restart", "shop")
+    assert agent.serving.watcher.asked[0].services == []
+    assert "service" not in bus.subscribe(since=0).get(timeout=1)
+
+
+def test_compose_acts_on_the_services_a_batch_asked_for_names():
+    from types import SimpleNamespace
+
+    from devbox.batch import Batch
+    from devbox.compose.dispatch import Dispatcher
+
+    running = SimpleNamespace(targets=[SimpleNamespace(service="web", label="web"), SimpleNamespace(service="web", label="web.2"),
+                                       SimpleNamespace(service="api", label="api")])
+    dispatcher = Dispatcher(session=None, running=running, union=None)
+    assert dispatcher._asked(Batch(action="reload", changed=[], services=["web"])) == {"web": ("reload", [], [])}
+    assert dispatcher._asked(Batch(action="rebuild", changed=[], services=[])) == {
+        "web": ("rebuild", [], []), "api": ("rebuild", [], [])}
+    assert dispatcher._asked(Batch(action="reload", changed=[], services=["gone"])) == {}
+
+
+# -- what the terminal says -------------------------------------------------------------------------
+
+def test_up_prints_the_dashboards_url_on_one_line_and_status_shows_it():
+    import io
+
+    from devbox.cli import agent_line
+    from devbox.cli.console import Console
+    from devbox.status import AgentStatus
+
+    out = io.StringIO()
+    console = Console(out=out)
+    console.bus("project_up", urls={"": ["http://127.0.0.1:8000"]}, unsupervised=[], detached=False, log=None, pid=1,
+                dashboard="http://127.0.0.1:9999/?token=abc")
+    console.bus("dashboard_action", service="web", action="reload")
+    console.bus("reloaded", service="web", paths=[], ms=41.0)
+    lines = out.getvalue().splitlines()
+    assert "[devbox] dashboard http://127.0.0.1:9999/?token=abc  (`devbox open` opens it)" in lines
+    assert "[devbox] web: reload asked for on the dashboard" in lines
+    assert "[devbox] web: ↻ requested -> reloaded in 41 ms" in lines
+    agent = AgentStatus(pid=1, started_at=0.0, detached=False, socket="s", dashboard="http://127.0.0.1:9999/?token=abc")
+    assert "dashboard http://127.0.0.1:9999/?token=abc" in agent_line(agent)
+    assert agent.to_dict()["dashboard"] == "http://127.0.0.1:9999/?token=abc"  # status --json: agent.dashboard
+
+
+def test_dashboard_port_is_read_from_devbox_yml(tmp_path):
+    from devbox import config
+    from devbox.errors import ConfigError
+
+    (tmp_path / "devbox.yml").write_text("app: a:b\ndashboard:\n  port: 8765\n")
+    assert config.load(tmp_path / "devbox.yml", cwd=tmp_path, environ={}).dashboard.port == 8765
+    (tmp_path / "devbox.yml").write_text("app: a:b\n")
+    assert config.load(tmp_path / "devbox.yml", cwd=tmp_path, environ={}).dashboard.port == 0
+    (tmp_path / "devbox.yml").write_text("app: a:b\ndashboard: {port: 70000}\n")
+    with pytest.raises(ConfigError, match="dashboard.port|port"):
+        config.load(tmp_path / "devbox.yml", cwd=tmp_path, environ={})
+
+
+def test_a_taken_dashboard_port_is_said_with_what_to_do():
+    from devbox.errors import DevboxError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(DevboxError, match="dashboard.port"):
+            Dashboard(EventBus(), status=dict, act=lambda a, s: {}, port=taken.getsockname()[1])
