@@ -88,6 +88,7 @@
     S.reloads.unshift(row);
     S.reloads.length = Math.min(S.reloads.length, MAX_RELOADS);
     if (row.ms !== undefined) {
+      svc(label).last = {t: row.t, ms: row.ms, failed: !!row.failed};
       const spark = svc(label).spark;
       spark.push({ms: row.ms, failed: !!row.failed});
       if (spark.length > SPARK) spark.shift();
@@ -235,6 +236,7 @@
     const box = $("errors");
     const errors = Object.values(S.errors).sort((a, b) => b.t - a.t);
     box.hidden = !errors.length;
+    document.title = `${errors.length ? "✗ " : ""}${S.project} · devbox`;
     box.replaceChildren(...errors.map((e) => {
       const tb = e.tb;
       let detail = null;
@@ -308,11 +310,14 @@
         ["image", row.image], ["container", row.container],
         supervised ? ["pids", sup.supervisor_pid ? `supervisor ${sup.supervisor_pid}` + (sup.child_pid ? ` · app ${sup.child_pid}` : "") : "–"] : null,
         ["uptime", h("span", {class: "uptime", "data-started": row.started_at || "", text: row.running ? ago(startedAgo(row.started_at)) : "–"})],
+        supervised && known.last ? ["last", h("span", {class: "last-reload", "data-t": known.last.t,
+          text: `${ago(Date.now() / 1000 - known.last.t)} ago · ${ms(known.last.ms)}${known.last.failed ? " · failed" : ""}`})] : null,
         supervised ? ["reloads", `${row.reloads || 0}` + (p50 !== null && p50 !== undefined ? ` · p50 ${ms(p50)}` : "") + (sup.generation ? ` · generation ${sup.generation}` : "")] : null,
       ].filter(Boolean);
       const note = supervised ? null : h("p", {class: "empty", text: "runs as compose runs it (not supervised)"});
       const card = h("article", {class: `service ${st}`, "data-service": row.name},
-        h("div", {class: "row1"}, h("span", {class: "name", text: row.name}), h("span", {class: `badge ${st}`, text: st})),
+        h("div", {class: "row1"}, h("button", {type: "button", class: "name", title: `only ${row.name}'s logs`, "data-logs": S.compose ? row.name : "", text: row.name}),
+          h("span", {class: `badge ${st}`, text: st})),
         url ? h("a", {class: "url", href: url, target: "_blank", rel: "noopener noreferrer", text: url}) : h("span", {class: "url empty", text: "no published port"}),
         h("dl", {class: "facts"}, ...facts.flatMap(([k, v]) => [h("dt", {text: k}), h("dd", {}, v)])),
         supervised ? spark(known.spark) : null, note);
@@ -361,7 +366,7 @@
   function renderAgent() {
     const a = S.agent;
     $("project").textContent = S.project || "";
-    document.title = `${S.project} · devbox`;
+    document.title = `${Object.keys(S.errors).length ? "✗ " : ""}${S.project} · devbox`;
     if (!a) return;
     const parts = [h("span", {}, "agent pid ", h("b", {text: a.pid})), ` · up ${ago(Date.now() / 1000 - a.started_at)}`,
       ` · reloads ${a.reloads}` + (a.reload_p50_ms !== null && a.reload_p50_ms !== undefined ? ` (p50 ${ms(a.reload_p50_ms)})` : "")];
@@ -379,13 +384,28 @@
       S.agent = st.agent;
       S.rows = st.containers || [];
       if (S.rows.some((r) => r.supervised !== null && r.supervised !== undefined)) S.compose = true;
+      for (const row of S.rows) {  // a crash older than the records the agent keeps: still pinned
+        const label = S.compose ? row.name : "";
+        if (row.crashed && !S.errors["app:" + label]) {
+          setError("app:" + label, label, {title: "the app failed to load", hint: "`devbox logs` shows why; devbox reloads it at the next save."});
+        }
+      }
       renderAgent();
       dirty.services = true;
       schedule();
     }).catch(() => {});
   }
+  $("services").addEventListener("click", (e) => {  // a service's name: its logs only
+    const name = e.target.closest("button.name");
+    if (!name) return;
+    S.logService = name.dataset.logs; $("log-tabs").dataset.labels = ""; renderTabs(); refilter();
+    $("logs").scrollIntoView({behavior: "smooth", block: "nearest"});
+  });
   setInterval(() => {
     for (const node of document.querySelectorAll(".uptime[data-started]")) if (node.dataset.started) node.textContent = ago(startedAgo(node.dataset.started));
+    for (const node of document.querySelectorAll(".last-reload[data-t]")) {
+      node.textContent = node.textContent.replace(/^.*? ago/, `${ago(Date.now() / 1000 - Number(node.dataset.t))} ago`);
+    }
     renderAgent();
   }, 1000);
   setInterval(refresh, 10000);
