@@ -10,6 +10,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from tests.integration.test_compose import shop  # noqa: F401 - the compose/ example, as a fixture
+from tests.project import HELLO_APP
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.browser]
@@ -135,4 +136,16 @@ def test_a_request_without_the_token_is_refused_and_devbox_open_opens_the_page(p
     press(browser, project.name, "reload")
     wait_until(lambda: "reload button" in row_texts(browser)[0], 30, 0.05, "the reload row")
     assert project.get("/") == (200, "v1\n")
+
+    # Restart and rebuild of a single container: a new container process, then an image that
+    # came out the same (`image:`, found cached): the container kept, reloaded.
+    started = docker_client.containers.get(f"{project.name}-devbox").attrs["State"]["StartedAt"]
+    press(browser, project.name, "restart")
+    wait_until(lambda: "restart button restart" in row_texts(browser)[0], 60, 0.05, "the restart row")
+    assert docker_client.containers.get(f"{project.name}-devbox").attrs["State"]["StartedAt"] != started
+    project.write("app.py", HELLO_APP.replace('BODY = "v1"', 'BODY = "v2"'))
+    project.wait_body("v2\n")  # still watched and reloaded after the restart
+    press(browser, project.name, "rebuild")
+    wait_until(lambda: "rebuild button rebuild" in row_texts(browser)[0], 60, 0.05, "the rebuild row")
+    assert not browser.find_elements(By.CSS_SELECTOR, ".error")
     project.devbox("down")
