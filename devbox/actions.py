@@ -13,6 +13,8 @@ class Action(str, enum.Enum):
     SYNC = "sync"  # the app reads it without restarting (watch.no_reload): copy it, if copying
     RELOAD = "reload"  # a new child (SIGHUP to the supervisor)
     REBUILD = "rebuild"  # an image input (watch.rebuild): rebuild and recreate
+    # Never chosen for a path: asked for by hand (the dashboard's button), it outranks them all.
+    RESTART = "restart"  # restart the container (a new supervisor), then serve again
 
     def __str__(self) -> str:
         return self.value

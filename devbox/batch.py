@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List
+from typing import List, Optional
 
 from devbox.actions import Action
 
@@ -15,6 +15,9 @@ class Batch:
     deleted: List[str] = field(default_factory=list)
     t0: float = 0.0  # epoch seconds of the earliest write in the batch (file mtime), else arrival
     at: float = 0.0  # epoch seconds when the watcher handed the batch over
+    # Asked for by hand (the dashboard), not by a save: for these compose services ([] or
+    # [""]: every one, or the single container), whatever the paths say.
+    services: Optional[List[str]] = None
 
     @property
     def paths(self) -> List[str]:

@@ -67,13 +67,16 @@ COMPOSE_UNUSABLE = "compose_unusable"  # error
 
 # -- the agent (devbox/agent/) ---------------------------------------------------------------
 AGENT_STARTED = "agent_started"  # pid socket log detached: it holds the project's lock
-SERVING = "project_up"  # urls {label: [url]} unsupervised detached: the project serves
+SERVING = "project_up"  # urls {label: [url]} unsupervised detached dashboard: the project serves
 BATCH = "batch"  # action changed deleted: a save seen, the action chosen for it
 # What the engine's own event stream says (devbox.engine_watch), devbox's own stops and starts
 # included; what devbox.recovery does about it is said by the events above, so these render
 # only at -v.
 CONTAINER_EXITED = "container_exited"  # name id exit_code: the engine says a container died
 CONTAINER_STARTED = "container_started"  # name id: ... or (re)started
+# The dashboard (devbox/dashboard/): it listens, and a button was pressed on it.
+DASHBOARD_STARTED = "dashboard_started"  # address port: the dashboard listens (its URL with the token: project_up)
+DASHBOARD_ACTION = "dashboard_action"  # action (reload, rebuild, restart): a button pressed (`service`: whose)
 AGENT_FAILED = "agent_failed"  # error: it could not start serving, and exits
 AGENT_STOPPED = "agent_stopped"  # seconds: what it started is stopped; it exits
 

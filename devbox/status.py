@@ -72,6 +72,7 @@ class AgentStatus:
     failure: Optional[str] = None  # what keeps what is on disk from serving, if anything
     engine: Optional[str] = None
     live: Dict[str, str] = field(default_factory=dict)  # label ("" or a compose service) -> live-reload URL
+    dashboard: Optional[str] = None  # its dashboard's URL, with the token that logs a browser in
 
     @property
     def uptime_s(self) -> float:

@@ -19,6 +19,7 @@ from devbox import docker_time, events, filters, supervisor_argv
 from devbox import plan as planning
 from devbox.logs import READY_EVENTS, LogStream, reporting_stream
 from devbox.supervisor import protocol
+from devbox.actions import Action
 from devbox.batch import Batch
 
 RELOAD_TIMEOUT = 60.0
@@ -42,6 +43,12 @@ class Target:
             self.reload(batch)
         elif batch.action == filters.SYNC:
             self.sync(batch)
+        elif batch.action == Action.RESTART:
+            self.restart_container(batch)
+
+    def restart_container(self, batch: Batch) -> None:
+        """Restart the container (asked for by hand); serving again when this returns."""
+        raise NotImplementedError
 
     def reload(self, batch: Batch) -> None:
         self.copy(batch)
@@ -202,6 +209,18 @@ class ContainerTarget(Target):
                 sync.send(self.container, self.session.config, batch.changed, batch.deleted)
             except SyncError as exc:  # one bad batch must not end the session; the next save retries
                 self.report(events.SYNC_FAILED, paths=batch.paths, error=str(exc))
+
+    def restart_container(self, batch: Batch) -> None:
+        """`docker restart`, then follow the new supervisor until it serves (recovery, which
+        takes turns with this on `lock`, then finds it running and followed: no fault)."""
+        from devbox.stop_timeout import stop_timeout
+
+        with self.lock:
+            started = time.monotonic()
+            self.container.restart(timeout=stop_timeout(self.session.config.stop_grace))
+            self.refollow("")
+            self.session.wait_ready(self.container, self.stream, after=0, timeout=RELOAD_TIMEOUT)
+            self.report(events.CONTAINER_RESTARTED, name=self.container.name, seconds=time.monotonic() - started)
 
     def rebuild(self, batch: Batch) -> None:
         self.report(events.REBUILDING, paths=batch.paths)

@@ -205,6 +205,8 @@ class Watcher:
         self.polls = 0
         self.on_quiet: Callable[[int], None] = lambda poll: None
         self.hurry = threading.Event()
+        self._asked: List[Batch] = []  # batches asked for by hand (`ask`), acted on in turn
+        self._asked_lock = threading.Lock()
         self.reconfigure(paths, path_filter, debounce_ms)
 
     # -- setup ---------------------------------------------------------------------------------
@@ -297,6 +299,18 @@ class Watcher:
         self.hurry.set()
         self._interrupt()
 
+    def ask(self, batch: Batch) -> None:
+        """Act on `batch` (asked for by hand: the dashboard's buttons) in the watcher's loop, in
+        turn with the saves, as soon as the action under way (if any) ends."""
+        with self._asked_lock:
+            self._asked.append(batch)
+        self._interrupt()
+
+    def _take_asked(self) -> List[Batch]:
+        with self._asked_lock:
+            asked, self._asked = self._asked, []
+        return asked
+
     def _interrupt(self) -> None:
         waker = self._waker
         if waker is not None:
@@ -370,6 +384,8 @@ class Watcher:
                         self.contents.prime(self._unknown_files())
                     else:
                         self._rescan()
+                for asked in self._take_asked():
+                    self._act(asked)
                 self.polls += 1
                 raw = self._collect(burst_since)
                 if raw is None:

@@ -31,6 +31,7 @@ _STATUS_TRIGGERS = {events.SERVING, events.CONTAINER_EXITED, events.CONTAINER_ST
                     events.REBUILT, events.CONFIG_APPLIED}
 STATUS_MIN_INTERVAL_S = 0.2
 ROWS_TIMEOUT_S = 3.0  # the longest a status request waits for rows being read
+ACTIONS = ("reload", "rebuild", "restart")  # the dashboard's buttons
 
 
 class AgentRunning(DevboxError):
@@ -45,7 +46,7 @@ class AgentRunning(DevboxError):
 
 class Agent:
     def __init__(self, home: AgentHome, open_project: Callable[[Callable[..., None]], Project], bus: EventBus,
-                 detached: bool = False, name: str = "", config_path: str = ""):
+                 detached: bool = False, name: str = "", config_path: str = "", dashboard_port: Optional[int] = 0):
         self.home = home
         self.name = name
         self.open_project = open_project
@@ -66,6 +67,8 @@ class Agent:
         self._rows_cond = threading.Condition()
         self._rows_wanted = self._rows_done = 0
         self._stopping = threading.Event()
+        self.dashboard_port = dashboard_port  # None: no dashboard (a test's agent); 0: a free port
+        self.dashboard = None
         bus.add_reader(self.progress)
         bus.add_reader(self._on_record)
 
@@ -84,6 +87,7 @@ class Agent:
             self.home.write_info(self.hello({}))
             self.bus(events.AGENT_STARTED, pid=os.getpid(), socket=str(self.home.socket),
                      log=str(self.home.log) if self.detached else None, detached=self.detached)
+            self._start_dashboard()
             self._serve_and_watch()
         except KeyboardInterrupt:
             if self.serving is None:  # stopped while starting: serve cleaned up; exit as interrupted
@@ -96,6 +100,8 @@ class Agent:
             try:
                 self._stop_serving()
             finally:
+                if self.dashboard is not None:
+                    self.dashboard.close()
                 if server is not None:
                     server.close()
                 lock.release()
@@ -107,7 +113,8 @@ class Agent:
         self._wire(watcher)
         self.bus(events.SERVING, urls={label or "": urls for label, urls in self.serving.urls.items()},
                  unsupervised=self.serving.unsupervised, detached=self.detached,
-                 log=str(self.home.log) if self.detached else None, pid=os.getpid())
+                 log=str(self.home.log) if self.detached else None, pid=os.getpid(),
+                 dashboard=self.dashboard.url if self.dashboard is not None else None)
         threading.Thread(target=self._status_loop, name="status", daemon=True).start()
         engine = getattr(self.project, "engine", None)  # connected by now: serve needed it
         self.engine_url = engine.url if engine is not None else None
@@ -199,7 +206,8 @@ class Agent:
                             log=str(self.home.log) if self.detached else None, socket=str(self.home.socket),
                             serving=self.progress.serving, reloads=stats["reloads"],
                             reload_p50_ms=stats["reload_p50_ms"], failure=stats["failure"], engine=self.engine_url,
-                            live=dict(self.live))
+                            live=dict(self.live),
+                            dashboard=self.dashboard.url if self.dashboard is not None else None)
         return {"project": self.name, "agent": agent.to_dict(), "containers": self.fresh_rows(),
                 "containers_at": self.rows_at}
 
@@ -218,6 +226,42 @@ class Agent:
                 watcher = self.serving.watcher if self.serving is not None else None
                 if not self._waiters and watcher is not None:
                     watcher.hurry.clear()
+
+    # -- the dashboard (devbox/dashboard/) --------------------------------------------------------
+    def _start_dashboard(self) -> None:
+        if self.dashboard_port is None:
+            return
+        from devbox.dashboard.server import Dashboard
+
+        self.dashboard = Dashboard(self.bus, status=lambda: self.status({}), act=self.act,
+                                   hello=lambda: self.hello({}), port=self.dashboard_port).start()
+        self.bus(events.DASHBOARD_STARTED, address=self.dashboard.address, port=self.dashboard.port)
+
+    def act(self, action: str, service: str = "") -> dict:
+        """A dashboard button: `action` (reload, rebuild, restart) for the compose service
+        `service` (its label; "" for every one, or the single container), acted on by the
+        watcher in turn with the saves. Said first (DASHBOARD_ACTION), so the page shows it."""
+        from devbox.actions import Action
+        from devbox.batch import Batch
+        from devbox.dashboard.server import ActionRefused
+
+        if action not in ACTIONS:
+            raise ActionRefused(f"unknown action {action!r} (known: {', '.join(ACTIONS)})")
+        watcher = self.serving.watcher if self.serving is not None else None
+        if watcher is None:
+            raise ActionRefused("the project is not serving yet")
+        labels = {str(row.get("name")) for row in self.rows if row.get("supervised") is not False}
+        if service and service not in labels:
+            raise ActionRefused(f"no supervised service {service!r} (supervised: {', '.join(sorted(labels)) or 'none'})")
+        compose = getattr(getattr(self.project, "config", None), "compose", None) is not None
+        if not compose:
+            service = ""  # the single container's row is named for the project
+        self.bus(events.DASHBOARD_ACTION, service=service or None, action=action)
+        now = time.time()
+        # A replica's label (web.2) names its service's containers (web): compose acts per service.
+        services = [service.partition(".")[0]] if service else []
+        watcher.ask(Batch(action=Action(action), changed=[], t0=now, at=now, services=services))
+        return {"queued": action, "service": service}
 
     def stop(self, request: dict) -> dict:
         """Stop from another thread: the main thread gets SIGTERM, as from `kill`, and stops

@@ -167,6 +167,8 @@ def agent_line(agent) -> str:
         parts.append(f"log {agent.log}")
     if agent.live and list(agent.live) != [""]:  # compose: the proxies' own URLs (a container's is its row's)
         parts.append("live reload " + ", ".join(f"{label} {url}" for label, url in agent.live.items()))
+    if agent.dashboard:
+        parts.append(f"dashboard {agent.dashboard}")
     if agent.failure:
         parts.append(f"✗ {agent.failure}")
     return "  ".join(parts)
@@ -220,6 +222,10 @@ def cmd_logs(args, console) -> int:
 
 def cmd_events(args, console) -> int:
     return agent_cli.cmd_events(args, console, config_path(args.file))
+
+
+def cmd_open(args, console) -> int:
+    return agent_cli.cmd_open(args, console, config_path(args.file))
 
 
 def cmd_wait(args, console) -> int:
@@ -284,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", type=int, default=None, metavar="SEQ",
                    help="first the events after this sequence number that the agent still holds (0: all)")
     p.set_defaults(func=cmd_events)
+
+    p = sub.add_parser("open", parents=[common], help="open the agent's dashboard in the browser")
+    p.set_defaults(func=cmd_open)
 
     p = sub.add_parser("wait", parents=[common],
                        help="return once what is on disk serves (exit 0) or failed to load (exit 1)")

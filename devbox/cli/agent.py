@@ -49,7 +49,8 @@ def up(args, console, cfg, make_project) -> int:
     from devbox.agent.runner import Agent, AgentRunning
 
     agent = Agent(home, open_project=lambda report: make_project(cfg, report), bus=console.bus,
-                  detached=args.agent, name=cfg.name, config_path=str(cfg.path))
+                  detached=args.agent, name=cfg.name, config_path=str(cfg.path),
+                  dashboard_port=cfg.dashboard.port)
     try:
         agent.run()
     except AgentRunning:  # another `up` took the lock between our look and our start
@@ -68,8 +69,11 @@ def already_up(client: AgentClient, console, attach: bool) -> int:
     settled = client.request("wait", read_timeout=SETTLE_TIMEOUT_S + 5.0, timeout=SETTLE_TIMEOUT_S)
     if settled.get("error"):
         console.say(f"✗ {settled['error']}")
-    for row in client.request("status").get("containers", []):
+    status = client.request("status")
+    for row in status.get("containers", []):
         console.say(f"{row['name']}: {' '.join(row['urls']) or row['state']}")
+    if (status.get("agent") or {}).get("dashboard"):
+        console.say(f"dashboard {status['agent']['dashboard']}  (`devbox open` opens it)")
     if not attach:
         console.say(f"already up: agent {where}; `devbox logs -f` follows it, `devbox down` stops it")
         return 0
@@ -153,6 +157,23 @@ def cmd_events(args, console, path: Path) -> int:
             out.flush()
     except (KeyboardInterrupt, BrokenPipeError):
         pass
+    return 0
+
+
+def cmd_open(args, console, path: Path) -> int:
+    """`devbox open`: the dashboard in the user's browser (its URL logs the browser in); the URL
+    printed when no browser can be started here."""
+    import webbrowser
+
+    agent = needed_client(path).request("status").get("agent") or {}
+    url = agent.get("dashboard")
+    if not url:
+        raise DevboxError("the agent serves no dashboard", "start the project again with `devbox up`")
+    try:
+        opened = webbrowser.open(url)
+    except webbrowser.Error:
+        opened = False
+    console.say(f"opened {url}" if opened else f"no browser to open here; open {url}")
     return 0
 
 

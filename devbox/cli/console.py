@@ -253,18 +253,27 @@ class Console:
         if self.verbose:
             self.say(f"agent pid {pid} listening on {socket}" + (f", log {log}" if log else ""))
 
-    def on_project_up(self, urls, unsupervised, detached, log, pid):
+    def on_project_up(self, urls, unsupervised, detached, log, pid, dashboard=None):
         how = (f"agent pid {pid} in the background, log {log}: `devbox logs -f`, `devbox down`" if detached
                else "Ctrl-C to stop")
         if list(urls) == [""]:  # a single container
             self.say(f"serving {labelled(urls[''][0], self.app_label()) if urls[''] else '(no published port)'}  ({how})")
-            return
-        for service, service_urls in urls.items():
-            url = labelled(service_urls[0], self.app_label(service)) if service_urls else "(port not published)"
-            self.say(f"{service}: serving {url}")
-        for service in unsupervised:
-            self.say(f"{service}: running as compose runs it (not supervised)")
-        self.say(how)
+        else:
+            for service, service_urls in urls.items():
+                url = labelled(service_urls[0], self.app_label(service)) if service_urls else "(port not published)"
+                self.say(f"{service}: serving {url}")
+            for service in unsupervised:
+                self.say(f"{service}: running as compose runs it (not supervised)")
+            self.say(how)
+        if dashboard:
+            self.say(f"dashboard {dashboard}  (`devbox open` opens it)")
+
+    def on_dashboard_started(self, address, port):
+        if self.verbose:
+            self.say(f"dashboard listening on {address}")
+
+    def on_dashboard_action(self, action):
+        self.say(f"{action} asked for on the dashboard")
 
     def on_batch(self, action, changed, deleted):
         if self.verbose:
@@ -301,6 +310,8 @@ def _shown(path) -> str:
 
 
 def describe(paths: List[str], verb: str = "changed") -> str:
+    if not paths:  # asked for by hand (a dashboard button), not by a save
+        return "requested"
     if len(paths) == 1:
         return f"{paths[0]} {verb}"
     shown = ", ".join(paths[:2])

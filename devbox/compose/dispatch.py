@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
+import time
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
@@ -14,7 +15,7 @@ from devbox.actions import Action
 from devbox.errors import DevboxError
 from devbox.paths import covers
 from devbox.supervisor import protocol
-from devbox.targets import Target
+from devbox.targets import RELOAD_TIMEOUT, Target
 from devbox.batch import Batch
 
 
@@ -119,7 +120,7 @@ class Dispatcher:
         self.lock = threading.Lock()
 
     def act(self, batch: Batch) -> None:
-        parts = self.union.split(batch.changed, batch.deleted)
+        parts = self._asked(batch) if batch.services is not None else self.union.split(batch.changed, batch.deleted)
         if not parts:
             return
         rebuild = sorted(name for name, (action, _, _) in parts.items() if action == filters.REBUILD)
@@ -133,7 +134,7 @@ class Dispatcher:
                 action, changed, deleted = parts[target.service]
                 # An image that came out the same keeps its container: a reload then does.
                 action = filters.RELOAD if action == filters.REBUILD else action
-                jobs.append((target, Batch(action=action, changed=changed, deleted=deleted, t0=batch.t0)))
+                jobs.append((target, Batch(action=action, changed=changed, deleted=deleted, t0=batch.t0, at=batch.at)))
         if len(jobs) <= 1:
             for job in jobs:
                 self._act(*job)
@@ -142,12 +143,34 @@ class Dispatcher:
             for future in [pool.submit(self._act, target, sub) for target, sub in jobs]:
                 future.result()
 
+    def _asked(self, batch: Batch) -> Dict[str, Tuple[str, List[str], List[str]]]:
+        """A batch asked for by hand (the dashboard): its action for the services it names
+        (none: every supervised one), whatever its paths."""
+        names = [t.service for t in self.running.targets]
+        wanted = [name for name in (batch.services or names) if name]
+        return {name: (batch.action, [], []) for name in dict.fromkeys(wanted or names) if name in names}
+
+    def _restart(self, target: ServiceTarget) -> None:
+        """`docker restart` of the service's container, followed until its new supervisor serves
+        (recovery takes turns with this on its lock, and then finds it running and followed)."""
+        from devbox import logs
+        from devbox.stop_timeout import stop_timeout
+
+        started = time.monotonic()
+        target.container.restart(timeout=stop_timeout(self.session.config.stop_grace))
+        self.session.refollow(self.running, target.label)
+        logs.wait_ready(target.container, target.stream, after=0, timeout=RELOAD_TIMEOUT)
+        target.report(events.CONTAINER_RESTARTED, name=target.container.name, seconds=time.monotonic() - started)
+
     def _act(self, target: ServiceTarget, batch: Batch) -> None:
         """One service's action; its failure (say, its container was removed) is reported and
         the others and the watcher carry on."""
         import docker
 
         try:
+            if batch.action == Action.RESTART:
+                self._restart(target)
+                return
             target.act(batch)
         except (DevboxError, docker.errors.DockerException) as exc:
             target.report(events.ACTION_FAILED, paths=batch.paths, error=str(exc).splitlines()[0])

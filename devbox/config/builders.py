@@ -11,9 +11,9 @@ from typing import Optional
 
 from devbox.config import names, values
 from devbox.config.model import (
-    COMPOSE_FILE_NAMES, DEFAULT_REBUILD, Build, Compose, Config, Hooks, Reload, Service, Watch,
+    COMPOSE_FILE_NAMES, DEFAULT_REBUILD, Build, Compose, Config, Dashboard, Hooks, Reload, Service, Watch,
 )  # fmt: skip
-from devbox.config.schema import BUILD, COMPOSE, HOOKS, RELOAD, SERVICE, SERVICE_WATCH, TOP, WATCH, Fields, Section
+from devbox.config.schema import BUILD, COMPOSE, DASHBOARD, HOOKS, RELOAD, SERVICE, SERVICE_WATCH, TOP, WATCH, Fields, Section
 from devbox.config.tree import Node
 from devbox.supervisor import protocol
 
@@ -57,6 +57,7 @@ def build_config(top: Node, path: Path) -> Config:
         compose=compose,
         hooks=Hooks(**HOOKS.fields(fields.node("hooks")).set_values()),
         mounts=fields.get("mounts"),
+        dashboard=Dashboard(**DASHBOARD.fields(fields.node("dashboard")).set_values()),
         warnings=tuple(top.ctx.warnings),
         live_reload=fields.get("live_reload"),
     )

@@ -201,6 +201,11 @@ class Reload:
 
 
 @dataclass(frozen=True)
+class Dashboard:
+    port: int = 0  # the agent's dashboard on 127.0.0.1; 0: a free port
+
+
+@dataclass(frozen=True)
 class Service:
     """A compose service that devbox supervises: the supervisor runs `app` or `command` in it
     and binds `port` (a container port)."""
@@ -259,6 +264,7 @@ class Config:
     hooks: Hooks = Hooks()
     mounts: tuple[Mount, ...] = ()
     options: ContainerOptions = ContainerOptions()
+    dashboard: Dashboard = Dashboard()
     # devcontainer.json only:
     workspace_mount: Optional[Mount] = None  # replaces the project's own mount; None: root at workdir
     update_remote_user_uid: bool = False  # give `user`'s account the host uid:gid (Linux, bind mounts)

@@ -213,6 +213,14 @@ RELOAD = Section(
         default=True,
     ),
 )
+DASHBOARD = Section(
+    Key(
+        "port",
+        doc="the port of the agent's dashboard (`devbox open`), on 127.0.0.1 only; `0`: a free one",
+        parse=lambda node: node.integer(0, 65535),
+        default=0,
+    ),
+)
 BUILD = Section(
     Key("context", doc="the build context, relative to devbox.yml", parse=values.text, default="."),
     Key("dockerfile", doc="relative to the context", parse=values.text, default=DEFAULT_DOCKERFILE),
@@ -377,6 +385,7 @@ TOP = Section(
         parse=values.boolean,
         default=True,
     ),
+    Key("dashboard", doc="", section=DASHBOARD, expand=True),
     Key("compose", doc="", section=COMPOSE, expand=True),
     extensions=True,
 )
