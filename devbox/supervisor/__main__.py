@@ -1,10 +1,14 @@
 """python3 -m devbox.supervisor [--app mod:callable | -- COMMAND ...] [options]"""
 
-import argparse
-import os
-import sys
+from devbox.supervisor import bytecode
 
-from devbox.supervisor import protocol
+bytecode.private_caches()  # before the other imports: the stdlib's own caches, not recompiled
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+
+from devbox.supervisor import protocol  # noqa: E402
 
 
 def parse_args(argv):

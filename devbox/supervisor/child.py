@@ -110,7 +110,7 @@ def _load_or_report(spec, control, monitor, poll_modules, report_root=None):
 
     With `report_root`, first tell the parent which dependencies (modules outside that project
     directory) the import added, so its warm template imports them for the next child."""
-    bytecode.avoid_racy_bytecode()
+    bytecode.private_caches(*(r for r in (report_root, os.getcwd()) if r))
     before = set(sys.modules)
     failure = None
     try:

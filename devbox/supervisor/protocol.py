@@ -133,12 +133,15 @@ INSTALL_ROOT = "/opt/devbox"  # the host copies this package to INSTALL_ROOT/dev
 RECEIVER_MODULE = "devbox.supervisor.receiver"  # copy mode: applies batches sent on its stdin
 REMOVE_MODULE = "devbox.supervisor.remove"  # copy mode: removes paths given as arguments
 # First on sys.path while the program imports itself: a project may have its own `devbox`.
-_BOOTSTRAP = "import sys; sys.path.insert(0, %r); from %s import main; sys.exit(main(sys.argv[1:]))"
+_BOOTSTRAP = "import sys; sys.path.insert(0, %r); %sfrom %s import main; sys.exit(main(sys.argv[1:]))"
+# Before anything else is imported, in devbox's own app processes: see bytecode.private_caches.
+PRIVATE_CACHES = "from devbox.supervisor import bytecode; bytecode.private_caches(); "
 
 
-def bootstrap(root, module):
-    """Python source (for -c) that runs `module`'s main(argv) from the copy under `root`."""
-    return _BOOTSTRAP % (root, module)
+def bootstrap(root, module, first=""):
+    """Python source (for -c) that runs `module`'s main(argv) from the copy under `root`, after
+    the statements `first`."""
+    return _BOOTSTRAP % (root, first, module)
 
 
 def program_argv(module, args=(), root=INSTALL_ROOT, python="python3"):

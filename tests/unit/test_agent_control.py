@@ -282,3 +282,21 @@ def test_status_never_imports_the_docker_sdk_when_the_agent_answers(home, tmp_pa
     lines = result.stdout.splitlines()
     assert lines[0].startswith("p  running  http://127.0.0.1:8000  image img")
     assert lines[1].startswith("agent  pid 4242  up 30 s  reloads 2 (p50 35 ms)  log /x/agent.log")
+
+
+def _voluntary_switches(tid):
+    with open("/proc/%d/task/%d/status" % (os.getpid(), tid)) as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("voluntary_ctxt_switches:"))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts wake-ups in /proc")
+def test_an_idle_control_socket_does_not_wake(home, served):
+    """Its accept loop sleeps in select() with no timeout (socketserver's serve_forever woke
+    every 0.2 s): counted by the kernel's context switches of its thread, not timed."""
+    bus, client = served
+    assert client.request("hello")["pid"] == os.getpid()  # it serves, and then rests
+    thread = next(t for t in threading.enumerate() if t.name == "control")
+    before = _voluntary_switches(thread.native_id)
+    time.sleep(2.0)  # the window measured
+    assert _voluntary_switches(thread.native_id) - before <= 1  # was 10 in these 2 s
+    assert client.request("hello")["pid"] == os.getpid()  # and still answers at once
