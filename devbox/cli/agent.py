@@ -60,6 +60,23 @@ def up(args, console, cfg, make_project) -> int:
     return 0
 
 
+def up_detached(args, console, path: Path, load_config) -> int:
+    """`devbox up -d`: the agent is started before devbox.yml is read here (it reads and checks
+    it itself, and imports and connects meanwhile), so the file's checks and this process's
+    imports are not on the way to the first response. A broken file is said here all the same
+    (the agent, failing on it too, exits)."""
+    home = AgentHome.for_path(path)
+    client = AgentClient.connect(home)
+    if client is not None:
+        load_config()
+        return already_up(client, console, attach=False)
+    from devbox.agent import detach
+
+    process = detach.spawn(home, path, verbose=args.verbose)
+    load_config()
+    return show_start(home, process, console)
+
+
 def already_up(client: AgentClient, console, attach: bool) -> int:
     """A second `up`: once the agent has acted on what is on disk (a saved devbox.yml applied
     as this `up` would apply it), say where it serves, then follow it or return."""
@@ -97,7 +114,11 @@ def start_detached(home: AgentHome, cfg, console, verbose: bool) -> int:
     """Start the agent in the background and show what it says until it serves (or fails)."""
     from devbox.agent import detach
 
-    process = detach.spawn(home, cfg.path, verbose=verbose)
+    return show_start(home, detach.spawn(home, cfg.path, verbose=verbose), console)
+
+
+def show_start(home: AgentHome, process, console) -> int:
+    """What a started agent says until it serves (0), or its failure as a DevboxError."""
     client = wait_for_agent(home, process)
     for record in records(client, since=0):
         console.record(record)
