@@ -32,6 +32,10 @@ def _noop(event, **fields):
     pass
 
 
+def _nothing() -> None:
+    pass
+
+
 def host_facts(remote: bool, forward: bool = False) -> planning.HostFacts:
     if sys.platform.startswith("linux"):
         return planning.HostFacts(uid=os.getuid(), gid=os.getgid(), remote=remote, forward=forward)
@@ -49,6 +53,7 @@ class Session:
         self.facts = host_facts(engine.remote, forward=getattr(engine, "forwards_ports", False))
         self.image_env: Optional[Dict[str, str]] = None  # for ${containerEnv:NAME}
         self.lifecycle = hooks.Lifecycle(config, report)
+        self._before_start: Callable[[], None] = _nothing
 
     # -- finding -------------------------------------------------------------------------------
     def containers(self, all: bool = True) -> List:
@@ -212,8 +217,14 @@ class Session:
         self.report(events.USER_UID, user=spec.user, uid=spec.user_uid[0], gid=spec.user_uid[1], why=why)
         return update
 
+    def _app_may_start(self) -> None:
+        """What must be done before the app starts (`serve`'s watcher started), once."""
+        before, self._before_start = self._before_start, _nothing
+        before()
+
     def _start(self, container, spec, created: bool = False, user_update=None):
         since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+        self._app_may_start()
         container.start()
         stream = self.follow(container, since=since)
         hooks.after_start(self.client, container, hooks.Place.of_spec(spec), self.lifecycle, created, user_update)
@@ -327,8 +338,13 @@ class Session:
 
             forwarding = Forwarding(self.engine.url, self.config.name, report=self.report)
             forwarding.prepare(self.plan().forwards)
-        watcher = serving.new_watcher(self.config, self.report) if watch else None
-        container, stream = self.up()
+        watcher = serving.new_watcher(self.config, self.report, start=False) if watch else None
+        # The watcher starts while the engine creates the container, and is started before it runs.
+        self._before_start = serving.Starting(watcher).join if watcher is not None else _nothing
+        try:
+            container, stream = self.up()
+        finally:
+            self._app_may_start()  # joined whatever happened (a running container was reused)
         spec = self.plan()
         hooks.attach(self.client, container, hooks.Place.of_spec(spec), self.lifecycle)
         if forwarding is not None:
