@@ -235,7 +235,7 @@ def wait_quiet(served: Served, limit: float = 60.0) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         pids = [p for p in served.roles().values() if p]
-        meter = proctree.CpuMeter(lambda: pids)
+        meter = proctree.CpuMeter(lambda pids=pids: pids)
         meter.start()
         time.sleep(QUIET_S)
         if meter.stop()["cpu_s"] == 0:
