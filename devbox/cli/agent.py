@@ -6,6 +6,7 @@ devbox.agent."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -72,7 +73,17 @@ def up_detached(args, console, path: Path, load_config) -> int:
         return already_up(client, console, attach=False)
     from devbox.agent import detach
 
-    process = detach.spawn(home, path, verbose=args.verbose)
+    # What the agent imports, imported here: a forked agent has it already (detach.fork).
+    import devbox.agent.runner
+    import devbox.config
+    import devbox.session  # noqa: F401
+    from devbox.cli import main
+    from devbox.docker_adapter import import_docker
+    from devbox.engine import may_use_ssh
+
+    import_docker(ssh=may_use_ssh(os.environ))
+    argv = ["--file", str(path), *(["-v"] if args.verbose else []), "up", "--agent"]
+    process = detach.fork(home, path, lambda: main(argv)) or detach.spawn(home, path, verbose=args.verbose)
     load_config()
     return show_start(home, process, console)
 
