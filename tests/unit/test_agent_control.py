@@ -22,6 +22,7 @@ from devbox.agent.progress import Progress
 from devbox.agent.server import ControlServer
 from devbox.errors import DevboxError
 from devbox.supervisor import protocol
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -300,3 +301,18 @@ def test_an_idle_control_socket_does_not_wake(home, served):
     time.sleep(2.0)  # the window measured
     assert _voluntary_switches(thread.native_id) - before <= 1  # was 10 in these 2 s
     assert client.request("hello")["pid"] == os.getpid()  # and still answers at once
+
+
+def test_a_forked_agent_runs_in_its_own_session_with_its_output_in_the_log(home, tmp_path):
+    from devbox.agent import detach
+
+    def run():
+        print("agent here", os.getcwd(), os.getsid(0) == os.getpid(), sys.stdin.read() == "")
+        return 7
+
+    forked = detach.fork(home, tmp_path / "devbox.yml", run)
+    assert forked is not None and forked.pid != os.getpid()
+    wait_until(lambda: forked.poll() is not None, timeout=10, message="the forked agent exits")
+    assert forked.returncode == 7
+    assert home.log.read_text() == f"agent here {tmp_path} True True\n"
+    assert stat.S_IMODE(os.stat(home.log).st_mode) == 0o600
