@@ -46,6 +46,7 @@ from typing import Dict, List, Optional
 
 from benchmarks import facts, probe, proctree
 from benchmarks.project import Project
+from devbox.supervisor import protocol
 
 HERE = Path(__file__).resolve().parent
 README_START, README_END = "<!-- soak:start -->", "<!-- soak:end -->"
@@ -54,7 +55,7 @@ CLIENT_INTERVAL = 0.005
 SERVE_TIMEOUT = 10.0
 GAP_S = (0.15, 0.25)  # after each served save, before the next one
 QUIET_S = 5.0
-STATUS_FILE = "/tmp/devbox-supervisor.json"  # protocol.DEFAULT_STATUS_FILE, in the container
+STATUS_FILE = protocol.DEFAULT_STATUS_FILE  # in the container, read through /proc/PID/root
 WSGIREF = ("from wsgiref.simple_server import make_server\n"
            "def app(environ, start_response):\n"
            "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"

@@ -48,3 +48,33 @@ def test_which_environments_may_name_an_ssh_engine(tmp_path):
     assert may_use_ssh(none)
     (tmp_path / "config.json").write_text(json.dumps({"currentContext": "default"}))
     assert not may_use_ssh(none)
+
+
+class _Watcher:
+    def __init__(self, error=None):
+        self.error = error
+        self.started_in = None
+
+    def start(self):
+        import threading
+
+        self.started_in = threading.current_thread().name
+        if self.error:
+            raise self.error
+        return 3
+
+
+def test_the_watcher_starts_in_a_thread_and_join_raises_what_it_raised():
+    from devbox.serving import Starting
+
+    watcher = _Watcher()
+    Starting(watcher).join()
+    assert watcher.started_in == "watch-start"
+    failing = Starting(_Watcher(OSError("inotify watch limit")))
+    try:
+        failing.join()
+    except OSError as exc:
+        assert "inotify" in str(exc)
+    else:
+        raise AssertionError("join() did not raise the start's error")
+    failing.join()  # raised once
