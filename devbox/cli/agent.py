@@ -20,6 +20,7 @@ from devbox.errors import DevboxError
 WAIT_EXIT_TIMEOUT = 124  # as timeout(1)
 SPAWN_TIMEOUT_S = 15.0  # for a started agent to listen
 SETTLE_TIMEOUT_S = 300.0  # for a running agent to act on what is on disk (a rebuild may take minutes)
+ERROR_PREFIX = "devbox: "  # how main() prints a DevboxError: an agent's last words
 
 
 def client_of(path: Path) -> Optional[AgentClient]:
@@ -147,7 +148,10 @@ def wait_for_agent(home: AgentHome, process) -> AgentClient:
         if client is not None:
             return client
         if process is not None and process.poll() is not None:
-            raise DevboxError(f"the agent exited at start: {last_line(home)}", f"see {home.log}")
+            said = last_line(home)
+            if said.startswith(ERROR_PREFIX):  # it failed before we could listen: what it said
+                raise DevboxError(said[len(ERROR_PREFIX):])
+            raise DevboxError(f"the agent exited at start: {said}", f"see {home.log}")
         if time.monotonic() >= deadline:
             raise DevboxError(f"the agent did not listen within {SPAWN_TIMEOUT_S:g} s", f"see {home.log}")
         time.sleep(0.02)
