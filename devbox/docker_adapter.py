@@ -10,7 +10,12 @@ docker-py 4.4 (`docker.transport.sshconn` with `shell_out`, `APIClient._custom_a
    one. The adapter subclasses `docker.transport.sshconn`'s socket, connection, pool and adapter
    classes, and is set as `APIClient._custom_adapter` too: `APIClient.get_adapter` falls back
    to that private attribute for a URL no mounted prefix matches.
-2. The raw socket under a hijacked exec stream (`raw_socket`). `exec_start(socket=True)` returns
+2. docker-py without paramiko (`import_docker(ssh=False)`): `import docker` imports
+   `docker.transport.sshconn`, and so paramiko (~120 ms, half of docker-py's import), for every
+   engine. Where no ssh:// engine can be in use it is imported with paramiko blocked (docker-py
+   catches that ImportError and leaves `SSHHTTPAdapter` out); `import_docker(ssh=True)` later
+   in the same process puts it back in `docker.transport` and `docker.api.client`.
+3. The raw socket under a hijacked exec stream (`raw_socket`). `exec_start(socket=True)` returns
    a `socket.SocketIO` wrapping the socket on a unix engine (`._sock`), or the ssh adapter's socket
    itself; a long-lived binary conversation needs `sendall`/`recv`/`settimeout` on the real socket.
 """
@@ -21,6 +26,35 @@ import os
 import signal
 import subprocess
 import threading
+
+
+def import_docker(ssh: bool):
+    """The docker package; without paramiko unless `ssh` (see 2. above)."""
+    import sys
+
+    if ssh or "docker" in sys.modules or "paramiko" in sys.modules:
+        import docker
+
+        if ssh:
+            _restore_ssh()
+        return docker
+    sys.modules["paramiko"] = None  # import paramiko raises ImportError meanwhile
+    try:
+        import docker
+    finally:
+        if sys.modules.get("paramiko", False) is None:
+            del sys.modules["paramiko"]
+    return docker
+
+
+def _restore_ssh() -> None:
+    from docker import transport
+    from docker.api import client as api_client
+
+    if not hasattr(transport, "SSHHTTPAdapter"):
+        from docker.transport.sshconn import SSHHTTPAdapter
+
+        transport.SSHHTTPAdapter = api_client.SSHHTTPAdapter = SSHHTTPAdapter
 
 
 def mount_pooled_ssh(client, url: str, timeout: int) -> None:

@@ -7,6 +7,7 @@ DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.
 
 from __future__ import annotations
 
+import json
 import os
 import urllib.parse
 from dataclasses import dataclass
@@ -76,12 +77,30 @@ def resolve(environ: Mapping[str, str]) -> tuple:
     return (context.Host or DEFAULT_HOST), tls
 
 
+def may_use_ssh(environ: Mapping[str, str]) -> bool:
+    """Whether the engine the environment names may be an ssh:// one (a named docker context may
+    be: only reading it tells), so docker-py needs its ssh support (devbox.docker_adapter)."""
+    host = environ.get("DOCKER_HOST")
+    if host:
+        return host.startswith("ssh://")
+    if environ.get("DOCKER_CONTEXT", "default") != "default":
+        return True
+    config_dir = environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+    try:
+        with open(os.path.join(config_dir, "config.json"), encoding="utf-8") as f:
+            current = json.load(f).get("currentContext")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return bool(current) and current != "default"
+
+
 def connect(environ: Optional[Mapping[str, str]] = None, timeout: int = 60) -> Engine:
     """A client of the engine the environment names, pinged; EngineError says how to fix it."""
-    import docker
-
     environ = dict(os.environ if environ is None else environ)
+    docker = docker_adapter.import_docker(ssh=may_use_ssh(environ))
     url, tls = resolve(environ)
+    if url.startswith("ssh://"):
+        docker_adapter.import_docker(ssh=True)
     if url.startswith("ssh://"):
         from devbox import ssh
 

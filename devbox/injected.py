@@ -20,11 +20,15 @@ SUPERVISOR_ROOT = protocol.INSTALL_ROOT
 # on sys.path, and a project that has its own `devbox` package would shadow the injected one.
 SUPERVISOR_LAUNCHER = f"{SUPERVISOR_ROOT}/devbox-supervisor"
 SUPERVISOR_SOURCE = Path(__file__).resolve().parent / "supervisor"
+# The standard library's bytecode caches are read where they are, not recompiled under the
+# container's PYTHONPYCACHEPREFIX (devbox.supervisor.bytecode.private_caches).
 LAUNCHER = (
-    "import runpy, sys\n"
+    "import sys\n"
     "sys.path.insert(0, %r)\n"
+    "%s\n"
+    "import runpy\n"
     "runpy.run_module('devbox.supervisor', run_name='__main__', alter_sys=True)\n"
-) % SUPERVISOR_ROOT
+) % (SUPERVISOR_ROOT, protocol.PRIVATE_CACHES.strip().rstrip(";"))
 
 
 def launch_argv() -> tuple:

@@ -17,9 +17,10 @@ def path_filter(cfg):
                               rebuild=cfg.watch.rebuild)
 
 
-def new_watcher(cfg, report: Report, on_batch=None):
-    """The project's watcher, started: changes are collected from now on, acted on in `run()`.
-    A saved devbox.yml asks for a restart unless the caller sets `on_config` to apply it."""
+def new_watcher(cfg, report: Report, on_batch=None, start: bool = True):
+    """The project's watcher, started (unless not `start`: then its `start()` is the caller's):
+    changes are collected from then on, acted on in `run()`. A saved devbox.yml asks for a
+    restart unless the caller sets `on_config` to apply it."""
     from devbox.watch import Watcher
 
     watcher = Watcher(cfg.root, cfg.watch.paths, path_filter(cfg), cfg.watch.debounce_ms,
@@ -29,8 +30,34 @@ def new_watcher(cfg, report: Report, on_batch=None):
                       on_loop=lambda path: report(events.FEEDBACK_LOOP, path=path),
                       on_polling=lambda reason, paths: report(events.WATCH_POLLING, reason=reason, paths=paths),
                       on_unreadable=lambda path: report(events.WATCH_UNREADABLE, path=path))
-    watcher.start()
+    if start:
+        watcher.start()
     return watcher
+
+
+class Starting:
+    """`watcher.start()` (its inotify watches, the probe of its events, the hash of every
+    watched file) in a thread, while the engine creates the container: `join()` before the app
+    starts, so no save made once it runs is missed. `join()` raises what `start()` raised."""
+
+    def __init__(self, watcher):
+        import threading
+
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, args=(watcher,), name="watch-start", daemon=True)
+        self._thread.start()
+
+    def _run(self, watcher) -> None:
+        try:
+            watcher.start()
+        except BaseException as exc:  # noqa: BLE001 - handed to the thread that joins
+            self._error = exc
+
+    def join(self) -> None:
+        self._thread.join()
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
 
 
 def heal(patient, watcher, engine, cfg, report: Report, act, lock=None):

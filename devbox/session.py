@@ -32,6 +32,10 @@ def _noop(event, **fields):
     pass
 
 
+def _nothing() -> None:
+    pass
+
+
 def host_facts(remote: bool, forward: bool = False, bus: bool = False) -> planning.HostFacts:
     # The live-reload proxy (devbox/live/) reaches the ports here, and runs in the agent, whose
     # report is its bus: it reads there when the new code serves.
@@ -53,6 +57,7 @@ class Session:
                                 bus=callable(getattr(report, "add_reader", None)))
         self.image_env: Optional[Dict[str, str]] = None  # for ${containerEnv:NAME}
         self.lifecycle = hooks.Lifecycle(config, report)
+        self._before_start: Callable[[], None] = _nothing
 
     # -- finding -------------------------------------------------------------------------------
     def containers(self, all: bool = True) -> List:
@@ -216,8 +221,14 @@ class Session:
         self.report(events.USER_UID, user=spec.user, uid=spec.user_uid[0], gid=spec.user_uid[1], why=why)
         return update
 
+    def _app_may_start(self) -> None:
+        """What must be done before the app starts (`serve`'s watcher started), once."""
+        before, self._before_start = self._before_start, _nothing
+        before()
+
     def _start(self, container, spec, created: bool = False, user_update=None):
         since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+        self._app_may_start()
         container.start()
         stream = self.follow(container, since=since)
         hooks.after_start(self.client, container, hooks.Place.of_spec(spec), self.lifecycle, created, user_update)
@@ -383,13 +394,17 @@ class Session:
                 if fronting is not None:
                     fronting.close()
                 raise
-        watcher = serving.new_watcher(self.config, self.report) if watch else None
+        watcher = serving.new_watcher(self.config, self.report, start=False) if watch else None
+        # The watcher starts while the engine creates the container, and is started before it runs.
+        self._before_start = serving.Starting(watcher).join if watcher is not None else _nothing
         try:
             container, stream = self.up()
         except BaseException:
             if fronting is not None:
                 fronting.close()
             raise
+        finally:
+            self._app_may_start()  # joined whatever happened (a running container was reused)
         spec = self.plan()
         hooks.attach(self.client, container, hooks.Place.of_spec(spec), self.lifecycle)
         if forwarding is not None:

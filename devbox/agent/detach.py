@@ -4,6 +4,8 @@ The agent runs as `python -m devbox -f DEVBOX_YML up --agent` in a new session (
 stdin from /dev/null and its output in agent.log (a new one each start): closing the terminal sends its
 SIGHUP to the terminal's session, which the agent is not in, and having no terminal open, it
 can never gain a controlling one. `devbox up -d` returns once it serves; it is reparented then.
+`devbox up -d` forks it instead where it can (`fork`): the same agent in the same session, without
+a second interpreter start and the same imports again.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 from devbox.agent.home import AgentHome
 
@@ -33,6 +36,70 @@ def spawn(home: AgentHome, config_path: Path, verbose: bool = False,
                                 stdout=fd, stderr=subprocess.STDOUT, start_new_session=True)
     finally:
         os.close(fd)
+
+
+class Forked:
+    """An agent forked from this process (see `fork`): `pid`, and `poll()` as Popen has it."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: Optional[int] = None
+
+    def poll(self) -> Optional[int]:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                return None
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+
+def fork(home: AgentHome, config_path: Path, run: Callable[[], int]):
+    """The agent as `spawn` starts it, but forked from this process, which has imported what the
+    agent needs (devbox, its config package, docker-py): the agent's own interpreter start and
+    imports are no longer on the way to the first response. The child runs `run()` in a new
+    session, in the project's directory, stdin from /dev/null, its output in agent.log. A Forked,
+    or None where there is no fork (then `spawn`)."""
+    if not hasattr(os, "fork") or threading.active_count() > 1:  # a fork copies one thread only
+        return None
+    home.ensure()
+    fd = os.open(home.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    pid = os.fork()
+    if pid:
+        os.close(fd)
+        return Forked(pid)
+    code = 1
+    try:
+        os.setsid()
+        os.chdir(str(Path(config_path).parent))
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(null)
+        os.close(fd)
+        sys.stdin = open(0, closefd=False)
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # line by line: what `spawn`'s
+        sys.stderr = open(2, "w", buffering=1, closefd=False)  # PYTHONUNBUFFERED=1 gives
+        os.environ["PYTHONUNBUFFERED"] = "1"  # for what the agent starts in turn
+        code = run()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # noqa: BLE001 - into agent.log, as an exec'ed agent would show it
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code if isinstance(code, int) else 1)
 
 
 def alive(pid: int) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import queue
+import select
 import socket
 import socketserver
 import struct
@@ -19,7 +20,9 @@ from devbox.agent import control
 from devbox.agent.bus import EventBus
 
 Handler = Callable[[dict], dict]
-POLL_S = 0.5  # how often a streaming reply looks whether its client went away
+# How often a streaming reply with nothing to send looks whether its client went away. The
+# accept loop itself has no period: it sleeps in select() until a client connects or close().
+POLL_S = 5.0
 
 
 def peer_uid(sock: socket.socket) -> int:
@@ -61,18 +64,42 @@ class ControlServer:
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="control", daemon=True)
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._serve, name="control", daemon=True)
 
     def start(self) -> "ControlServer":
         self._thread.start()
         return self
 
+    def _serve(self) -> None:
+        """Accept until close(): asleep in select() meanwhile, with no timeout (socketserver's
+        serve_forever wakes every poll_interval to look for a shutdown: 5 times a second idle)."""
+        try:
+            while not self.closing.is_set():
+                try:
+                    ready, _, _ = select.select([self._server, self._wake_r], [], [])
+                except InterruptedError:
+                    continue
+                if self._server in ready and not self.closing.is_set():
+                    self._server._handle_request_noblock()  # what serve_forever calls: accept, thread
+        except (OSError, ValueError):  # closed under us
+            pass
+
     def close(self) -> None:
         self.closing.set()
         self.bus.close()
-        self._server.shutdown()
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+        if self._thread.is_alive():
+            self._thread.join(timeout=5.0)
         self._server.server_close()
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         try:
             self.path.unlink()
         except FileNotFoundError:

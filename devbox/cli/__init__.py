@@ -75,6 +75,8 @@ def cmd_init(args, console) -> int:
 
 
 def cmd_up(args, console) -> int:
+    if args.detach and not args.agent:  # the agent reads devbox.yml too: start it first
+        return agent_cli.up_detached(args, console, config_path(args.file), lambda: load_config(args, console))
     return agent_cli.up(args, console, load_config(args, console), make_project)
 
 

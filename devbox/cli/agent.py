@@ -6,6 +6,7 @@ devbox.agent."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from devbox.errors import DevboxError
 WAIT_EXIT_TIMEOUT = 124  # as timeout(1)
 SPAWN_TIMEOUT_S = 15.0  # for a started agent to listen
 SETTLE_TIMEOUT_S = 300.0  # for a running agent to act on what is on disk (a rebuild may take minutes)
+ERROR_PREFIX = "devbox: "  # how main() prints a DevboxError: an agent's last words
 
 
 def client_of(path: Path) -> Optional[AgentClient]:
@@ -61,6 +63,33 @@ def up(args, console, cfg, make_project) -> int:
     return 0
 
 
+def up_detached(args, console, path: Path, load_config) -> int:
+    """`devbox up -d`: the agent is started before devbox.yml is read here (it reads and checks
+    it itself, and imports and connects meanwhile), so the file's checks and this process's
+    imports are not on the way to the first response. A broken file is said here all the same
+    (the agent, failing on it too, exits)."""
+    home = AgentHome.for_path(path)
+    client = AgentClient.connect(home)
+    if client is not None:
+        load_config()
+        return already_up(client, console, attach=False)
+    from devbox.agent import detach
+
+    # What the agent imports, imported here: a forked agent has it already (detach.fork).
+    import devbox.agent.runner
+    import devbox.config
+    import devbox.session  # noqa: F401
+    from devbox.cli import main
+    from devbox.docker_adapter import import_docker
+    from devbox.engine import may_use_ssh
+
+    import_docker(ssh=may_use_ssh(os.environ))
+    argv = ["--file", str(path), *(["-v"] if args.verbose else []), "up", "--agent"]
+    process = detach.fork(home, path, lambda: main(argv)) or detach.spawn(home, path, verbose=args.verbose)
+    load_config()
+    return show_start(home, process, console)
+
+
 def already_up(client: AgentClient, console, attach: bool) -> int:
     """A second `up`: once the agent has acted on what is on disk (a saved devbox.yml applied
     as this `up` would apply it), say where it serves, then follow it or return."""
@@ -101,7 +130,11 @@ def start_detached(home: AgentHome, cfg, console, verbose: bool) -> int:
     """Start the agent in the background and show what it says until it serves (or fails)."""
     from devbox.agent import detach
 
-    process = detach.spawn(home, cfg.path, verbose=verbose)
+    return show_start(home, detach.spawn(home, cfg.path, verbose=verbose), console)
+
+
+def show_start(home: AgentHome, process, console) -> int:
+    """What a started agent says until it serves (0), or its failure as a DevboxError."""
     client = wait_for_agent(home, process)
     for record in records(client, since=0):
         console.record(record)
@@ -119,7 +152,10 @@ def wait_for_agent(home: AgentHome, process) -> AgentClient:
         if client is not None:
             return client
         if process is not None and process.poll() is not None:
-            raise DevboxError(f"the agent exited at start: {last_line(home)}", f"see {home.log}")
+            said = last_line(home)
+            if said.startswith(ERROR_PREFIX):  # it failed before we could listen: what it said
+                raise DevboxError(said[len(ERROR_PREFIX):])
+            raise DevboxError(f"the agent exited at start: {said}", f"see {home.log}")
         if time.monotonic() >= deadline:
             raise DevboxError(f"the agent did not listen within {SPAWN_TIMEOUT_S:g} s", f"see {home.log}")
         time.sleep(0.02)

@@ -1,10 +1,14 @@
 """python3 -m devbox.supervisor [--app mod:callable | -- COMMAND ...] [options]"""
 
-import argparse
-import os
-import sys
+from devbox.supervisor import bytecode
 
-from devbox.supervisor import protocol
+bytecode.private_caches()  # before the other imports: the stdlib's own caches, not recompiled
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+
+from devbox.supervisor import protocol  # noqa: E402
 
 
 def parse_args(argv):
@@ -28,7 +32,10 @@ def parse_args(argv):
                              "(default when a port is given); self: the child binds it"
                              % protocol.LISTEN_FD)
     parser.add_argument(protocol.FLAG_INTERVAL, type=float, default=protocol.DEFAULT_INTERVAL,
-                        help="heartbeat interval in seconds (default %(default)s)")
+                        help="seconds between a polling child's looks (--poll-modules; the "
+                             "lockfile when it has no control socket); the lockfile is touched "
+                             "every max(interval, %s) s (default %%(default)s)"
+                             % protocol.TOUCH_MIN_PERIOD)
     parser.add_argument(protocol.FLAG_GRACE, type=float, default=protocol.DEFAULT_GRACE,
                         help="seconds a stopping child may take before SIGKILL "
                              "(default %(default)s)")

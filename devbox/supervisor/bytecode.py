@@ -5,6 +5,14 @@ size within one second (say `v1` -> `v2`) then load the first version's bytecode
 serves old code. Git solves the same "racy" timestamps by not trusting entries as new as the
 index; we do the same for the bytecode cache: a source modified in the last few seconds is
 compiled but not cached. Older files are cached as usual, so big projects stay fast.
+
+Where caches go (private_caches): a container runs with PYTHONPYCACHEPREFIX, so that nothing
+writes caches into the bind-mounted project (`devbox exec python manage.py ...`, the app's own
+subprocesses). Taken as it is, that prefix would also hide the standard library's and the
+image's own caches, and every fresh container would compile them all from source before its
+first response (~250 ms here, more with a framework). So devbox's own processes (supervisor,
+template, app children) read every module's cache where Python put it, except the project's
+and devbox's own modules, whose caches stay under the prefix as before.
 """
 
 import os
@@ -12,6 +20,41 @@ import sys
 import time
 
 RACY_SECONDS = 2.0
+PREFIX_ENV = "PYTHONPYCACHEPREFIX"
+# The directory that holds the devbox package (the copy under /opt/devbox in a container).
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+_prefix = None  # the prefix private sources cache under (None: where Python puts them)
+_private = []  # directories whose sources are private (their caches go under _prefix)
+
+
+def private_caches(*roots):
+    """From now on only sources under devbox's package and `roots` (the project) cache under
+    the configured pycache prefix; every other module's cache is read (and written) where it
+    lives. Call it first thing; again to add roots. Installs avoid_racy_bytecode's loader too
+    (that alone where no prefix is configured)."""
+    global _prefix
+    if _prefix is None:
+        _prefix = sys.pycache_prefix or os.environ.get(PREFIX_ENV) or None
+    if _prefix is not None:
+        for root in (PACKAGE_ROOT,) + roots:
+            root = os.path.abspath(root).rstrip(os.sep) + os.sep
+            if root not in _private:
+                _private.append(root)
+        sys.pycache_prefix = None
+    return avoid_racy_bytecode()
+
+
+def private_cache(bytecode_path):
+    """Where the cache at `bytecode_path` (DIR/__pycache__/NAME.TAG.pyc) really lives: under the
+    prefix for a private source (the layout Python's own prefix uses), else where it is."""
+    if _prefix is None or not bytecode_path.endswith(".pyc"):
+        return bytecode_path
+    cache_dir, name = os.path.split(bytecode_path)
+    source_dir, pycache = os.path.split(cache_dir)
+    if pycache != "__pycache__" or not any((source_dir + os.sep).startswith(r) for r in _private):
+        return bytecode_path
+    return os.path.join(_prefix, source_dir.lstrip(os.sep), name)
 
 
 def avoid_racy_bytecode(racy_seconds=RACY_SECONDS):
@@ -26,6 +69,9 @@ def avoid_racy_bytecode(racy_seconds=RACY_SECONDS):
         return False
 
     class FreshSourceLoader(base):
+        def get_data(self, path):
+            return super().get_data(private_cache(path))
+
         def _cache_bytecode(self, source_path, bytecode_path, data):
             try:
                 mtime = os.stat(source_path).st_mtime
@@ -33,7 +79,7 @@ def avoid_racy_bytecode(racy_seconds=RACY_SECONDS):
                 return None
             if time.time() - mtime < racy_seconds:
                 return None
-            return super()._cache_bytecode(source_path, bytecode_path, data)
+            return super()._cache_bytecode(source_path, private_cache(bytecode_path), data)
 
     loaders = [
         (machinery.ExtensionFileLoader, machinery.EXTENSION_SUFFIXES),
@@ -53,10 +99,34 @@ def precompile_package():
     """Cache the bytecode of this package once, in the parent. Images often set
     PYTHONDONTWRITEBYTECODE, and then every child start would compile the child's modules again
     (~8 ms here); reading a cache is still allowed, so write it explicitly. Best effort."""
-    import compileall
+    import importlib.util
+    import py_compile
 
+    here = os.path.dirname(os.path.abspath(__file__))
+    done = True
+    for name in sorted(os.listdir(here)):
+        if not name.endswith(".py"):
+            continue
+        source = os.path.join(here, name)
+        target = private_cache(importlib.util.cache_from_source(source))
+        if _current(source, target, importlib.util.MAGIC_NUMBER):
+            continue  # cached already (a kept container's second start)
+        try:
+            py_compile.compile(source, cfile=target, doraise=True)
+        except (OSError, py_compile.PyCompileError):
+            done = False
+    return done
+
+
+def _current(source, target, magic):
+    """Whether the cache `target` is the one Python would accept for `source` (its header's
+    magic, mtime and size; what compileall checks)."""
     try:
-        return compileall.compile_dir(os.path.dirname(os.path.abspath(__file__)), maxlevels=0,
-                                      quiet=2)
+        st = os.stat(source)
+        with open(target, "rb") as f:
+            header = f.read(16)
     except OSError:
         return False
+    return (len(header) == 16 and header[:4] == magic and header[4:8] == b"\0\0\0\0"
+            and int.from_bytes(header[8:12], "little") == int(st.st_mtime) & 0xFFFFFFFF
+            and int.from_bytes(header[12:16], "little") == st.st_size & 0xFFFFFFFF)

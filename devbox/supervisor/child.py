@@ -53,7 +53,8 @@ def main(argv=None, standby=None):
         code = standby(control)
         if code is not None:
             return flush_and_exit(code, run_atexit=True)
-    monitor = Monitor(control, os.environ.get(protocol.ENV_LOCK_FILE), interval, stop)
+    monitor = Monitor(control, os.environ.get(protocol.ENV_LOCK_FILE), interval, stop,
+                      polls_files="--poll-modules" in opts)
     monitor.start()
     listener = _listener(host, port)
 
@@ -109,7 +110,7 @@ def _load_or_report(spec, control, monitor, poll_modules, report_root=None):
 
     With `report_root`, first tell the parent which dependencies (modules outside that project
     directory) the import added, so its warm template imports them for the next child."""
-    bytecode.avoid_racy_bytecode()
+    bytecode.private_caches(*(r for r in (report_root, os.getcwd()) if r))
     before = set(sys.modules)
     failure = None
     try:
@@ -185,15 +186,26 @@ def _handle_stop_signals(stop):
 
 
 class Monitor(threading.Thread):
-    """Watches for reasons to stop: the parent's death and, with --poll-modules, changed files."""
+    """Watches for reasons to stop: the parent's death and, with --poll-modules, changed files.
 
-    def __init__(self, control, lock_file, interval, stop):
+    It wakes every `interval` only when it has to poll (see timeout()): with a control socket
+    the parent's death is EOF on it, so at rest it sleeps with no timeout at all."""
+
+    def __init__(self, control, lock_file, interval, stop, polls_files=False):
         threading.Thread.__init__(self, name="devbox-monitor", daemon=True)
         self.control = control
         self.lock_file = lock_file
         self.interval = interval
         self.stop = stop
+        self.polls_files = polls_files
         self._files = {}
+
+    def timeout(self):
+        """Milliseconds of each poll: the interval when files or the lockfile must be looked
+        at, None (no timeout) when the control socket tells all."""
+        if self.polls_files or (self.control is None and self.lock_file):
+            return self.interval * 1000
+        return None
 
     def watch(self, paths):
         self._files = {path: file_signature(path) for path in paths}
@@ -206,7 +218,7 @@ class Monitor(threading.Thread):
         control_fd = self.control.fileno() if self.control is not None else None
         buffered = b""
         while not self.stop.requested:
-            events = poller.poll(self.interval * 1000)
+            events = poller.poll(self.timeout())
             if any(fd == control_fd for fd, _ in events):
                 try:
                     data = self.control.recv(4096)

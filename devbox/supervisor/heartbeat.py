@@ -10,11 +10,11 @@ from devbox.supervisor import protocol
 
 
 class Heartbeat:
-    """Parent side: owns the lockfile, touches it every `interval` seconds."""
+    """Parent side: owns the lockfile, touches it every protocol.touch_period(interval) seconds."""
 
     def __init__(self, path, interval=protocol.DEFAULT_INTERVAL, clock=time.monotonic):
         self.path = path
-        self.interval = interval
+        self.interval = protocol.touch_period(interval)
         self._clock = clock
         self._due = 0.0
 

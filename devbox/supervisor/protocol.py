@@ -49,9 +49,17 @@ RELOAD_SIGNAL = "SIGHUP"  # host -> supervisor: reload now
 STOP_SIGNALS = ("SIGTERM", "SIGINT")  # host -> supervisor: stop the child gracefully, exit 0
 
 # -- timings (seconds) ----------------------------------------------------------------------
-DEFAULT_INTERVAL = 1.0  # the parent touches the lockfile this often
+# --interval: how often a child that must poll looks (--poll-modules; and, with no control
+# socket to the parent, the lockfile). A child with a control socket does not poll the lockfile:
+# the parent's death is EOF there (and PDEATHSIG), so at rest it sleeps with no timeout.
+DEFAULT_INTERVAL = 1.0
+# The parent touches the lockfile every touch_period(interval) seconds: never more often than
+# TOUCH_MIN_PERIOD, so an idle supervisor wakes 0.4 times a second, not once. Bottle's own child
+# (`bottle.run(reloader=True)` under `command:`) takes a lockfile older than ITS interval + 5 s
+# for a dead parent: 6 s at Bottle's default of 1 s, well above this period.
+TOUCH_MIN_PERIOD = 2.5
 STALE_MARGIN = 5.0
-STALE_AFTER = DEFAULT_INTERVAL + STALE_MARGIN  # for the default interval; see stale_after()
+STALE_AFTER = TOUCH_MIN_PERIOD + STALE_MARGIN  # for the default interval; see stale_after()
 DEFAULT_GRACE = 5.0  # SIGTERM -> SIGKILL for a child that does not finish in time
 IDLE_TIMEOUT = 5.0  # a connection that sends no request for this long is closed
 STOP_IDLE_TIMEOUT = 1.0  # ... or for this long once its child is stopping
@@ -79,9 +87,15 @@ WARM_UP_USER_AGENT = "devbox-warm-up"
 WARM_UP_TIMEOUT = 1.0
 
 
+def touch_period(interval):
+    """Seconds between the parent's touches of the lockfile, for `--interval interval`."""
+    return max(float(interval), TOUCH_MIN_PERIOD)
+
+
 def stale_after(interval):
-    """Age after which a lockfile touched every `interval` seconds means the parent is gone."""
-    return interval + STALE_MARGIN
+    """Age after which the lockfile of a parent run with `--interval interval` means the parent
+    is gone: it grows with the touch period, STALE_MARGIN above it."""
+    return touch_period(interval) + STALE_MARGIN
 
 
 # -- defaults of the command line ----------------------------------------------------------
@@ -119,12 +133,15 @@ INSTALL_ROOT = "/opt/devbox"  # the host copies this package to INSTALL_ROOT/dev
 RECEIVER_MODULE = "devbox.supervisor.receiver"  # copy mode: applies batches sent on its stdin
 REMOVE_MODULE = "devbox.supervisor.remove"  # copy mode: removes paths given as arguments
 # First on sys.path while the program imports itself: a project may have its own `devbox`.
-_BOOTSTRAP = "import sys; sys.path.insert(0, %r); from %s import main; sys.exit(main(sys.argv[1:]))"
+_BOOTSTRAP = "import sys; sys.path.insert(0, %r); %sfrom %s import main; sys.exit(main(sys.argv[1:]))"
+# Before anything else is imported, in devbox's own app processes: see bytecode.private_caches.
+PRIVATE_CACHES = "from devbox.supervisor import bytecode; bytecode.private_caches(); "
 
 
-def bootstrap(root, module):
-    """Python source (for -c) that runs `module`'s main(argv) from the copy under `root`."""
-    return _BOOTSTRAP % (root, module)
+def bootstrap(root, module, first=""):
+    """Python source (for -c) that runs `module`'s main(argv) from the copy under `root`, after
+    the statements `first`."""
+    return _BOOTSTRAP % (root, first, module)
 
 
 def program_argv(module, args=(), root=INSTALL_ROOT, python="python3"):

@@ -29,7 +29,8 @@ def child_argv(python, args, module="child"):
     """Command line of the wsgiref child, or of the warm template with module="template"
     (python -c, so the cwd stays sys.path[0]). PACKAGE_ROOT is first on sys.path while the
     child imports itself; the child then steps aside, see child.main."""
-    return [python, "-c", protocol.bootstrap(PACKAGE_ROOT, "devbox.supervisor." + module)] \
+    return [python, "-c", protocol.bootstrap(PACKAGE_ROOT, "devbox.supervisor." + module,
+                                             first=protocol.PRIVATE_CACHES)] \
         + [str(a) for a in args]
 
 

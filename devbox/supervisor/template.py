@@ -49,7 +49,7 @@ def main(argv=None):
     supervisor_pid = os.getppid()
     prctl.load()  # ctypes now, once, rather than in every child
     child._step_aside()
-    bytecode.avoid_racy_bytecode()
+    bytecode.private_caches(root)
     sock = socket.socket(fileno=protocol.CONTROL_FD)
     sock.set_inheritable(False)
     files = Files()

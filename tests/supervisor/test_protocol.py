@@ -51,6 +51,19 @@ def test_field_values_must_be_single_words():
         protocol.format_event(protocol.EVENT_READY, reason="ends:")
 
 
-def test_staleness_bound_follows_the_interval():
-    assert protocol.stale_after(1.0) == protocol.STALE_AFTER == 6.0
-    assert protocol.stale_after(0.2) == pytest.approx(5.2)
+def test_staleness_bound_follows_the_touch_period():
+    assert protocol.touch_period(1.0) == protocol.TOUCH_MIN_PERIOD == 2.5
+    assert protocol.touch_period(0.2) == 2.5  # a short interval never means more touches
+    assert protocol.touch_period(10) == 10.0
+    assert protocol.stale_after(1.0) == protocol.STALE_AFTER == 7.5
+    for interval in (0.05, 0.2, 1.0, 2.5, 4.0, 30.0):
+        assert protocol.stale_after(interval) - protocol.touch_period(interval) == protocol.STALE_MARGIN
+
+
+def test_bottle_children_never_find_the_lockfile_stale():
+    """A `bottle.run(reloader=True)` child takes the lockfile for dead when it is older than its
+    own interval + 5 s; even at a tenth of Bottle's default interval that is seconds above the
+    touch period of the default --interval."""
+    for bottle_interval in (0.1, 1.0):
+        bottle_threshold = bottle_interval + 5.0
+        assert bottle_threshold - protocol.touch_period(protocol.DEFAULT_INTERVAL) >= 2.5

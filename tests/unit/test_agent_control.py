@@ -22,6 +22,7 @@ from devbox.agent.progress import Progress
 from devbox.agent.server import ControlServer
 from devbox.errors import DevboxError
 from devbox.supervisor import protocol
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -282,3 +283,36 @@ def test_status_never_imports_the_docker_sdk_when_the_agent_answers(home, tmp_pa
     lines = result.stdout.splitlines()
     assert lines[0].startswith("p  running  http://127.0.0.1:8000  image img")
     assert lines[1].startswith("agent  pid 4242  up 30 s  reloads 2 (p50 35 ms)  log /x/agent.log")
+
+
+def _voluntary_switches(tid):
+    with open("/proc/%d/task/%d/status" % (os.getpid(), tid)) as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("voluntary_ctxt_switches:"))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts wake-ups in /proc")
+def test_an_idle_control_socket_does_not_wake(home, served):
+    """Its accept loop sleeps in select() with no timeout (socketserver's serve_forever woke
+    every 0.2 s): counted by the kernel's context switches of its thread, not timed."""
+    bus, client = served
+    assert client.request("hello")["pid"] == os.getpid()  # it serves, and then rests
+    thread = next(t for t in threading.enumerate() if t.name == "control")
+    before = _voluntary_switches(thread.native_id)
+    time.sleep(2.0)  # the window measured
+    assert _voluntary_switches(thread.native_id) - before <= 1  # was 10 in these 2 s
+    assert client.request("hello")["pid"] == os.getpid()  # and still answers at once
+
+
+def test_a_forked_agent_runs_in_its_own_session_with_its_output_in_the_log(home, tmp_path):
+    from devbox.agent import detach
+
+    def run():
+        print("agent here", os.getcwd(), os.getsid(0) == os.getpid(), sys.stdin.read() == "")
+        return 7
+
+    forked = detach.fork(home, tmp_path / "devbox.yml", run)
+    assert forked is not None and forked.pid != os.getpid()
+    wait_until(lambda: forked.poll() is not None, timeout=10, message="the forked agent exits")
+    assert forked.returncode == 7
+    assert home.log.read_text() == f"agent here {tmp_path} True True\n"
+    assert stat.S_IMODE(os.stat(home.log).st_mode) == 0o600

@@ -1,0 +1,47 @@
+"""Where bytecode caches go under a pycache prefix (a container's PYTHONPYCACHEPREFIX): the
+project's and devbox's own modules under the prefix, never in the project tree; the standard
+library's read where they are (a fresh container would otherwise compile them all before its
+first response)."""
+
+import os
+import sys
+import time
+
+from devbox.supervisor import bytecode, protocol
+from tests.supervisor.conftest import http_get, write_app
+
+
+def test_private_caches_map_only_the_private_roots(monkeypatch, tmp_path):
+    monkeypatch.setattr(bytecode, "_prefix", str(tmp_path / "prefix"))
+    monkeypatch.setattr(bytecode, "_private", ["/app/", "/opt/devbox/"])
+    assert bytecode.private_cache("/app/pkg/__pycache__/mod.cpython-311.pyc") == \
+        str(tmp_path / "prefix" / "app" / "pkg" / "mod.cpython-311.pyc")
+    assert bytecode.private_cache("/opt/devbox/devbox/supervisor/__pycache__/child.cpython-311.pyc") == \
+        str(tmp_path / "prefix" / "opt" / "devbox" / "devbox" / "supervisor" / "child.cpython-311.pyc")
+    for kept in ("/usr/lib/python3.11/__pycache__/socket.cpython-311.pyc",
+                 "/application/__pycache__/x.cpython-311.pyc",  # not under /app/
+                 "/app/mod.py"):  # a source, not a cache
+        assert bytecode.private_cache(kept) == kept
+    monkeypatch.setattr(bytecode, "_prefix", None)
+    assert bytecode.private_cache("/app/__pycache__/m.cpython-311.pyc") == "/app/__pycache__/m.cpython-311.pyc"
+
+
+def test_under_a_prefix_the_project_stays_clean_and_the_stdlib_is_not_recompiled(tmp_path, supervisor):
+    prefix = tmp_path / "prefix"
+    project = tmp_path / "project"
+    project.mkdir()
+    app = write_app(project, "v1", extra="import json, wsgiref.util\n")
+    old = time.time() - 60  # older than RACY_SECONDS: its cache is written
+    os.utime(app, (old, old))
+    sup = supervisor(["--app", "app:app", "--port", "0", "--project-dir", str(project)],
+                     env={bytecode.PREFIX_ENV: str(prefix)}, workdir=project)
+    sup.wait_event(protocol.EVENT_READY, generation=1)
+    assert http_get(sup.port) == (200, "v1")
+    sup.reload()
+    assert not any("__pycache__" in dirs for _, dirs, _ in os.walk(project))
+    tag = sys.implementation.cache_tag
+    assert (prefix / str(project).lstrip(os.sep) / ("app.%s.pyc" % tag)).is_file()
+    cached = {name.split(".")[0] for _, _, files in os.walk(prefix) for name in files}
+    assert "child" in cached and "parent" in cached  # devbox's own, under the prefix
+    # Imported by the supervisor, the template or the child: read from the stdlib's own caches.
+    assert not cached & {"socket", "selectors", "threading", "json", "argparse", "util", "handlers"}, cached
