@@ -64,7 +64,7 @@ def parse(output: bytes) -> Dict[str, str]:
 
 def host_manifest(root: Path, relpaths: Iterable[str]) -> Dict[str, str]:
     """{rel: digest} of the host's files, with the watcher's digest (whole files, however big)."""
-    from devbox.watch import file_digest
+    from devbox.content import file_digest
 
     return {rel: file_digest(root / rel, whole=True) or "unreadable" for rel in relpaths}
 

@@ -8,8 +8,8 @@ import time
 import pytest
 from watchfiles import Change
 
-from devbox import watch
-from devbox.watch import ContentIndex
+from devbox import content
+from devbox.content import ContentIndex, file_digest
 from tests.unit.watching import new_watcher
 from tests.waiting import wait_until
 
@@ -37,7 +37,7 @@ def test_content_index_counts_unknown_and_unhashable_files_as_changed(root, monk
     index = ContentIndex(root)
     (root / "new.py").write_text("x")
     assert index.really_changed("new.py")
-    monkeypatch.setattr(watch, "MAX_HASHED_BYTES", 3)
+    monkeypatch.setattr(content, "MAX_HASHED_BYTES", 3)
     (root / "big.py").write_text("0123456789")
     index.prime(["big.py"])
     assert index.really_changed("big.py") and index.really_changed("big.py")
@@ -237,7 +237,7 @@ def test_a_burst_of_1000_files_is_at_most_two_batches_and_the_last_has_the_final
                and len({p for _, b in loop.batches for p in b.paths}) >= 1000, 10, 0.01, "the whole burst seen")
     time.sleep(0.3)  # a third batch would come within the debounce; a bounded look, not a wait
     assert 1 <= len(loop.batches) <= 2, [len(b.paths) for _, b in loop.batches]
-    assert loop.watcher.contents._digests["pkg/m999.py"] == watch.file_digest(root / "pkg" / "m999.py")
+    assert loop.watcher.contents._digests["pkg/m999.py"] == file_digest(root / "pkg" / "m999.py")
 
 
 def test_saves_made_during_an_action_collapse_into_one_trailing_batch(root, loops):
