@@ -88,7 +88,9 @@ class LogStream:
         if kind == protocol.EVENT_CRASHED:
             fields.update(crash_details(fields.pop("message", "")))
         with self._cond:
-            if kind in READY_EVENTS:
+            if kind == protocol.EVENT_STARTED:  # a new supervisor (the container started again): it counts from 1
+                self.generation = 0
+            elif kind in READY_EVENTS:
                 self.generation = max(self.generation, int(fields.get("generation", 0) or 0))
             self._events.append((kind, fields, time.time()))
             self._cond.notify_all()

@@ -330,13 +330,14 @@ class Session:
         return Exec(output=result.output, exit_code=result.exit_code)
 
     # -- live reload (devbox/live/) ----------------------------------------------------------------
-    def _fronting(self, spec: planning.ContainerSpec):
-        """The started live-reload proxies for `spec.live`."""
+    def _fronting(self, spec: planning.ContainerSpec, forwarding=None):
+        """The started live-reload proxies for `spec.live`, reaching the app through `forwarding`
+        when there is one."""
         from devbox.live.fronting import Fronting
 
         fronting = Fronting(self.report)
         try:
-            self._refront(fronting, None, spec)
+            self._refront(fronting, forwarding, spec)
         except BaseException:
             fronting.close()
             raise
@@ -375,19 +376,21 @@ class Session:
 
         forwarding = None
         planned = self.plan()
+        if self.engine.forwards_ports:  # ssh:// engine: its ports are forwarded to this machine
+            from devbox.tunnel import Forwarding
+
+            forwarding = Forwarding(self.engine.url, self.config.name, report=self.report)
         # Live reload (devbox/live/): a proxy takes the host ports devbox.yml names, in front of
-        # the container's ephemeral ones (an ssh forward's local end on an ssh:// engine); only
-        # for the agent, whose bus tells it when the new code serves.
-        fronting = self._fronting(planned) if planned.live else None
+        # the container's ephemeral ones (an ssh forward's local end on an ssh:// engine, never
+        # the engine's published address, which is on the other machine); only for the agent,
+        # whose bus tells it when the new code serves.
+        fronting = self._fronting(planned, forwarding) if planned.live else None
         forwards = planned.forwards
         if fronting is not None and forwards:  # the forward's local end is the proxy's upstream
             from devbox.live.fronting import free_port
 
             forwards = tuple(("127.0.0.1", free_port(), container_port) for _, _, container_port in forwards)
-        if self.engine.forwards_ports:  # ssh:// engine: its ports are forwarded to this machine
-            from devbox.tunnel import Forwarding
-
-            forwarding = Forwarding(self.engine.url, self.config.name, report=self.report)
+        if forwarding is not None:
             try:
                 forwarding.prepare(forwards)
             except BaseException:

@@ -91,7 +91,9 @@ def test_an_image_config_runs_its_hooks_before_the_app_and_a_save_is_applied(dc,
     assert path.endswith(":/opt/extra") and "/usr/bin" in path  # ${containerEnv:PATH}: the image's
     container = docker_client.containers.get(f"{dc.name}-devbox")
     bindings = container.attrs["HostConfig"]["PortBindings"][f"{dc.port}/tcp"]
-    assert [(b["HostIp"], b["HostPort"]) for b in bindings] == [("127.0.0.1", str(dc.port))]
+    # On loopback only; an ephemeral port, with devbox's live-reload proxy on the forwarded one.
+    assert [b["HostIp"] for b in bindings] == ["127.0.0.1"]
+    assert bindings[0]["HostPort"] in ("", "0")
     assert f"http://127.0.0.1:{dc.port} (Application)" in dc.devbox("status").stdout
 
     write_devcontainer(dc, image_config(dc, "bonjour"))

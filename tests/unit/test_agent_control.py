@@ -303,8 +303,12 @@ def test_an_idle_control_socket_does_not_wake(home, served):
     assert client.request("hello")["pid"] == os.getpid()  # and still answers at once
 
 
-def test_a_forked_agent_runs_in_its_own_session_with_its_output_in_the_log(home, tmp_path):
+def test_a_forked_agent_runs_in_its_own_session_with_its_output_in_the_log(home, tmp_path, monkeypatch):
     from devbox.agent import detach
+
+    # fork() declines in a process with other threads (the CLI has none); pytest's process may
+    # hold daemon threads of earlier tests, which the child here, running `run` alone, never needs.
+    monkeypatch.setattr(detach.threading, "active_count", lambda: 1)
 
     def run():
         print("agent here", os.getcwd(), os.getsid(0) == os.getpid(), sys.stdin.read() == "")
