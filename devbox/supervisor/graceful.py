@@ -12,7 +12,10 @@ stopping must do is:
   one is answered first);
 - then do what the signal would have done: the program's own SIGTERM handler (Django's
   runserver exits through it), else the default (the process dies by SIGTERM); Bottle's
-  `interrupt_main` gets its KeyboardInterrupt (and so exits 3, its "reload me").
+  `interrupt_main` gets its KeyboardInterrupt (and so exits 3, its "reload me");
+- and when the process leaves while servers still serve on other threads (Django's and
+  werkzeug's own reloaders exit 3 from the main thread on a change, and their server threads are
+  daemons that exit cuts off mid-request), an atexit hook stops and drains them first.
 
 A signal handler runs on the main thread: when a server loop runs there too (flask run,
 Bottle), the handler only asks it to stop and the loop drains and delivers the signal once it
@@ -23,6 +26,7 @@ Loaded by the shim by its path (it imports nothing of devbox). Standard library 
 """
 
 import _thread
+import atexit
 import os
 import select
 import signal
@@ -99,7 +103,18 @@ def install(drain_timeout):
     _patch_servers()
     _patch_signals()
     _patch_interrupt_main()
+    atexit.register(_at_exit)
     return _state.wake_r
+
+
+def _at_exit():
+    """Servers looping on other threads stop and drain before the interpreter goes (atexit runs
+    while daemon threads still do)."""
+    with _state.lock:
+        serving = bool(_state.loops) or any(_state.inflight.values())
+    if serving:
+        _state.stop()
+        _state.drain()
 
 
 def _patch_servers():

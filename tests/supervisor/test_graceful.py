@@ -53,8 +53,10 @@ if sys.argv[2] == "main":  # as werkzeug (flask run) and wsgiref serve: on the m
 else:  # as Django's runserver: a server thread, and a SIGTERM handler that exits
     signal.signal(signal.SIGTERM, lambda *args: sys.exit(0))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    while True:
-        time.sleep(1)
+    while not os.path.exists("exit3"):  # as Django's autoreloader exits on a change
+        time.sleep(0.01)
+    os.remove("exit3")  # once: the next generation serves
+    sys.exit(3)
 """
 
 BOTTLE_APP = SLOW_VIEW + """
@@ -119,6 +121,20 @@ def test_a_stopped_command_finishes_the_request_it_was_answering(tmp_path, super
     wait_until(lambda: not pid_alive(first["pid"]), protocol.DEFAULT_GRACE,
                message="the old process exits once its request is answered")
     assert "did not stop within" not in sup.output()
+
+
+def test_a_command_that_exits_while_its_server_thread_answers_finishes_the_request_first(
+        tmp_path, supervisor):
+    """Django's runserver (and werkzeug's reloader) exit 3 from the main thread on a change,
+    while the server thread, a daemon, may be answering."""
+    sup, port, first = command_server(tmp_path, supervisor, "thread")
+    thread, result = slow_request(port)
+    wait_until(lambda: (tmp_path / "slow.started").exists(), message="/slow reached the server")
+    (tmp_path / "exit3").touch()
+    thread.join(20)
+    assert result.get("answer") == (200, "finished pid=%d stopping=True" % first["pid"]), (
+        result, sup.output())
+    sup.wait_event(protocol.EVENT_RELOADING, reason=protocol.REASON_EXIT3)
 
 
 def test_an_idle_keep_alive_connection_does_not_hold_a_stopping_command(tmp_path, supervisor):
