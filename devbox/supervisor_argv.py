@@ -21,6 +21,8 @@ def supervisor_args(*, app: Optional[str] = None, command: Sequence[str] = (), p
         args += [protocol.FLAG_PORT, str(port), protocol.FLAG_HOST, host]
     if app:
         return tuple(args + reload_flags(warm, overlap, preload) + [protocol.FLAG_APP, app])
+    if port is None:
+        listen = protocol.LISTEN_MODE_SELF  # no port: no socket for the supervisor to hold
     return tuple(args + [protocol.FLAG_LISTEN, listen, "--"] + list(command))
 
 

@@ -146,11 +146,12 @@ LISTEN = Key(
     "listen",
     doc=(
         "`fd`: the command serves on the supervisor's socket, fd 3 (`uvicorn --fd 3`, `gunicorn --bind "
-        "fd://3` or a bare `gunicorn`, `flask run`, `manage.py runserver`: devbox sets what makes them take it); "
-        "`self`: it binds the port itself"
+        "fd://3` or a bare `gunicorn`, `flask run`, `manage.py runserver`, any `python ...` command whose "
+        "server binds the port in Python, Bottle's `run(reloader=True)` included: devbox sets what makes them "
+        "take it); `self`: it binds the port itself (servers written in C or Rust, such as granian)"
     ),
     parse=_choice(LISTEN_MODES),
-    shown="`fd` for `app` and known servers, else `self`",
+    shown="`fd` for `app`, known servers and `python ...` commands, else `self`",
 )
 ENV = Key(
     "env",

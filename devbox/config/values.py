@@ -74,9 +74,15 @@ def workdir(node: Node) -> str:
 def default_listen(command: Sequence[str]) -> str:
     """ "fd" when the command is a server known to take the supervisor's socket on fd 3, else
     "self" (it binds the port). Known: uvicorn --fd, gunicorn with --bind fd:// or no bind at
-    all (socket activation), flask/werkzeug (their variables), Django's runserver (the
-    supervisor's sitecustomize shim)."""
+    all (socket activation), flask/werkzeug (their variables), Django's runserver, and any
+    command a Python interpreter runs (`python3 app.py`, `python -m ...`): the supervisor's
+    sitecustomize shim makes a Python socket that binds the app's port adopt fd 3. Servers
+    written in C or Rust (granian...) bind outside Python: they need `listen: self`."""
     programs = {posixpath.basename(arg) for arg in command}
+    if programs & _BINDS_OUTSIDE_PYTHON:
+        return protocol.LISTEN_MODE_SELF
+    if command and _PYTHON.fullmatch(posixpath.basename(command[0])):
+        return protocol.LISTEN_MODE_FD
     if "uvicorn" in programs and any(arg == "--fd" or arg.startswith("--fd=") for arg in command):
         return protocol.LISTEN_MODE_FD
     if "gunicorn" in programs and (any("fd://" in arg for arg in command) or not _binds(command)):
@@ -86,6 +92,10 @@ def default_listen(command: Sequence[str]) -> str:
     if "manage.py" in programs and "runserver" in command:
         return protocol.LISTEN_MODE_FD
     return protocol.LISTEN_MODE_SELF
+
+
+_PYTHON = re.compile(r"python[0-9.]*")  # python, python3, python3.12
+_BINDS_OUTSIDE_PYTHON = {"granian"}  # `python -m granian`: its Rust core binds the port
 
 
 def _binds(command: Sequence[str]) -> bool:

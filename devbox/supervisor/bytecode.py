@@ -57,6 +57,9 @@ def private_cache(bytecode_path):
     return os.path.join(_prefix, source_dir.lstrip(os.sep), name)
 
 
+_INSTALLED = "_devbox_fresh_source"  # marks our path hook
+
+
 def avoid_racy_bytecode(racy_seconds=RACY_SECONDS):
     """Install the source loader below for every directory on sys.path. Best effort: it relies on
     importlib internals that CPython has had since 3.4; without them nothing changes."""
@@ -87,9 +90,16 @@ def avoid_racy_bytecode(racy_seconds=RACY_SECONDS):
         (machinery.SourcelessFileLoader, machinery.BYTECODE_SUFFIXES),
     ]
     hooks = sys.path_hooks
+    if any(getattr(hook, _INSTALLED, False) for hook in hooks):
+        # Installed already (by the warm template this child was forked from): keep the
+        # finders it cached, and their directory listings, instead of scanning every directory
+        # on sys.path again for the child's first imports.
+        return True
     for i, hook in enumerate(hooks):
         if "FileFinder" in getattr(hook, "__qualname__", ""):
-            hooks[i] = machinery.FileFinder.path_hook(*loaders)
+            hook = machinery.FileFinder.path_hook(*loaders)
+            setattr(hook, _INSTALLED, True)
+            hooks[i] = hook
             sys.path_importer_cache.clear()
             return True
     return False

@@ -58,22 +58,23 @@ def main(argv=None, standby=None):
     monitor.start()
     listener = _listener(host, port)
 
+    report_root = None
     if "--errorpage" in opts:
         import json
 
         app = errorpage.make_app(json.loads(opts["--errorpage"]))
         loaded = False
     else:
-        report_root = None
         if "--report-modules" in opts:
             report_root = os.path.abspath(opts.get("--project-dir") or os.getcwd())
         app, loaded = _load_or_report(opts["--app"], control, monitor,
                                       "--poll-modules" in opts, report_root)
 
     _handle_stop_signals(stop)
+    ready = _Ready(control, report_root if loaded else None)
     if loaded and asgiserver.is_asgi(app):
         try:
-            asgiserver.serve(app, listener, stop, lambda: send_line(control, protocol.MSG_READY),
+            asgiserver.serve(app, listener, stop, ready,
                              lambda: send_line(control, protocol.MSG_STOPPED), grace)
             return flush_and_exit(stop.code, run_atexit=True)
         except asgiserver.StartupFailed as exc:
@@ -81,7 +82,7 @@ def main(argv=None, standby=None):
     server = Server(listener, app, host, port, stop)
     if loaded and warmup.enabled():
         warmup.wsgi(app, server.server_name, server.server_port)
-    send_line(control, protocol.MSG_READY)
+    ready()
     server.serve()
     send_line(control, protocol.MSG_STOPPED)  # the parent may now say its successor serves
     server.drain(timeout=grace if stop.orphaned else None)
@@ -101,6 +102,25 @@ def _step_aside():
         sys.path.insert(0, os.getcwd())
     for name in [n for n in sys.modules if n == "devbox" or n.startswith("devbox.")]:
         del sys.modules[name]
+
+
+class _Ready:
+    """Says ready; first, with a `report_root`, reports the dependencies imported since the app
+    was (the server's and the warm-up request's: Starlette's and Django's lazy imports at the
+    first request), so the warm template imports them for the next child too."""
+
+    def __init__(self, control, report_root):
+        self.control = control
+        self.report_root = report_root
+        self.before = set(sys.modules)
+
+    def __call__(self):
+        if self.report_root is not None:
+            added = project.dependencies([n for n in list(sys.modules) if n not in self.before],
+                                         self.report_root)
+            if added:
+                send_line(self.control, "%s %s" % (protocol.MSG_MODULES, " ".join(added)))
+        send_line(self.control, protocol.MSG_READY)
 
 
 def _load_or_report(spec, control, monitor, poll_modules, report_root=None):

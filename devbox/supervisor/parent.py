@@ -27,7 +27,7 @@ import time
 from devbox.supervisor import errorpage, owner, prctl, probe, protocol
 from devbox.supervisor.children import ROLE_APP, ROLE_ERRORPAGE, Child, exit_status
 from devbox.supervisor.interfaces import SpawnError
-from devbox.supervisor.primitives import kill_group, write_line
+from devbox.supervisor.primitives import kill_group, renice_group, write_line
 from devbox.supervisor.status import write_status
 
 _RELOAD_SIGNAL = getattr(signal, protocol.RELOAD_SIGNAL)
@@ -410,6 +410,9 @@ class Supervisor:
         self.prober.drop()  # the child it waits for is outdated
         if old is not None and not self._serves_through_reload(old):
             self._terminate(old)  # no overlap, or it does not serve yet: it is outdated
+        elif old is not None:
+            # It serves until its successor does: the successor gets the CPU first.
+            renice_group(old.pid, protocol.OUTGOING_NICENESS)
         self._spawning = None  # a child still on its way is outdated: stopped when it comes
         if self.spawner.holds_socket or not self.children:
             self._spawn_app(requested_at)

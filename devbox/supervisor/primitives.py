@@ -28,6 +28,14 @@ def kill_group(pid, signum, leader_alive=True):
         pass
 
 
+def renice_group(pid, niceness):
+    """Lower the CPU priority of the process group a child leads (a no-op where it cannot)."""
+    try:
+        os.setpriority(os.PRIO_PGRP, pid, niceness)
+    except (OSError, AttributeError):
+        pass  # gone, or not ours to change: it only costs the new child some CPU
+
+
 def read_to_eof(fd):
     """Everything written to the pipe `fd` until its writers close it; closes `fd`."""
     chunks = []

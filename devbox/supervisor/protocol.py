@@ -39,6 +39,12 @@ RUN_MAIN_VALUE = "true"  # the value both WERKZEUG_RUN_MAIN and Django's RUN_MAI
 # Put first on PYTHONPATH of a command child when the supervisor holds the socket: its
 # sitecustomize makes socketserver servers that bind the app's port serve on fd 3 (runserver).
 SHIM_DIR = "shim"  # beside this file
+# The shim's modules, beside this file too (loaded by path: see shim/sitecustomize.py).
+SHIM_ADOPT_MODULE = "adopt.py"  # a Python socket binding the app's port takes fd 3
+SHIM_GRACEFUL_MODULE = "graceful.py"  # socketserver servers stop without dropping requests
+# A stopping command (SIGTERM, Bottle's interrupt_main) lets its in-flight requests finish this
+# long at most; under DEFAULT_GRACE, after which the supervisor sends SIGKILL.
+SHIM_DRAIN_TIMEOUT = 4.0
 ENV_PYTHONPATH = "PYTHONPATH"
 
 # -- fds, exit codes, signals ---------------------------------------------------------------
@@ -61,6 +67,9 @@ TOUCH_MIN_PERIOD = 2.5
 STALE_MARGIN = 5.0
 STALE_AFTER = TOUCH_MIN_PERIOD + STALE_MARGIN  # for the default interval; see stale_after()
 DEFAULT_GRACE = 5.0  # SIGTERM -> SIGKILL for a child that does not finish in time
+# The old child (and its process group) while its successor starts: the new one gets the CPU
+# first on a loaded machine, and the old one still answers (a reload is timed by the new one).
+OUTGOING_NICENESS = 10
 IDLE_TIMEOUT = 5.0  # a connection that sends no request for this long is closed
 STOP_IDLE_TIMEOUT = 1.0  # ... or for this long once its child is stopping
 RELOAD_HISTORY = 50  # reload latencies kept in the status file

@@ -22,6 +22,9 @@ so a reload costs a "go" message, the same stat calls again (a dependency may ha
 while it waited: then it exits 3 and the next fork finds the template stale) and the import of
 the project's own modules.
 
+Once the modules are in, libraries with first-use costs are exercised once (firstuse.py):
+FastAPI's first app and request.
+
 The template itself starts no thread and imports nothing of the project.
 """
 
@@ -35,7 +38,7 @@ import sys
 import time
 import _thread
 
-from devbox.supervisor import bytecode, child, prctl, project, protocol
+from devbox.supervisor import bytecode, child, firstuse, prctl, project, protocol
 from devbox.supervisor.primitives import flush_and_exit, read_to_eof
 
 _ADOPTION_TIMEOUT = 1.0  # seconds a forked child waits to be adopted before it carries on
@@ -62,6 +65,10 @@ def main(argv=None):
         if kind in (protocol.TPL_PRELOAD, protocol.TPL_IMPORT):
             rejected = import_modules(rest.split(), root, kind == protocol.TPL_PRELOAD,
                                       lambda text: _say(sock, text))
+            if not rejected:
+                threaded = firstuse.exercise()
+                if threaded:
+                    rejected = threaded, "exercising it once started a thread"
             files.add_loaded()
             if rejected:
                 _say(sock, "%s %s %s" % (protocol.TPL_REJECT, rejected[0], rejected[1]))

@@ -217,3 +217,28 @@ def test_sigkill_of_the_supervisor_takes_the_template_down(project, supervisor):
     helpers = [status["template_pid"], status["standby_pid"], status["child_pid"]]
     wait_until(lambda: not any(pid_alive(pid) for pid in helpers), timeout=5,
                message="template, standby and app child gone")
+
+
+# `lazy` is imported by the view, at the first request (as Starlette and Django import parts of
+# themselves): the warm-up request imports it, and the template learns it from there.
+LAZY_APP = """
+import sys
+BODY = %r
+PRELOADED = "lazy" in sys.modules
+def app(environ, start_response):
+    import lazy
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [("%%s preloaded=%%s" %% (BODY, PRELOADED)).encode()]
+"""
+
+
+def test_what_the_first_request_imports_is_imported_by_the_template(project, supervisor):
+    (project.site / "lazy.py").write_text(DEPENDENCY % {"log": str(project.log), "value": "l"})
+    (project.root / "app.py").write_text(LAZY_APP % "v1")
+    sup = project.start(supervisor)
+    sup.wait_event(protocol.EVENT_READY, generation=1)
+    assert http_get(sup.port) == (200, "v1 preloaded=False")
+    wait_until(lambda: sup.status().get("standby_pid"), message="a standby child after the import")
+    (project.root / "app.py").write_text(LAZY_APP % "v2 edited")
+    sup.reload()
+    assert http_get(sup.port) == (200, "v2 edited preloaded=True")

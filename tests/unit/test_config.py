@@ -371,7 +371,8 @@ def test_empty_command(error):
         ("gunicorn -c gunicorn.conf.py app:app", "self"),
         ("python manage.py runserver 0.0.0.0:8000", "fd"),
         ("python3 manage.py runserver --noreload", "fd"),
-        ("python manage.py migrate", "self"),
+        ("python manage.py migrate", "fd"),  # any Python command: nothing binds, nothing lost
+        ("./migrate.sh", "self"),
     ],
 )
 def test_listen_defaults_by_command(load, command, listen):
@@ -646,7 +647,7 @@ def test_compose_services_reuse_the_top_level_rules(load, project):
     api, worker = cfg.compose.services
     assert (api.command, api.listen, api.port, api.env_dict()) == (("uvicorn", "api:app", "--fd", "3"), "fd", 9000, {"DEBUG": "1"})
     assert api.watch == Watch(("api",), ("*.log",), config.DEFAULT_REBUILD, (), 20)
-    assert worker.listen == "self" and worker.watch == cfg.watch
+    assert worker.listen == "fd" and worker.watch == cfg.watch  # a Python command; no port: see supervisor_argv
 
 
 @pytest.mark.parametrize(
@@ -722,7 +723,20 @@ def test_parse_without_a_file(tmp_path):
 
 def test_default_listen_is_public():
     assert config.default_listen(["uvicorn", "m:app", "--fd", "3"]) == "fd"
-    assert config.default_listen(["python", "app.py"]) == "self"
+    assert config.default_listen(["python", "app.py"]) == "fd"  # the shim adopts fd 3 for it
+
+
+@pytest.mark.parametrize("command, listen", [
+    (["python3", "app.py"], "fd"),  # Bottle's run(reloader=True), http.server, wsgiref...
+    (["python3.12", "-m", "uvicorn", "main:app", "--port", "8000"], "fd"),
+    (["/usr/bin/python", "serve.py"], "fd"),
+    (["python3", "-m", "granian", "main:app"], "self"),  # binds in Rust: the shim cannot help
+    (["granian", "main:app"], "self"),
+    (["node", "server.js"], "self"),
+    (["./run.sh"], "self"),
+])
+def test_python_commands_listen_on_the_supervisors_socket_by_default(command, listen):
+    assert config.default_listen(command) == listen
 
 
 def test_load_does_not_depend_on_the_process_cwd(project, tmp_path, monkeypatch):

@@ -62,3 +62,13 @@ def test_reload_and_preload_settings_become_supervisor_flags(tmp_path):
     assert {"--no-warm", "--no-overlap"} <= set(command)
     assert command[command.index("--preload") + 1] == "numpy,shop.models"
     assert command[-2:] == ("--app", "app:app")
+
+
+def test_a_command_without_a_port_binds_nothing_for_the_supervisor_to_hold():
+    """`python worker.py` defaults to listen fd, but with no port there is no socket to hold."""
+    from devbox import supervisor_argv
+
+    args = supervisor_argv.supervisor_args(command=["python3", "worker.py"], listen="fd")
+    assert args[args.index("--listen") + 1] == "self" and "--port" not in args
+    args = supervisor_argv.supervisor_args(command=["python3", "app.py"], listen="fd", port=8000)
+    assert args[args.index("--listen") + 1] == "fd"

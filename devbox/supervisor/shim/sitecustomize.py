@@ -1,55 +1,31 @@
 """Run at start by every Python of a command child when the supervisor holds the socket (the
-shim directory is first on its PYTHONPATH): a socketserver-based server that binds the app's
-port (Django's runserver, http.server, wsgiref, werkzeug without its variables, Bottle's default
-server) serves on the supervisor's socket, fd 3, instead: a reload then never refuses a
-connection. Other ports bind as usual. The sitecustomize this one shadows (the project's or the
-system's) is imported after it.
+shim directory is first on its PYTHONPATH):
 
-protocol.py is loaded by its path under a private name: importing `devbox` here would shadow a
-project's own `devbox` package. Standard library only.
+- adopt.py: a Python socket that binds the app's port (Django's runserver, wsgiref, Bottle's
+  own reloader, http.server, uvicorn or gunicorn told to bind it) serves on the supervisor's
+  socket, fd 3, instead: a reload then never refuses a connection. Other ports bind as usual.
+- graceful.py: socketserver servers stop gracefully (SIGTERM, Bottle's interrupt_main): they
+  accept nothing more, finish their in-flight requests and close idle keep-alive connections
+  before the signal does what it would have done.
+
+The sitecustomize this one shadows (the project's or the system's) is imported after it.
+
+Our modules are loaded by their path under private names: importing `devbox` here would shadow
+a project's own `devbox` package. Standard library only.
 """
 
 import os
 import sys
 
 
-def _protocol():
+def _load(path, name):
     import importlib.util
 
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "protocol.py")
-    spec = importlib.util.spec_from_file_location("_devbox_shim_protocol", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # under its private name: the one copy in this process
     spec.loader.exec_module(module)
     return module
-
-
-def _patch(fd):
-    import socket
-    import socketserver
-
-    try:
-        with socket.socket(fileno=os.dup(fd)) as shared:
-            shared_port = shared.getsockname()[1]
-    except OSError:
-        return  # no socket on that fd (closed by the program that started us)
-    bind, activate = socketserver.TCPServer.server_bind, socketserver.TCPServer.server_activate
-
-    def server_bind(self):
-        if self.server_address[1] != shared_port:
-            return bind(self)
-        self.socket.close()
-        self.socket = socket.socket(fileno=os.dup(fd))  # non-blocking: accept copes
-        self.socket.set_inheritable(False)
-        self.server_address = self.socket.getsockname()
-        self._devbox_shared = True
-        return None
-
-    def server_activate(self):
-        if not getattr(self, "_devbox_shared", False):
-            activate(self)
-
-    socketserver.TCPServer.server_bind = server_bind
-    socketserver.TCPServer.server_activate = server_activate
 
 
 def _chain():
@@ -67,10 +43,16 @@ def _chain():
 
 
 def _main():
-    protocol = _protocol()
+    supervisor = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    protocol = _load(os.path.join(supervisor, "protocol.py"), "_devbox_shim_protocol")
     fd = os.environ.get(protocol.ENV_LISTEN_FD)
-    if fd:
-        _patch(int(fd))
+    if not fd:
+        return
+    adopt = _load(os.path.join(supervisor, protocol.SHIM_ADOPT_MODULE), "_devbox_shim_adopt")
+    if adopt.install(int(fd)):
+        graceful = _load(os.path.join(supervisor, protocol.SHIM_GRACEFUL_MODULE),
+                         "_devbox_shim_graceful")
+        adopt.WAKE_FD = graceful.install(protocol.SHIM_DRAIN_TIMEOUT)
 
 
 _main()
