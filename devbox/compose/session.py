@@ -4,25 +4,24 @@ logs, exec), a devbox Project like the single-container session."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
-from devbox import docker_time, events, hooks, injected, logs, serving
+from devbox import docker_time, events, hooks, injected, logs
 from devbox import status as statuses
 from devbox.compose.cli import ComposeCLI, find_cli
-from devbox.compose.dispatch import Dispatcher, Running, ServiceTarget, UnionFilter
+from devbox.compose.dispatch import Running, ServiceTarget
+from devbox.compose.inspection import ComposeInspection
 from devbox.compose.labels import COMPOSE_ONEOFF, COMPOSE_PROJECT, COMPOSE_SERVICE, number
 from devbox.compose.override import gated, hook_workdir, hooked_service, missing_services, plan_override
-from devbox.errors import ComposeError, DevboxError, UsageError
-from devbox.interfaces import Exec, Serving
+from devbox.compose.serving import ComposeServing
+from devbox.errors import ComposeError, DevboxError
 from devbox.paths import STATE_DIR
 from devbox.supervisor import protocol
 from devbox.targets import RELOAD_TIMEOUT
-from devbox.urls import http_url
 
 READY_TIMEOUT = 60.0
 # Where the injected supervisor's files go in the host copy: the archive paths without this.
@@ -35,7 +34,7 @@ def _noop(event, **fields):
     pass
 
 
-class ComposeSession:
+class ComposeSession(ComposeServing, ComposeInspection):
     """One compose project on one engine: up, stop, down, status, reload, logs, exec."""
 
     def __init__(self, config, connect: Callable[[], object], report: Report = _noop,
@@ -344,127 +343,6 @@ class ComposeSession:
             event = logs.wait_ready(container, stream, after=0, timeout=timeout)
             result[label] = (event[2] - sent) * 1000.0
         return result
-
-    def status(self) -> List[statuses.ContainerStatus]:
-        """One row per container, supervised or not."""
-        rows = []
-        for label, container in self.labels_of(self.by_service()).items():
-            supervised = self.supervised(container.labels.get(COMPOSE_SERVICE, label))
-            supervisor = statuses.read_supervisor_status(container) if container.status == "running" and supervised else {}
-            rows.append(statuses.of_container(container, label, supervisor, supervised=supervised))
-        return rows
-
-    def logs(self, services: Sequence[str], follow: bool, tail: Optional[int],
-             on_output: Callable[[Optional[str], object], None]) -> None:
-        """Each container's output as (label, line), history merged by time; with `follow`, lines
-        as they come until every stream ends."""
-        chosen = self.labels_of({name: cs for name, cs in self.by_service().items()
-                                 if not services or name in services})
-        if services:
-            unknown = sorted(set(services) - {c.labels.get(COMPOSE_SERVICE) for c in chosen.values()})
-            if unknown:
-                raise DevboxError(f"no service {', '.join(unknown)} in the running project {self.config.name}",
-                                  "see `devbox status`")
-        if not chosen:
-            raise DevboxError(f"{self.config.name} is not up", "start it with `devbox up`")
-        tail_arg = "all" if tail is None else tail
-        if not follow:
-            lines = []
-            for label, container in chosen.items():
-                raw = container.logs(timestamps=True, tail=tail_arg).decode("utf-8", "replace")
-                for line in raw.splitlines():
-                    stamp, _, text = line.partition(" ")
-                    lines.append((stamp, label, text))
-            for _, label, text in sorted(lines, key=lambda item: item[0]):
-                on_output(label, text)
-            return
-        threads = []
-        for label, container in chosen.items():
-            def pump(label=label, container=container):
-                for line in logs.split_lines(container.logs(stream=True, follow=True, tail=tail_arg)):
-                    on_output(label, line)
-            thread = threading.Thread(target=pump, daemon=True, name=f"logs-{label}")
-            thread.start()
-            threads.append(thread)
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.5)  # a timed join lets Ctrl-C through
-
-    def exec(self, command: Sequence[str], tty: bool) -> Exec:
-        """`compose exec SERVICE COMMAND...` (the first word names the service)."""
-        if not command:
-            raise UsageError("name the service: `devbox exec SERVICE [COMMAND...]`")
-        service, *rest = command
-        self.running(service)
-        files = self.user_files + ([self.override_path] if self.override_path.is_file() else [])
-        argv = self.cli.command("exec", *([] if tty else ["-T"]), service, *(rest or ["sh"]), files=files)
-        return Exec(argv=argv, env=self.cli.environ)
-
-    def serve(self, watch: bool = True) -> Serving:
-        """`devbox up`: compose starts the project, and with `watch` one watcher reloads per service."""
-        running = self.up()
-        for container in self.by_service(all=False).get(hooked_service(self.config), [])[:1]:
-            hooks.attach(self.client, container, self._place(), self.lifecycle)
-        watcher = self.watcher(running) if watch else None
-        stop = self.stop
-        fronting = self._fronting(running)
-        if fronting is not None:
-            stop = fronting.after(stop)
-        if watcher is not None:
-            from devbox.compose.healing import ComposePatient
-
-            patient = ComposePatient(self, running)
-            healing = serving.heal(patient, watcher, self.engine, self.config, self.report, watcher.on_batch)
-            stop = serving.stopping_first(healing, stop)
-        return Serving(urls=dict(running.urls), stop=stop, watcher=watcher, unsupervised=list(running.unsupervised))
-
-    # -- live reload (devbox/live/) ----------------------------------------------------------------
-    def _fronting(self, running: Running):
-        """A live-reload proxy per supervised service with a published port, on a port of its
-        own (compose publishes the port the compose file names, and an override can only add
-        ports, not take one away): its URL comes first in the service's URLs. Local engines only:
-        a remote one publishes on its own machine."""
-        if not (self.config.live_reload and not self.engine.remote and callable(getattr(self.report, "add_reader", None))):
-            return None
-        from devbox.live.fronting import Fronting
-
-        fronting = Fronting(self.report)
-        try:
-            for service in self.compose.services:
-                if running.urls.get(service.name):
-                    proxy = fronting.front(("127.0.0.1", 0), lambda s=service: self._service_address(s.name, s.port),
-                                           service=service.name, what=running.urls[service.name][0])
-                    running.urls[service.name] = [http_url(*proxy.listen), *running.urls[service.name]]
-        except BaseException:
-            fronting.close()
-            raise
-        return fronting
-
-    def _service_address(self, service: str, port: int):
-        """Where this machine reaches `service`'s first running container's `port` now."""
-        for container in self.by_service(all=False).get(service, [])[:1]:
-            for found, url in statuses.published(container):
-                if found == port:
-                    host, _, number_ = url.rpartition(":")
-                    return host.replace("http://", "").strip("[]"), int(number_)
-        return None
-
-    def watcher(self, running: Running):
-        """One watcher over every supervised service's paths, split per service on each batch;
-        started. A saved devbox.yml asks for a restart."""
-        from devbox.watch import Watcher
-
-        union = UnionFilter(self.config)
-        paths = sorted({p for s in self.compose.services for p in s.watch.paths})
-        watcher = Watcher(self.config.root, paths, union, self.config.watch.debounce_ms,
-                          on_batch=Dispatcher(self, running, union).act,
-                          on_unchanged=lambda changed: self.report(events.UNCHANGED, paths=changed),
-                          config_file=self.config.path, on_config=serving.restart_needed(self.config, self.report),
-                          on_error=serving.action_failed(self.report),
-                          on_unreadable=lambda path: self.report(events.WATCH_UNREADABLE, path=path))
-        watcher.start()
-        return watcher
-
 
 
 def _since(started_at: Optional[str]) -> Optional[float]:

@@ -20,15 +20,16 @@ import dataclasses
 import difflib
 import os
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Mapping
 
 from devbox.config import builders, names, values
-from devbox.config.model import ContainerOptions, Forward
-from devbox.config.schema import TOP
+from devbox.config.model import ContainerOptions
 from devbox.config.tree import Node
 from devbox.config_file import DEVCONTAINER_NAME
 from devbox.devcontainer import variables
+from devbox.devcontainer.app import AppMapping
 from devbox.devcontainer.nodes import _mapping, _node
+from devbox.devcontainer.ports import PortsMapping
 from devbox.devcontainer.run_args import RunArgs
 from devbox.devcontainer.variables import Variables
 from devbox.errors import location
@@ -95,7 +96,6 @@ HOOK_KEYS = {  # devcontainer.json key -> the moment (HOOK_MOMENTS)
     "postStartCommand": "post_start",
     "postAttachCommand": "post_attach",
 }
-_SERVE_HINT = 'add "customizations": {"devbox": {"app": "module:callable"}} (or "command": "uvicorn main:app --fd 3")'
 
 
 def reference_table() -> str:
@@ -162,7 +162,7 @@ def _resolve_variables(top: Node, keys: dict[str, Node], environ: Mapping[str, s
     Variables(environ, root, folder).resolve_tree(top)
 
 
-class _Mapping:
+class _Mapping(PortsMapping, AppMapping):
     """One translation: `out` collects the devbox.yml-shaped keys, `extra` the Config fields
     devbox.yml has no key for."""
 
@@ -309,63 +309,6 @@ class _Mapping:
         update = self.keys.get("updateRemoteUserUID")
         self.extra["update_remote_user_uid"] = update.boolean() if update is not None else True
 
-    def _ports(self) -> None:
-        """appPort and forwardPorts: container ports to publish (compose: per service)."""
-        forwards = []
-        for key in ("appPort", "forwardPorts"):
-            node = self.keys.get(key)
-            if node is None:
-                continue
-            if key == "appPort" and self.compose:
-                self.warn(node, "appPort is for image and build configs: publish ports in the compose file or list them in forwardPorts")
-                continue
-            for item in node.items():
-                service, port = self._forward(item, key)
-                if self.compose:
-                    forwards.append(Forward(service or self.service_name(), port))
-                else:
-                    self.ports.append(item if key == "appPort" else _node(port, item))
-        if self.compose:
-            self.extra["forwards"] = tuple(dict.fromkeys(forwards))
-        labels = self.keys.get("portsAttributes")
-        if labels is not None:
-            self.extra["port_labels"] = self._labels(labels)
-
-    def _forward(self, item: Node, key: str) -> tuple[Optional[str], int]:
-        """(service, port) of a forwardPorts item: 8000, "8000" or "db:5432"; an appPort item
-        is kept whole for devbox's port rule (`"8001:8000"`)."""
-        if key == "appPort":
-            return None, values.port_mapping(item).container_port
-        value = item.value
-        if isinstance(value, str) and ":" in value:
-            service, _, port = value.rpartition(":")
-            if service in ("localhost", "127.0.0.1"):
-                service = ""
-            elif not self.compose:
-                raise item.error(
-                    f"{value!r} names the service {service!r}, but this is not a dockerComposeFile config",
-                    "forward the container's own ports as numbers, e.g. 8000",
-                )
-            return service or None, values.port_number(item, port, original=value)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return None, values.port_number(item, str(value))
-        if isinstance(value, str):
-            return None, values.port_number(item, value.strip())
-        raise item.error(f"{item.describe()} is not a port", 'use 8000 or "service:5432"')
-
-    def _labels(self, node: Node) -> tuple[tuple[str, str], ...]:
-        if not isinstance(node.value, dict):
-            raise node.error(f"must be an object of ports, got {node.describe()}")
-        labels, others = [], set()
-        for port, attributes in node.value.items():
-            fields = attributes.mapping(("label", "onAutoForward", "protocol", "requireLocalPort", "elevateIfNeeded"))
-            others.update(k for k in fields if k != "label")
-            if "label" in fields and fields["label"].value is not None:
-                labels.append((port, fields["label"].text()))
-        if others:
-            self.warn(node, f"portsAttributes {', '.join(sorted(others))}: VS Code's, skipped; devbox publishes forwardPorts as they are")
-        return tuple(labels)
-
     def _hooks(self) -> None:
         hooks = {moment: self.keys[key] for key, moment in HOOK_KEYS.items() if key in self.keys}
         wait = self.keys.get("waitFor")
@@ -413,77 +356,8 @@ class _Mapping:
         if self.options:
             self.extra["options"] = ContainerOptions(**self.options)
 
-    # -- what serves -----------------------------------------------------------------------------
-
-    def _customizations(self) -> dict[str, Node]:
-        node = self.keys.get("customizations")
-        if node is None:
-            return {}
-        if not isinstance(node.value, dict):
-            raise node.error(f"must be an object, got {node.describe()}")
-        others = [tool for tool in node.value if tool != "devbox"]
-        if others:
-            self.warn(node, f"customizations for {', '.join(others)} are skipped: devbox reads customizations.devbox")
-        devbox = node.value.get("devbox")
-        return {} if devbox is None else devbox.mapping(TOP.names, extensions=True)
-
-    def _detected_app(self) -> Node:
-        app = detect_app(self.root)
-        if app is None:
-            raise self.top.error(f"says nothing devbox can serve, and no app was found in {self.root}", _SERVE_HINT)
-        self.warn(self.top, f"serving {app}, found in the project; set customizations.devbox.app to choose")
-        return _node(app, self.top, path="customizations.devbox.app")
-
-    def service_name(self) -> str:
-        node = self.keys.get("service")
-        if node is None:
-            raise self.keys["dockerComposeFile"].error("needs `service`: the compose service devbox supervises", 'e.g. "service": "web"')
-        return node.nonempty_text()
-
-    def _compose(self, devbox: dict[str, Node]) -> None:
-        """The compose project: the files, and the named service supervised with the app of
-        customizations.devbox (or the detected one), on the port first forwarded for it."""
-        files_node = self.keys["dockerComposeFile"]
-        files = [(self.folder / item.nonempty_text()).resolve() for item in files_node.items()]
-        if not files:
-            raise files_node.error("lists no file", 'e.g. "dockerComposeFile": "../docker-compose.yml"')
-        name = self.service_name()
-        service = {key: devbox.pop(key) for key in ("app", "command", "listen") if key in devbox}
-        if "app" not in service and "command" not in service:
-            service["app"] = self._detected_app()
-        if "env" in self.out:
-            service["env"] = self.out.pop("env")
-        port = next((f.port for f in self.extra["forwards"] if f.service == name), None)
-        if port is not None:
-            service["port"] = _node(port, files_node, path="forwardPorts")
-        service_node = _mapping(service, self.keys["service"])
-        compose = {
-            "file": _node(os.path.relpath(files[0], self.root), files_node),
-            "services": Node({name: service_node}, service_node.line, "service", self.ctx, key_lines={name: service_node.line}),
-        }
-        self.out["compose"] = _mapping(compose, files_node)
-        run = self.keys.get("runServices")
-        self.extra["compose_extra"] = {
-            "overrides": tuple(files[1:]),
-            "run_services": None if run is None else tuple(item.nonempty_text() for item in run.items()),
-        }
-
 
 def _object(node: Node) -> dict[str, Node]:
     if not isinstance(node.value, dict):
         raise node.error(f"must be an object of names and values, got {node.describe()}", 'e.g. {"DEBUG": "1"}')
     return node.value
-
-
-def detect_app(root: Path) -> Optional[str]:
-    """The app `devbox init` would write for `root`, when the module it names exists. The one
-    call of devbox init's detection from here, so a better detection is used as it comes."""
-    from devbox import scaffold  # scaffold imports config, which imports this module
-
-    app = scaffold.find_app(root).app
-    if not app:
-        return None
-    module = Path(*app.partition(":")[0].split("."))
-    if (root / module.with_suffix(".py")).is_file() or (root / module / "__init__.py").is_file():
-        return app
-    return None

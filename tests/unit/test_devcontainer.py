@@ -424,11 +424,12 @@ def test_nothing_to_serve_says_what_to_add(error, project):
 
 def test_detection_is_one_call_of_devbox_inits(project, monkeypatch):
     from devbox import scaffold
+    from devbox.devcontainer import app
 
     monkeypatch.setattr(scaffold, "find_app", lambda root: scaffold.Found("Flask", "app:application"))  # the other detection, in one place
-    assert mapping.detect_app(project) == "app:application"
+    assert app.detect_app(project) == "app:application"
     monkeypatch.setattr(scaffold, "find_app", lambda root: scaffold.Found("Flask", "nowhere:app"))
-    assert mapping.detect_app(project) is None
+    assert app.detect_app(project) is None
 
 
 # -- compose ---------------------------------------------------------------------------------------
