@@ -18,23 +18,23 @@ only when it says it has: after that event, no request reaches old code.
 
 import json
 import os
-import platform
 import select
 import signal
 import sys
 import time
 
-from devbox.supervisor import errorpage, owner, prctl, probe, protocol
+from devbox.supervisor import errorpage, prctl, protocol
 from devbox.supervisor.children import ROLE_APP, ROLE_ERRORPAGE, Child, exit_status
 from devbox.supervisor.interfaces import SpawnError
-from devbox.supervisor.primitives import kill_group, renice_group, write_line
-from devbox.supervisor.status import write_status
+from devbox.supervisor.primitives import kill_group, renice_group
+from devbox.supervisor.readiness import CommandReadiness
+from devbox.supervisor.reporting import Reporting
 
 _RELOAD_SIGNAL = getattr(signal, protocol.RELOAD_SIGNAL)
 _STOP_SIGNALS = tuple(getattr(signal, name) for name in protocol.STOP_SIGNALS)
 
 
-class Supervisor:
+class Supervisor(Reporting, CommandReadiness):
     """Runs children until SIGTERM/SIGINT; see protocol.py for the contract it keeps. `spawner`
     is an interfaces.Spawner."""
 
@@ -68,17 +68,6 @@ class Supervisor:
         self.prober = self._prober()  # for commands
         self.command_overlap = self.prober.overlaps
         self._told_unanswered = False
-
-    def _prober(self):
-        """The probe of command children; overlapping when the options ask for overlap, the
-        children share our socket and this system can tell who accepted a connection."""
-        sock = getattr(self.spawner, "listen_sock", None)
-        owners = None
-        if getattr(self.options, "overlap", False) and sock is not None \
-                and not self.spawner.reports_ready:
-            owners = owner.available()
-        inode = os.fstat(sock.fileno()).st_ino if owners is not None else None
-        return probe.Prober(self.options.host, self.options.port, self.clock, owners, inode)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -217,38 +206,6 @@ class Supervisor:
         if exited is not None and self.clock() - exited[1] < 60:
             del self.children[pid]  # it died before we knew its pid
             self._child_exited(child, exited[0])
-
-    def _probe(self, child):
-        if self.options.port is None:
-            self._ready(child)  # no port to ask on: it runs, that is all we know
-            return
-        self.prober.expect(child, child.pid)
-        self._probe_when_alone()
-
-    def _probe_when_alone(self):
-        """Send the probe once no older child is left (a dying one could answer it), or at once
-        when the probe can tell who accepted it."""
-        child = self.prober.target
-        if child is not None and (self.prober.overlaps
-                                  or not any(c is not child for c in self.children.values())):
-            self.prober.start()
-
-    def _probed(self, child, outcome):
-        if child is not self.current or self.stopping_since is not None:
-            return
-        if outcome == probe.TIMED_OUT and not self._told_unanswered:
-            self._told_unanswered = True
-            self._log("%s has not answered GET %s on port %s within %ss: reported ready anyway, "
-                      "without a reload time (said once)"
-                      % (self._what(), protocol.PROBE_PATH, self.options.port,
-                         int(protocol.PROBE_TIMEOUT)))
-        older = [other for other in self.children.values() if other is not child]
-        for other in older:
-            self._terminate(other)  # overlap: the old command served until now
-        if older:
-            self._ready_when_alone = (child, outcome == probe.ANSWERED)
-            return
-        self._ready(child, measured=outcome == probe.ANSWERED)
 
     def _spawn_errorpage(self, report):
         if self.options.port is None:
@@ -449,55 +406,6 @@ class Supervisor:
             child.send(protocol.MSG_STOP)
             kill_group(child.pid, signal.SIGTERM)
             child.kill_at = self.clock() + self.options.grace
-
-    # -- output -----------------------------------------------------------------------------
-
-    def _announce(self):
-        o = self.options
-        what = "app %s" % o.app if o.app else "command %s" % " ".join(o.command)
-        self._emit(protocol.EVENT_STARTED, what, pid=os.getpid(),
-                   python=platform.python_version(), listen=o.listen,
-                   address=protocol.format_address(o.host, o.port))
-
-    def _what(self):
-        if self.options.app:
-            return "the app %s" % self.options.app
-        return "the command `%s`" % " ".join(self.options.command)
-
-    def _emit(self, kind, message=None, **fields):
-        self._write(protocol.format_event(kind, message, **fields))
-
-    def _log(self, message):
-        self._write(protocol.log_line(message))
-
-    def _write(self, line):
-        write_line(self.out, line)
-
-    def _write_status(self):
-        o = self.options
-        status = {
-            "supervisor_pid": os.getpid(),
-            "child_pid": self.current.pid if self.current is not None else None,
-            "generation": self.generation,
-            "state": self.state,
-            "reloads": self.reloads,
-            "started_at": self.started_at,
-            "ready_at": self.ready_at,
-            "last_reload_ms": self.latencies,
-            "python": platform.python_version(),
-            "listen": o.listen,
-            "address": protocol.format_address(o.host, o.port),
-            "overlap": self.overlap or self.command_overlap,
-        }
-        status.update(self.spawner.describe())
-        if o.app:
-            status["app"] = o.app
-        else:
-            status["command"] = list(o.command)
-        try:
-            write_status(o.status_file, status)
-        except OSError as exc:
-            self._log("cannot write the status file %s: %s" % (o.status_file, exc))
 
 
 def _ms(seconds):
