@@ -12,6 +12,7 @@ import time
 import pytest
 
 from devbox.supervisor import protocol
+from tests.hammer import Hammer
 from tests.supervisor.conftest import free_port, http_get, pid_alive
 from tests.waiting import wait_until
 
@@ -196,39 +197,11 @@ def test_a_blocking_accept_on_the_adopted_socket_waits_for_a_connection(tmp_path
     assert "BlockingIOError" not in sup.output()
 
 
-class Hammer:
-    """A client requesting / on a new connection every 5 ms; counts what fails."""
-
-    def __init__(self, port):
-        self.port = port
-        self.failures = []
-        self.answered = 0
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._done.is_set():
-            try:
-                status, body = http_get(self.port, timeout=10.0)
-                if status >= 500:
-                    self.failures.append("%d %s" % (status, body[:200]))
-                else:
-                    self.answered += 1
-            except (OSError, http.client.HTTPException) as exc:
-                self.failures.append(repr(exc))
-            self._done.wait(0.005)
-
-    def stop(self):
-        self._done.set()
-        self._thread.join(15)
-
-
 def reloads_without_a_failure(sup, port, source, old, reloads=3):
     """Edit the text, longer each time (a same-size edit in the same second would leave the
     module's .pyc looking current), and SIGHUP, `reloads` times, while the hammer runs; each new
     text must be served and no request may fail."""
-    hammer = Hammer(port)
+    hammer = Hammer(lambda: http_get(port, timeout=10.0))
     try:
         text = old
         for n in range(1, reloads + 1):

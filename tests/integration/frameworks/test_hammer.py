@@ -6,43 +6,13 @@ stops gracefully)."""
 
 from __future__ import annotations
 
-import http.client
-import threading
 
 import pytest
 
+from tests.hammer import Hammer
 from tests.project import http_get
 
 RELOADS = 4
-
-
-class Hammer:
-    """A client requesting / on a new connection every 5 ms from the host; what fails (refused,
-    reset, 5xx) is kept."""
-
-    def __init__(self, url: str):
-        self.url = url
-        self.failures: list[str] = []
-        self.answered = 0
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._done.is_set():
-            try:
-                status, body = http_get(self.url, timeout=10.0)
-                if status >= 500:
-                    self.failures.append(f"{status} {body[:200]}")
-                else:
-                    self.answered += 1
-            except (OSError, http.client.HTTPException) as exc:
-                self.failures.append(repr(exc))
-            self._done.wait(0.005)
-
-    def stop(self):
-        self._done.set()
-        self._thread.join(15)
 
 
 @pytest.mark.parametrize("example, line, text", [
@@ -52,7 +22,7 @@ class Hammer:
 ])
 def test_a_command_drops_no_request_across_reloads(serve, example, line, text):
     box = serve(example, line).started(text)
-    hammer = Hammer(box.project.url + "/")
+    hammer = Hammer(lambda: http_get(box.project.url + "/", timeout=10.0))
     try:
         old = text
         for n in range(1, RELOADS + 1):
