@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Mapping, Optional, Tuple
 
 from devbox import __version__, gate, hooks, supervisor_argv
@@ -15,6 +16,7 @@ from devbox.injected import SUPERVISOR_LAUNCHER, SUPERVISOR_ROOT, launch_argv  #
 from devbox.stop_timeout import stop_timeout
 from devbox.supervisor.protocol import STOP_SIGNALS
 from devbox.live import LIVE_LABEL, live_label
+from devbox.paths import STATE_DIR
 from devbox.urls import http_url, url_host  # noqa: F401 - url_host re-exported
 
 LABEL_PROJECT = "devbox.project"
@@ -64,6 +66,9 @@ class ContainerSpec:
     # port the container publishes on 127.0.0.1 (or the ssh forward's local end); in the config
     # hash, so a moved port gives a container whose devbox.live label says where it is served.
     live: Tuple[Tuple[str, int, int], ...] = ()
+    # The host copy of the supervisor's files (injected.write_copy), mounted read-only at
+    # SUPERVISOR_ROOT where the project is bind-mounted; None: put_archive before the start.
+    supervisor_dir: Optional[str] = None
 
     @property
     def sync(self) -> str:
@@ -104,6 +109,8 @@ class ContainerSpec:
             mounts = (self.workspace,) + mounts
         elif self.bind_source:
             kwargs["volumes"] = {self.bind_source: {"bind": self.workdir, "mode": "rw"}}
+        if self.supervisor_dir:
+            mounts = mounts + (("bind", self.supervisor_dir, SUPERVISOR_ROOT, True),)
         if mounts:
             kwargs["mounts"] = [_mount(*mount) for mount in mounts]
         if self.user:
@@ -117,6 +124,12 @@ def _mount(type: str, source: str, target: str, read_only: bool) -> dict:
     if source:
         mount["Source"] = source
     return mount
+
+
+def supervisor_copy(config) -> Path:
+    """Where a bind-mounted project's container finds the supervisor's files on the host: in the
+    project's state dir (readable by whoever may read the project, which the container must)."""
+    return Path(config.root) / STATE_DIR / "supervisor"
 
 
 def sync_mode(config, facts: HostFacts) -> str:
@@ -169,6 +182,7 @@ def plan(config, facts: HostFacts, image_id: str = "", supervisor_digest: str = 
         user_uid=user_uid(config, user, bind, facts),
         gated=gated,
         live=tuple((p.host_ip, p.host_port, p.container_port) for p in config.ports) if live else (),
+        supervisor_dir=str(supervisor_copy(config)) if bind else None,
     )
     digest = config_hash(spec, image_id, supervisor_digest)
     labels = (

@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import time
+from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 from devbox import events, hooks, logs
@@ -18,7 +19,7 @@ from devbox import plan as planning
 from devbox import status as statuses
 from devbox.container_serving import ContainerServing, _nothing
 from devbox.errors import DevboxError, EngineError, UsageError
-from devbox.injected import supervisor_archive, supervisor_digest
+from devbox.injected import supervisor_archive, supervisor_digest, write_copy
 from devbox.interfaces import Exec
 from devbox.stop_timeout import stop_timeout
 from devbox.supervisor import protocol
@@ -149,6 +150,8 @@ class Session(ContainerServing):
         image_id = self.ensure_image(rebuild=rebuild)
         self.image_env = self._image_env(image_id)
         spec = self.plan(image_id)
+        if spec.supervisor_dir:  # mounted read-only from there (a kept container's too)
+            write_copy(Path(spec.supervisor_dir))
         self.lifecycle = hooks.Lifecycle(self.config, self.report)
         existing = self.container()
         if existing is not None and existing.labels.get(planning.LABEL_HASH) == spec.config_hash:
@@ -175,7 +178,8 @@ class Session(ContainerServing):
         try:
             container = self.client.containers.create(**spec.create_kwargs())
             user_update = self._update_user(container, spec)
-            container.put_archive("/", supervisor_archive())
+            if not spec.supervisor_dir:
+                container.put_archive("/", supervisor_archive())
             if spec.gated:
                 from devbox import gate
 

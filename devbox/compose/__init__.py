@@ -18,4 +18,4 @@ from devbox.compose.dispatch import Dispatcher, Running, ServiceTarget, UnionFil
 from devbox.compose.labels import (COMPOSE_NUMBER, COMPOSE_ONEOFF, COMPOSE_PROJECT, COMPOSE_SERVICE,  # noqa: F401
                                    LABEL_SERVICE, LABEL_SUPERVISOR)
 from devbox.compose.override import missing_services, plan_override  # noqa: F401
-from devbox.compose.session import STATE_DIR, ComposeSession, _write_if_changed  # noqa: F401
+from devbox.compose.session import STATE_DIR, ComposeSession  # noqa: F401

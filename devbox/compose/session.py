@@ -19,13 +19,12 @@ from devbox.compose.labels import COMPOSE_ONEOFF, COMPOSE_PROJECT, COMPOSE_SERVI
 from devbox.compose.override import gated, hook_workdir, hooked_service, missing_services, plan_override
 from devbox.compose.serving import ComposeServing
 from devbox.errors import ComposeError, DevboxError
-from devbox.paths import STATE_DIR
+from devbox.paths import STATE_DIR, write_state_file
 from devbox.supervisor import protocol
 from devbox.targets import RELOAD_TIMEOUT
 
 READY_TIMEOUT = 60.0
 # Where the injected supervisor's files go in the host copy: the archive paths without this.
-_SUPERVISOR_PREFIX = injected.SUPERVISOR_ROOT.lstrip("/") + "/"
 
 Report = Callable[..., None]
 
@@ -97,26 +96,12 @@ class ComposeSession(ComposeServing, ComposeInspection):
 
     def write_override(self, user_services: Mapping[str, dict]) -> Path:
         remote = self.engine.remote
-        supervisor_dir = None if remote else self._write_supervisor_copy()
+        supervisor_dir = None if remote else injected.write_copy(self.state_dir / "supervisor")
         content = plan_override(self.config, user_services, supervisor_dir, injected.supervisor_digest())
         header = (f"# Written by devbox for {self.config.path.name}; regenerated on every `devbox up`.\n"
                   f"# Used as: {self.cli.name} -p {self.compose.project_name} -f {self.display} -f {self.override_path}\n")
-        _write_if_changed(self.override_path, header + yaml.safe_dump(content, sort_keys=False, width=1000))
+        write_state_file(self.override_path, header + yaml.safe_dump(content, sort_keys=False, width=1000))
         return self.override_path
-
-    def _write_supervisor_copy(self) -> Path:
-        """The supervisor's files on the host, laid out as under SUPERVISOR_ROOT."""
-        target = self.state_dir / "supervisor"
-        wanted = set()
-        for name, data, mode in injected.supervisor_files():
-            rel = name[len(_SUPERVISOR_PREFIX):] if name.startswith(_SUPERVISOR_PREFIX) else name
-            path = target / rel
-            wanted.add(path)
-            _write_if_changed(path, data, mode)
-        for path in target.rglob("*"):
-            if path.is_file() and path not in wanted:
-                path.unlink()
-        return target
 
     # -- finding containers ------------------------------------------------------------------
     def containers(self, all: bool = True) -> List:
@@ -349,25 +334,3 @@ def _since(started_at: Optional[str]) -> Optional[float]:
     """Docker's StartedAt as epoch seconds, a little early (for `logs(since=...)`)."""
     stamp = docker_time.epoch(started_at)
     return None if stamp is None else max(1.0, stamp - 1.0)
-
-
-def _write_if_changed(path: Path, data, mode: int = 0o644) -> None:
-    """Write `data` (str or bytes) unless the file already holds it; the state dir is made and
-    ignored by git on first use."""
-    blob = data.encode() if isinstance(data, str) else data
-    state = path.parent
-    while state.name != STATE_DIR and state != state.parent:
-        state = state.parent
-    if state.name == STATE_DIR and not (state / ".gitignore").exists():
-        state.mkdir(parents=True, exist_ok=True)
-        (state / ".gitignore").write_text("# devbox's generated files; never committed\n*\n")
-    try:
-        if path.read_bytes() == blob:
-            return
-    except OSError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(blob)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devbox import compose, config, filters
+from devbox import compose, config, filters, paths
 from devbox import plan as planning
 from devbox.errors import ComposeError
 from devbox.paths import covers
@@ -170,12 +170,12 @@ def test_no_compose_cli_says_how_to_get_one(tmp_path):
 
 def test_state_dir_ignores_itself(tmp_path):
     target = tmp_path / compose.STATE_DIR / "compose.shop.yml"
-    compose._write_if_changed(target, "services: {}\n")
+    paths.write_state_file(target, "services: {}\n")
     assert target.read_text() == "services: {}\n"
     assert (tmp_path / compose.STATE_DIR / ".gitignore").read_text().splitlines()[-1] == "*"
     assert filters.PathFilter(tmp_path).is_ignored(target)
     before = os.stat(target).st_mtime_ns
-    compose._write_if_changed(target, "services: {}\n")
+    paths.write_state_file(target, "services: {}\n")
     assert os.stat(target).st_mtime_ns == before
 
 

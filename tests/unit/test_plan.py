@@ -16,6 +16,9 @@ def test_three_line_file_plans_a_loopback_bound_supervised_container(tmp_path):
     assert kwargs["name"] == "hello-devbox"
     assert kwargs["ports"] == {"8000/tcp": ("127.0.0.1", 8000)}
     assert kwargs["volumes"] == {str(tmp_path.resolve()): {"bind": "/app", "mode": "rw"}}
+    # the supervisor's files, read-only, from a host copy in the project's state dir
+    assert kwargs["mounts"] == [{"Type": "bind", "Source": str(tmp_path.resolve() / ".devbox" / "supervisor"),
+                                 "Target": plan.SUPERVISOR_ROOT, "ReadOnly": True}]
     assert kwargs["user"] == "1000:1000"
     assert kwargs["working_dir"] == "/app"
     assert kwargs["command"][:2] == ["python3", plan.SUPERVISOR_LAUNCHER]
@@ -30,7 +33,7 @@ def test_remote_engine_copies_and_keeps_the_image_user(tmp_path):
     cfg = load(tmp_path, "app: app:app\n")
     spec = plan.plan(cfg, plan.HostFacts(uid=1000, gid=1000, remote=True))
     assert spec.sync == "copy"
-    assert "volumes" not in spec.create_kwargs()
+    assert "volumes" not in spec.create_kwargs() and "mounts" not in spec.create_kwargs()  # put_archive
     assert spec.user is None
 
 

@@ -25,6 +25,7 @@ def test_mounts_workspace_mount_and_run_args_reach_docker(tmp_path):
     assert kwargs["mounts"] == [
         {"Type": "bind", "Source": str(tmp_path), "Target": "/src", "ReadOnly": False},
         {"Type": "volume", "Source": "cache", "Target": "/cache", "ReadOnly": False},
+        {"Type": "bind", "Source": str(tmp_path / ".devbox" / "supervisor"), "Target": "/opt/devbox", "ReadOnly": True},
     ]
     assert kwargs["cap_add"] == ["SYS_PTRACE"] and kwargs["hostname"] == "box"
     assert kwargs["labels"]["team"] == "web" and kwargs["labels"]["devbox.project"] == "dc"
