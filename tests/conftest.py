@@ -142,6 +142,7 @@ def project(tmp_path, unique_name, test_image, request):
     proj.write_config()
     yield proj
     proj.stop_background()
+    proj.stop_agent()
     if "docker_client" in request.fixturenames:
         client = request.getfixturevalue("docker_client")
         owned = {"label": f"devbox.project={unique_name}"}

@@ -83,6 +83,14 @@ class Project:
         return wait_until(lambda: self.get(path) == (200, expected), timeout, 0.01,
                           f"GET {path} serving {expected!r}")
 
+    def stop_agent(self):
+        """`devbox down` when an agent still runs for the project (`up -d`): else it would start
+        the container again once the teardown removes it (it heals what it serves)."""
+        from devbox.agent.home import AgentHome
+
+        if AgentHome.for_path(self.root / "devbox.yml").socket.exists():
+            self.devbox("down", timeout=60, check=False)
+
     def stop_background(self):
         for process in self.background:
             if process.poll() is None:
