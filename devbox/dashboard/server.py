@@ -4,7 +4,7 @@
 |---|---|
 | `GET /?token=T` | 303 to `/`, logging the browser in with a cookie (access.py) |
 | `GET /` | the page (assets/index.html); its CSS and script under `/assets/` |
-| `GET /events?since=N` | Server-Sent Events: the bus's records after N (sse.py), then each new one |
+| `GET /events?since=N` | Server-Sent Events: the bus's records after N (devbox/sse.py), then each new one |
 | `GET /api/status` | the agent's `status` answer (what `devbox status --json` shows) |
 | `POST /api/act` | `{"action": "reload"|"rebuild"|"restart", "service": LABEL}`: the agent's answer |
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Dict, Optional
 
 from devbox.agent.bus import EventBus
-from devbox.dashboard import sse
+from devbox import sse
 from devbox.dashboard.access import Access
 from devbox.errors import DevboxError
 

@@ -14,17 +14,19 @@ is ever sent twice. Connecting waits for an app that restarts (upstream.py).
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
+import json
 from typing import List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
+from devbox import sse
 from devbox.live import inject
 from devbox.live.feed import Feed
 from devbox.live.upstream import Unreachable, Upstream
 
 MAX_HEAD = 64 * 1024
+RETRY_MS = 500  # a page reconnects soon after the agent restarts
 PING_S = 15.0
 CHUNK = 65536
 _IDEMPOTENT = ("GET", "HEAD", "OPTIONS", "TRACE")
@@ -350,17 +352,17 @@ class LiveProxy:
         """The live messages after `seq` for this proxy's app, as Server-Sent Events, until the
         page goes away or devbox stops."""
         client.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-                       b"Connection: close\r\nX-Accel-Buffering: no\r\n\r\nretry: 500\n\n")
+                       b"Connection: close\r\nX-Accel-Buffering: no\r\n\r\n" + sse.preamble(RETRY_MS))
         while not self._closed.is_set():
             messages = self.feed.since(seq, self.service, PING_S)
             if messages is None:
                 return
             if not messages:
-                client.sendall(b": ping\n\n")
+                client.sendall(sse.keepalive())
                 continue
             for message in messages:
                 seq = message["seq"]
-                client.sendall(f"id: {seq}\ndata: {json.dumps(message)}\n\n".encode())
+                client.sendall(sse.event(seq, json.dumps(message)))
 
 
 def _keeps_alive(version: str, headers: dict) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from devbox.agent.bus import EventBus
-from devbox.dashboard import sse
+from devbox import sse
 from devbox.dashboard.access import COOKIE, Access
 from devbox.dashboard.server import ActionRefused, Dashboard, asset_names, assets_digest
 from tests.waiting import wait_until

@@ -1,4 +1,5 @@
-"""Bus records as Server-Sent Events (the `text/event-stream` format browsers' EventSource reads).
+"""Server-Sent Events (the `text/event-stream` format browsers' EventSource reads), for the
+dashboard's bus records and live reload's messages alike.
 
 Each record is one event whose `id` is its seq, so a browser that reconnects sends
 `Last-Event-ID` and gets the records after it (those the bus still keeps, as `devbox events
@@ -16,9 +17,14 @@ KEEPALIVE_S = 15.0  # a comment line this often: a gone browser is noticed, prox
 
 
 def record(rec: Mapping) -> bytes:
-    """One record as an event: `id: SEQ`, `data: JSON` (never more than one line), blank line."""
-    data = json.dumps(rec, separators=(",", ":"), ensure_ascii=False)
-    return f"id: {rec['seq']}\ndata: {data}\n\n".encode("utf-8")
+    """One record (a mapping with a `seq`) as an event: `id: SEQ`, `data: JSON` (never more than
+    one line), blank line."""
+    return event(rec["seq"], json.dumps(rec, separators=(",", ":"), ensure_ascii=False))
+
+
+def event(seq: int, data: str) -> bytes:
+    """An event with an id (what a reconnecting browser sends back) and one line of data."""
+    return f"id: {seq}\ndata: {data}\n\n".encode("utf-8")
 
 
 def named(event: str, data: Mapping) -> bytes:
@@ -26,8 +32,8 @@ def named(event: str, data: Mapping) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode("utf-8")
 
 
-def preamble() -> bytes:
-    return f"retry: {RETRY_MS}\n\n".encode()
+def preamble(retry_ms: int = RETRY_MS) -> bytes:
+    return f"retry: {retry_ms}\n\n".encode()
 
 
 def keepalive() -> bytes:
