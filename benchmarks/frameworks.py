@@ -251,6 +251,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.frameworks", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 edits per contender instead of 20")
     parser.add_argument("--edits", type=int, help="edits per contender")
+    parser.add_argument("--only", help="comma-separated framework keys (flask,django,fastapi,gunicorn,bottle)")
     parser.add_argument("--out", default=str(HERE / "results"), help="where results go (default benchmarks/results)")
     return parser.parse_args(argv)
 
@@ -279,7 +280,7 @@ def main(argv=None) -> int:
     print(f"benchmarks.frameworks: {len(CASES)} frameworks in {image}, {settings.edits} edits each; logs in {out}",
           flush=True)
     try:
-        for case in CASES:
+        for case in [c for c in CASES if not args.only or c.key in args.only.split(",")]:
             rows = []
             for cls in contenders_of(case):
                 project = ExampleProject(workdir / cls.name, case).create()
@@ -303,7 +304,7 @@ def main(argv=None) -> int:
             f"{meta['seconds']:.0f} s in all.\n\n{table(results)}\n\n{NOTE}\n")
     (out / "RESULTS.md").write_text("# devbox with real frameworks\n\n" + text)
     print("\n" + text)
-    if not args.quick and not args.edits and update_readme(text, README_START, README_END):
+    if not (args.quick or args.edits or args.only) and update_readme(text, README_START, README_END):
         print("benchmarks.frameworks: table written to README.md")
     print(f"benchmarks.frameworks: raw results in {out / 'results.json'}")
     return 0
