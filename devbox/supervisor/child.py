@@ -25,7 +25,7 @@ import sys
 import threading
 
 from devbox.supervisor import (appspec, asgiserver, bytecode, errorpage, frameworks, heartbeat,
-                               project, protocol, warmup)
+                               presetup, project, protocol, warmup)
 from devbox.supervisor.httpserver import Server
 from devbox.supervisor.primitives import bind_listener, flush_and_exit, log, send_line
 
@@ -145,6 +145,11 @@ def _load_or_report(spec, control, monitor, poll_modules, report_root=None):
                                      report_root)
         if added:
             send_line(control, "%s %s" % (protocol.MSG_MODULES, " ".join(added)))
+        setup = presetup.learned() if failure is None else None
+        if setup is not None:
+            send_line(control, "%s %s" % (protocol.MSG_SETUP, setup))
+            if presetup.mismatched():  # set up from other settings: a new template, then us
+                flush_and_exit(protocol.RELOAD_EXIT_CODE)
     if failure is not None:
         app = _crashed(failure, control)
         extra = _traceback_files(failure)

@@ -60,6 +60,9 @@ class Spawner(abc.ABC):
     def learn(self, modules):
         """A child imported these dependencies (see MSG_MODULES)."""
 
+    def learn_setup(self, spec):
+        """A child's app set a framework up as `spec` says (see MSG_SETUP)."""
+
     def serving(self):
         """An app child serves now (ready, or its error page)."""
 

@@ -240,6 +240,8 @@ class Supervisor(Reporting, CommandReadiness):
                 self._stopped_accepting(child)
             elif kind == protocol.MSG_MODULES:
                 self.spawner.learn(rest.split())
+            elif kind == protocol.MSG_SETUP:
+                self.spawner.learn_setup(rest)
 
     def _accepting(self, child, event):
         """`child` serves now. Older children that still accept are told to stop; `event` (ready
@@ -308,7 +310,9 @@ class Supervisor(Reporting, CommandReadiness):
             if child is not None:
                 kill_group(pid, signal.SIGKILL, leader_alive=False)  # what it left behind
                 self._child_exited(child, exit_status(status))
-            elif not self.spawner.reaped(pid, exit_status(status)):
+            elif self.spawner.reaped(pid, exit_status(status)):
+                self._write_status()  # a template or standby child went
+            else:
                 # An orphan we adopted as PID 1 / subreaper, or a forked child whose pid the
                 # spawner has not told us yet: remember its status for a while.
                 now = self.clock()

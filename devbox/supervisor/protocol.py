@@ -191,6 +191,9 @@ MSG_STOPPED = "stopped"  # "stopped": the child no longer accepts; in-flight req
 # "modules a b.c ...": dependencies (not project code) the app imported, sent before ready or
 # crashed when the child runs with --report-modules; the warm template imports them next.
 MSG_MODULES = "modules"
+# "setup django SETTINGS": the app set Django up from SETTINGS (sent after "modules", with
+# --report-modules); the warm template runs that set-up once for every child (presetup.py).
+MSG_SETUP = "setup"
 # -- parent -> child ------------------------------------------------------------------------
 MSG_STOP = "stop"  # stop accepting now, answer "stopped", finish in-flight requests, exit 0
 MSG_GO = "go"  # to a standby child forked by the warm template: import the app and serve
@@ -206,6 +209,10 @@ TPL_STALE = "stale"  # "stale N PATH": PATH changed since it was imported; the t
 TPL_FAILED = "failed"  # "failed N reason": fork() failed; the template exits
 TPL_REJECT = "reject"  # "reject MOD reason": importing MOD made the template unfit; it exits
 TPL_UNIMPORTABLE = "unimportable"  # "unimportable MOD summary": MOD raised on import; skipped
+TPL_SETUP = "setup"  # "setup django SETTINGS": run the framework's set-up once (presetup.py)
+# "setup-failed unsafe|error reason": the set-up left the template unfit (unsafe: never again) or
+# raised (error: until a child reports it again); the template exits.
+TPL_SETUP_FAILED = "setup-failed"
 TPL_MAX_PACKET = 60000  # bytes per message; longer module lists are split
 
 # -- events on the supervisor's stdout ------------------------------------------------------

@@ -25,7 +25,11 @@ the project's own modules.
 Once the modules are in, libraries with first-use costs are exercised once (firstuse.py):
 FastAPI's first app and request.
 
-The template itself starts no thread and imports nothing of the project.
+- setup: run a framework's set-up once (presetup.py: Django's, which imports project code; what
+  it read joins the stale check). If it fails, say "setup-failed" and exit.
+
+The template itself starts no thread, and imports nothing of the project but what a set-up
+imports.
 """
 
 import array
@@ -38,7 +42,7 @@ import sys
 import time
 import _thread
 
-from devbox.supervisor import bytecode, child, firstuse, prctl, project, protocol
+from devbox.supervisor import bytecode, child, firstuse, prctl, presetup, project, protocol
 from devbox.supervisor.primitives import flush_and_exit, read_to_eof
 
 _ADOPTION_TIMEOUT = 1.0  # seconds a forked child waits to be adopted before it carries on
@@ -73,6 +77,13 @@ def main(argv=None):
             if rejected:
                 _say(sock, "%s %s %s" % (protocol.TPL_REJECT, rejected[0], rejected[1]))
                 return 0
+        elif kind == protocol.TPL_SETUP:
+            try:
+                files.add_opened(presetup.run(rest, root))
+            except presetup.Failed as exc:
+                _say(sock, "%s %s %s" % (protocol.TPL_SETUP_FAILED, exc.kind, exc))
+                return 0
+            files.add_loaded()
         elif kind == protocol.TPL_FORK:
             generation = rest.strip()
             try:
@@ -148,6 +159,11 @@ class Files:
                 signature = child.file_signature(path)
                 if signature is not None:
                     self._signatures[path] = signature
+
+    def add_opened(self, paths):
+        """Files the template read (presetup.run): absent ones too, whose creation is a change."""
+        for path in paths:
+            self._signatures.setdefault(path, child.file_signature(path))
 
     def changed(self):
         """The first file that changed or vanished since it was imported, else None."""

@@ -6,91 +6,16 @@ with spawn.spawn(), keeps one forked child on standby, and falls back to spawn.E
 where forking cannot work.
 """
 
-import array
 import collections
 import os
 import signal
 import socket
 
-from devbox.supervisor import prctl, protocol
+from devbox.supervisor import prctl, presetup, project, protocol
+from devbox.supervisor.handles import Standby, Template, Request
 from devbox.supervisor.interfaces import SpawnError, Spawner
 from devbox.supervisor.primitives import kill_group, send_line
 from devbox.supervisor.spawn import ExecSpawner, child_argv, server_args, spawn, template_env
-
-
-class Template:
-    """The running template: its pid and our end of its SOCK_SEQPACKET socket."""
-
-    def __init__(self, pid, sock):
-        self.pid = pid
-        self.sock = sock
-
-    def fileno(self):
-        return self.sock.fileno()
-
-    def send_fork(self, n, theirs):
-        """Ask for fork n, with the child's control socket. A send that fails needs nothing
-        here: the template is gone, and its EOF or exit brings the next one, which gets the
-        request."""
-        fds = array.array("i", [theirs.fileno()])
-        try:
-            self.sock.sendmsg([("%s %d" % (protocol.TPL_FORK, n)).encode()],
-                              [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
-        except OSError:
-            pass
-
-    def send_names(self, kind, names):
-        """One message per TPL_MAX_PACKET bytes of names."""
-        batch, size = [], 0
-        for name in list(names) + [None]:
-            if name is None or (batch and size + len(name) + 1 > protocol.TPL_MAX_PACKET - 64):
-                if batch:
-                    try:
-                        self.sock.send(("%s %s" % (kind, " ".join(batch))).encode())
-                    except OSError:
-                        return  # gone: see send_fork
-                batch, size = [], 0
-            if name is not None:
-                batch.append(name)
-                size += len(name) + 1
-
-    def end(self):
-        self.sock.close()  # EOF: it exits even if we never signal it
-        kill_group(self.pid, signal.SIGKILL)  # it may be busy importing; it holds nothing we need
-
-
-class Standby:
-    """A child the template forked ahead of time: it waits for MSG_GO. `epoch` says which of
-    the template's imports it has (a child forked before an import lacks those modules)."""
-
-    def __init__(self, pid, control, epoch):
-        self.pid = pid
-        self.control = control  # our end of its control socket
-        self.epoch = epoch
-
-    def go(self):
-        """Send it on: (pid, control), as a spawner hands over a child."""
-        send_line(self.control, protocol.MSG_GO)
-        return self.pid, self.control
-
-    def end(self):
-        self.control.close()
-        kill_group(self.pid, signal.SIGKILL)
-
-
-class _Request:
-    """A fork asked of the template: the child's control socket, and the generation waiting for
-    it (None: it becomes the standby child)."""
-
-    def __init__(self, generation, epoch):
-        self.generation = generation
-        self.epoch = epoch
-        self.ours, self.theirs = socket.socketpair()
-        self.ours.setblocking(False)
-
-    def close(self):
-        self.ours.close()
-        self.theirs.close()
 
 
 class WarmSpawner(Spawner):
@@ -110,6 +35,11 @@ class WarmSpawner(Spawner):
 
     MAX_REJECTED = 8  # modules rejected before we stop trying
     MAX_DEATHS = 3  # templates in a row that die without a word
+    # A save of a file the set-up read costs a new template (~0.4 s for Django) instead of a
+    # fork (~15 ms more without the set-up): after SETUP_STALE_MIN such saves, when they are more
+    # than one reload in SETUP_STALE_RATIO, every child runs the set-up itself again.
+    SETUP_STALE_MIN = 3
+    SETUP_STALE_RATIO = 20
 
     def __init__(self, options, listen_sock, lock_file, python=None, log=None):
         self.cold = ExecSpawner(options, listen_sock, lock_file, python)
@@ -126,12 +56,16 @@ class WarmSpawner(Spawner):
         self._template_env = template_env(lock_file)
         self._template = None  # Template
         self._ended = set()  # pids of templates and standby children we let go, to be reaped
-        self._requests = collections.OrderedDict()  # n -> _Request, until the template answers
+        self._requests = collections.OrderedDict()  # n -> Request, until the template answers
         self._sequence = 0
         self._standby = None  # Standby
         self._epoch = 0  # bumped by every import: a child forked before it lacks those modules
         self._delivered = []
         self._deaths = 0
+        self.setup = None  # the set-up templates run (presetup.py), as a child reported it
+        self.setup_off = None  # why children run it themselves from now on
+        self._setup_stale = 0  # templates a project file it read made stale
+        self._apps = 0  # children asked for
 
     @property
     def holds_socket(self):
@@ -148,6 +82,7 @@ class WarmSpawner(Spawner):
     # -- what the supervisor loop calls --------------------------------------------------------
 
     def app(self, generation):
+        self._apps += 1
         if self.off is None and self._template is None:
             self._start_template()
         if self.off is not None:
@@ -174,7 +109,8 @@ class WarmSpawner(Spawner):
         return {"warm": self.off is None, "warm_off": self.off, "template_pid": self.template_pid,
                 "standby_pid": self._standby.pid if self._standby is not None else None,
                 "template_modules": sum(1 for m in self.preload + self.learned
-                                        if not self._excluded(m))}
+                                        if not self._excluded(m)),
+                "template_setup": self.setup, "template_setup_off": self.setup_off}
 
     def fds(self):
         return [self._template.fileno()] if self._template is not None else []
@@ -231,9 +167,23 @@ class WarmSpawner(Spawner):
         self.learned.extend(new)
         if self._template is not None:
             self._template.send_names(protocol.TPL_IMPORT, new)
-            self._epoch += 1
-            self._drop_standby()  # it lacks them: the next one is forked after the import
-            self._want_standby()
+            self._imported()
+
+    def learn_setup(self, spec):
+        if self.setup_off is not None or spec == self.setup:
+            return
+        replace, self.setup = self.setup is not None, spec
+        if replace:  # set up from other settings: a template cannot undo that
+            self._replace_template()
+        elif self._template is not None:
+            self._template.send_setup(spec)
+            self._imported()
+
+    def _imported(self):
+        """The template imported more: the standby child lacks it."""
+        self._epoch += 1
+        self._drop_standby()  # the next one is forked after the import
+        self._want_standby()
 
     def close(self):
         self._end_template()
@@ -266,6 +216,8 @@ class WarmSpawner(Spawner):
                                   [m for m in self.preload if not self._excluded(m)])
         self._template.send_names(protocol.TPL_IMPORT,
                                   [m for m in self.learned if not self._excluded(m)])
+        if self.setup is not None:
+            self._template.send_setup(self.setup)
         for n in self._requests:
             self._send_fork(n)
         return None
@@ -323,6 +275,19 @@ class WarmSpawner(Spawner):
             path = rest.partition(" ")[2]
             self.log("%s changed since the warm template imported it: starting a new template"
                      % path)
+            if self.setup is not None and project.is_project_file(path, self.root):
+                self._setup_stale += 1
+                if self._setup_stale >= self.SETUP_STALE_MIN and \
+                        self._setup_stale * self.SETUP_STALE_RATIO > self._apps:
+                    self._setup_off("%s, which it reads, changes often (each change starts a new "
+                                    "template)" % os.path.relpath(path, self.root))
+            self._replace_template()
+        elif kind == protocol.TPL_SETUP_FAILED:
+            failure, _, why = rest.partition(" ")
+            if failure == presetup.UNSAFE:
+                self._setup_off(why)
+            else:  # it raised: the child shows why; the next child that loads reports it again
+                self.setup = None
             self._replace_template()
         elif kind == protocol.TPL_FAILED:
             self._turn_off("the template cannot fork (%s)" % rest.partition(" ")[2])
@@ -357,6 +322,10 @@ class WarmSpawner(Spawner):
             self._end_child(pid)
             self._want_standby()
 
+    def _setup_off(self, why):
+        self.setup, self.setup_off = None, why
+        self.log("warm template: each child runs Django's set-up itself: %s" % why)
+
     def _want_standby(self):
         if self.off is None and self._template is not None and self._standby is None \
                 and not any(r.generation is None for r in self._requests.values()):
@@ -377,7 +346,7 @@ class WarmSpawner(Spawner):
 
     def _request(self, generation):
         self._sequence += 1
-        self._requests[self._sequence] = _Request(generation, self._epoch)
+        self._requests[self._sequence] = Request(generation, self._epoch)
         self._send_fork(self._sequence)
 
     def _send_fork(self, n):

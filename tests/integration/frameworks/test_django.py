@@ -1,6 +1,11 @@
 """Django 5 as its users run it: `app: mysite.wsgi:application`, `manage.py` through devbox exec,
 and `manage.py runserver` as the command."""
 
+import json
+
+from tests.integration.frameworks.served import Served, copy_example, devbox_yml
+from tests.waiting import wait_until
+
 WSGI_APP = "app: mysite.wsgi:application"
 RUNSERVER = "command: python3 manage.py runserver 0.0.0.0:8000"
 
@@ -42,3 +47,58 @@ def test_static_files_are_served_with_debug_on(serve):
     box.wait_text("color: green", "/static/polls/style.css", timeout=5)
     box.served_edit("polls/static/polls/style.css", "green", "blue", expect="color: blue",
                     path="/static/polls/style.css")
+
+
+def supervisor_status(project):
+    return json.loads(project.devbox("status", "--json").stdout)["containers"][0]["supervisor"]
+
+
+def wait_template_setup(project, expected):
+    """Until the status says which set-up the warm template runs (set after the first child)."""
+    return wait_until(lambda: (supervisor_status(project) or {}).get("template_setup") == expected
+                      or None, 20, 0.1, f"template_setup {expected!r} in devbox status --json")
+
+
+def test_the_warm_template_runs_django_setup_and_a_settings_edit_or_a_file_settings_read_is_served(serve, project):
+    # django.setup() runs once in the warm template; what it read (settings.py, note.txt)
+    # decides when the template is stale. Without that, the edits below would serve old values.
+    box = serve("django_site", WSGI_APP).started("settings v1, note v1", "/greeting")
+    wait_template_setup(project, "django mysite.settings")
+    box.served_edit("polls/views.py", '"django v1"', '"django v2"', path="/message")
+    box.served_edit("mysite/settings.py", '"settings v1"', '"settings v2"',
+                    expect="settings v2, note v1", path="/greeting")
+    assert "mysite/settings.py changed since the warm template imported it" in box.printed()
+    box.served_edit("note.txt", "note v1", "note v2", expect="settings v2, note v2", path="/greeting")
+    wait_template_setup(project, "django mysite.settings")  # set up again, on the new settings
+    box.served_edit("polls/views.py", '"django v2"', '"django v3"', path="/message")
+
+
+def test_a_broken_settings_module_shows_the_error_page_and_the_fix_is_served(serve, project):
+    box = serve("django_site", WSGI_APP).started("settings v1", "/greeting")
+    wait_template_setup(project, "django mysite.settings")
+    box.edit("mysite/settings.py", 'GREETING = "settings v1"', 'GREETING = "settings v2')
+    assert "SyntaxError" in box.wait_error_page("/greeting")
+    box.served_edit("mysite/settings.py", 'GREETING = "settings v2', 'GREETING = "settings v3"',
+                    expect="settings v3", path="/greeting")
+    wait_template_setup(project, "django mysite.settings")
+
+
+THREAD_IN_READY = """
+    def ready(self):
+        import threading, time
+        threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+"""
+
+
+def test_an_app_whose_ready_starts_a_thread_runs_django_setup_in_each_child(project):
+    # A forked process keeps only the thread that forked: such a set-up cannot be shared.
+    copy_example("django_site", project.root)
+    apps_py = project.root / "polls" / "apps.py"
+    apps_py.write_text(apps_py.read_text() + THREAD_IN_READY)
+    project.write("devbox.yml", devbox_yml(project, WSGI_APP))
+    box = Served(project).started("django v1", "/message")
+    wait_until(lambda: "each child runs Django's set-up itself: it starts a thread" in box.printed()
+               or None, 20, 0.05, "the line saying each child runs the set-up")
+    box.served_edit("polls/views.py", '"django v1"', '"django v2"', path="/message")
+    status = supervisor_status(project)  # read after the reload
+    assert "starts a thread" in status["template_setup_off"] and status["template_setup"] is None

@@ -62,3 +62,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Read from a file, as settings read an .env (django-environ, python-dotenv): tests edit both.
+GREETING = "settings v1"
+NOTE_FILE = BASE_DIR / "note.txt"
+NOTE = NOTE_FILE.read_text().strip() if NOTE_FILE.is_file() else "no note"

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import render
 
@@ -10,3 +11,7 @@ def index(request):
 
 def message(request):
     return HttpResponse(MESSAGE, content_type="text/plain")
+
+
+def greeting(request):
+    return HttpResponse(f"{settings.GREETING}, {settings.NOTE}", content_type="text/plain")
