@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import queue
-import select
 import socket
 import socketserver
 import struct
@@ -16,12 +15,13 @@ import threading
 from pathlib import Path
 from typing import Callable, Dict
 
+from devbox.accept_loop import AcceptLoop
 from devbox.agent import control
 from devbox.agent.bus import EventBus
 
 Handler = Callable[[dict], dict]
 # How often a streaming reply with nothing to send looks whether its client went away. The
-# accept loop itself has no period: it sleeps in select() until a client connects or close().
+# accept loop itself has no period (devbox.accept_loop).
 POLL_S = 5.0
 
 
@@ -64,42 +64,16 @@ class ControlServer:
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)
-        self._wake_r, self._wake_w = os.pipe()
-        self._thread = threading.Thread(target=self._serve, name="control", daemon=True)
+        self._loop = AcceptLoop(self._server, "control")
 
     def start(self) -> "ControlServer":
-        self._thread.start()
+        self._loop.start()
         return self
-
-    def _serve(self) -> None:
-        """Accept until close(): asleep in select() meanwhile, with no timeout (socketserver's
-        serve_forever wakes every poll_interval to look for a shutdown: 5 times a second idle)."""
-        try:
-            while not self.closing.is_set():
-                try:
-                    ready, _, _ = select.select([self._server, self._wake_r], [], [])
-                except InterruptedError:
-                    continue
-                if self._server in ready and not self.closing.is_set():
-                    self._server._handle_request_noblock()  # what serve_forever calls: accept, thread
-        except (OSError, ValueError):  # closed under us
-            pass
 
     def close(self) -> None:
         self.closing.set()
         self.bus.close()
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:
-            pass
-        if self._thread.is_alive():
-            self._thread.join(timeout=5.0)
-        self._server.server_close()
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._loop.close()
         try:
             self.path.unlink()
         except FileNotFoundError:

@@ -23,6 +23,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
+from devbox.accept_loop import AcceptLoop
 from devbox.agent.bus import EventBus
 from devbox import sse
 from devbox.dashboard.access import Access
@@ -86,8 +87,7 @@ class Dashboard:
                               "set another `dashboard.port` in devbox.yml, or 0 to pick a free one") from None
         self.port = self._server.server_address[1]
         self.access = Access(self.port)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="dashboard", daemon=True)
+        self._loop = AcceptLoop(self._server, "dashboard")
 
     @property
     def url(self) -> str:
@@ -99,7 +99,7 @@ class Dashboard:
         return f"http://{HOST}:{self.port}/"
 
     def start(self) -> "Dashboard":
-        self._thread.start()
+        self._loop.start()
         return self
 
     def close(self) -> None:
@@ -109,8 +109,7 @@ class Dashboard:
             streams = list(self._streams)
         for subscription in streams:
             subscription.put(None)
-        self._server.shutdown()
-        self._server.server_close()
+        self._loop.close()
 
     # -- event streams -------------------------------------------------------------------------
     def subscribe(self, since: int):
