@@ -55,6 +55,8 @@ SYNC_FAILED = "sync_failed"  # paths error
 FORWARDING = "forwarding"  # url destination remote_port pid detached
 FORWARD_MESSAGE = "forward_message"  # line hint
 FORWARD_LOST = "forward_lost"  # status reason
+FORWARD_RETRYING = "forward_retrying"  # reason: the first try to start a lost forward again failed
+FORWARD_REOPENED = "forward_reopened"  # urls pid attempts: a lost forward listens again
 FORWARD_STOPPED = "forward_stopped"  # urls pid: `devbox down` stopped a detached forward
 
 # -- browser live reload (devbox/live/) -----------------------------------------------------------

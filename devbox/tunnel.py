@@ -33,6 +33,9 @@ from devbox.ssh import Destination, explain
 from devbox.urls import connect_host, http_url
 
 READY_TIMEOUT = 30.0
+# A foreground forward that ended on its own is started again after these pauses (seconds), then
+# every 30 s: quickly after a killed ssh, patiently while the network is down.
+REOPEN_DELAYS = (0.2, 1.0, 2.0, 5.0, 10.0) + (30.0,) * 10_000
 STOP_TIMEOUT = 5.0
 # A foreground forward runs this on the VM with its stdin a pipe from devbox: when devbox exits
 # for any reason (even SIGKILL) the pipe closes, `cat` ends, and ssh with it. A detached forward
@@ -354,7 +357,9 @@ def _relay(tunnel: Tunnel, log_path: Path, report) -> None:
 class Forwarding:
     """The ssh forwards of one project's container on one ssh:// engine, across its lifetime:
     checked before the container starts, opened once it serves, reopened when a rebuild
-    recreates it (the engine picks new ports), closed on exit."""
+    recreates it (the engine picks new ports) and when a foreground forward ends on its own (ssh
+    killed, the network lost: tried again with back-off until it listens, or until the engine's
+    return recreates it), closed on exit."""
 
     def __init__(self, engine_url: str, project: str, report: Callable[..., None] = lambda event, **f: None,
                  environ: Optional[Mapping[str, str]] = None):
@@ -363,6 +368,9 @@ class Forwarding:
         self.state = state_file(project, engine_url, environ)
         self.tunnel: Optional[Tunnel] = None
         self.detach = False
+        self._lock = threading.RLock()  # open, refresh, close and a reopening thread, one at a time
+        self._wanted = None  # (container, spec_forwards) of the last open: what a reopen forwards
+        self._closed = threading.Event()
 
     def prepare(self, spec_forwards) -> None:
         """Stop this project's earlier forward (its ports are ours again), then check that every
@@ -371,23 +379,63 @@ class Forwarding:
         check_free([(ip, port) for ip, port, _ in spec_forwards])
 
     def open(self, container, spec_forwards, detach: bool = False) -> Optional[Tunnel]:
-        self.detach = detach
-        if not spec_forwards:
-            return None
-        forwards = published(container, spec_forwards)
-        self.tunnel = start(self.dest, forwards, self.state, engine_url=self.engine_url, detach=detach,
-                            report=self.report, env=self.environ)
-        return self.tunnel
+        with self._lock:
+            self.detach = detach
+            if not spec_forwards:
+                return None
+            self._wanted = (container, spec_forwards)
+            forwards = published(container, spec_forwards)
+            self.tunnel = start(self.dest, forwards, self.state, engine_url=self.engine_url, detach=detach,
+                                report=self._report, env=self.environ)
+            return self.tunnel
 
     def refresh(self, container, spec_forwards) -> None:
         """After the container was recreated: forward to its new ports if they changed."""
-        if self.tunnel is not None and published(container, spec_forwards) == self.tunnel.forwards \
-                and self.tunnel.alive():
-            return
-        self.close()
-        self.open(container, spec_forwards, self.detach)
+        with self._lock:
+            if self.tunnel is not None and published(container, spec_forwards) == self.tunnel.forwards \
+                    and self.tunnel.alive():
+                return
+            self.close()
+            self._closed.clear()
+            self.open(container, spec_forwards, self.detach)
 
     def close(self) -> float:
         """Stop the forward; seconds taken."""
-        tunnel, self.tunnel = self.tunnel, None
-        return tunnel.stop() if tunnel is not None else 0.0
+        self._closed.set()
+        with self._lock:
+            tunnel, self.tunnel = self.tunnel, None
+            return tunnel.stop() if tunnel is not None else 0.0
+
+    # -- a forward that ended on its own -------------------------------------------------------
+    def _report(self, event: str, **fields) -> None:
+        self.report(event, **fields)
+        if event == events.FORWARD_LOST and not self._closed.is_set():
+            lost = self.tunnel
+            threading.Thread(target=self._reopen, args=(lost,), name="ssh-forward-reopen", daemon=True).start()
+
+    def _reopen(self, lost: Optional[Tunnel]) -> None:
+        """Start the forward again, with back-off, while `lost` is still the one we have. The
+        lock is not held while ssh starts (that can take READY_TIMEOUT): close() stays prompt,
+        and a forward that started after it is stopped here."""
+        for attempt, delay in enumerate(REOPEN_DELAYS, 1):
+            if self._closed.wait(delay):
+                return
+            with self._lock:
+                if self.tunnel is not lost or self._wanted is None:
+                    return  # refreshed meanwhile
+                container, spec_forwards = self._wanted
+            try:
+                tunnel = start(self.dest, published(container, spec_forwards), self.state,
+                               engine_url=self.engine_url, detach=self.detach, report=self._report,
+                               env=self.environ)
+            except (ForwardError, RemoteError) as exc:
+                if attempt == 1:
+                    self.report(events.FORWARD_RETRYING, reason=str(exc).splitlines()[0])
+                continue
+            with self._lock:
+                if self._closed.is_set() or self.tunnel is not lost:
+                    tunnel.stop()
+                    return
+                self.tunnel = tunnel
+            self.report(events.FORWARD_REOPENED, urls=tunnel.urls, pid=tunnel.pid, attempts=attempt)
+            return

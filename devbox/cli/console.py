@@ -212,7 +212,13 @@ class Console:
         self.say(f"stopped the ssh port forward of {', '.join(urls)} (pid {pid})")
 
     def on_forward_lost(self, status, reason):
-        self.say(f"✗ the ssh port forward ended ({reason}); the app is unreachable here until `devbox up` again")
+        self.say(f"✗ the ssh port forward ended ({reason}); starting it again")
+
+    def on_forward_retrying(self, reason):
+        self.say(f"the ssh port forward cannot start yet ({reason}); retrying with back-off")
+
+    def on_forward_reopened(self, urls, pid, attempts):
+        self.say(f"✓ the ssh port forward of {', '.join(urls)} listens again (ssh pid {pid})")
 
     # -- browser live reload ---------------------------------------------------------------------
     def on_live_proxy(self, url, upstream):

@@ -249,3 +249,21 @@ def test_a_vm_refusing_forwards_says_so(project, docker_client, tmp_path):
     finally:
         project.stop_background()
         strict.stop()
+
+
+def test_a_killed_forward_is_started_again_and_the_app_answers_at_the_same_url(project, remote):
+    process = project.spawn("up", env=remote)
+    wait_until(lambda: "watching" in project.output(process), 90, 0.05, "devbox up watching")
+    project.wait_body("v1\n")
+    pid, _ = recorded_forward(remote, project.name)
+    os.kill(pid, signal.SIGKILL)  # ssh killed (an OOM kill, a `pkill ssh`): the forward ends
+    wait_until(lambda: "the ssh port forward ended" in project.output(process), 20, 0.05, "the loss said")
+    wait_until(lambda: "listens again" in project.output(process), 30, 0.05, "the forward reopened")
+    new_pid, _ = recorded_forward(remote, project.name)
+    assert new_pid != pid and alive(new_pid) and not alive(pid)
+    project.wait_body("v1\n")
+    project.write("app.py", (project.root / "app.py").read_text().replace('"v1"', '"v2"'))
+    project.wait_body("v2\n")  # the watcher carried on through it
+    process.send_signal(signal.SIGINT)
+    assert process.wait(30) == 0, project.output(process)
+    assert not alive(new_pid)
