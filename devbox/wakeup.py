@@ -21,6 +21,7 @@ import os
 import select
 import struct
 import sys
+import time
 from typing import Callable, Dict, Iterable, Optional
 
 IN_MODIFY, IN_ATTRIB, IN_MOVED_FROM, IN_MOVED_TO = 0x2, 0x4, 0x40, 0x80
@@ -102,6 +103,19 @@ class Waker:
             return False
         self._drain()
         return True
+
+    def settle(self, quiet_s: float, limit_s: float) -> None:
+        """After a wake-up: return once nothing more has happened for `quiet_s` (the save is
+        written), after `limit_s` at most, or at once on `interrupt()`."""
+        deadline = time.monotonic() + limit_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            ready, _, _ = select.select([self.fd, self._pipe[0]], [], [], min(quiet_s, remaining))
+            if self.fd not in ready:
+                return
+            self._drain()
 
     def interrupt(self) -> None:
         """Make a `wait()` in another thread return now (the watcher is asked to stop)."""

@@ -51,3 +51,35 @@ def test_an_idle_watcher_stops_at_once_though_it_sleeps_for_seconds(root, loops)
     loop.watcher.stop_event.set()
     loop.thread.join(5)
     assert not loop.thread.is_alive() and time.monotonic() - asked < 0.5
+
+
+def test_settle_returns_once_writes_pause_and_never_after_its_limit(root):
+    import threading
+
+    waker = wakeup.for_roots([str(root)], prune=lambda path: False)
+    try:
+        (root / "app.py").write_text("v2")
+        assert waker.wait(1.0) is True
+        started = time.monotonic()
+        waker.settle(0.003, 1.0)
+        assert time.monotonic() - started < 0.5  # nothing more was written: it ends at the pause
+
+        stop = threading.Event()
+
+        def keep_writing():  # a writer that never pauses for 50 ms
+            while not stop.is_set():
+                (root / "busy.py").write_text(str(time.monotonic()))
+                time.sleep(0.0005)
+
+        writer = threading.Thread(target=keep_writing)
+        writer.start()
+        try:
+            assert waker.wait(1.0) is True
+            started = time.monotonic()
+            waker.settle(0.05, 0.3)
+            assert 0.25 <= time.monotonic() - started < 1.5  # its limit: the writes never paused
+        finally:
+            stop.set()
+            writer.join()
+    finally:
+        waker.close()
