@@ -17,7 +17,7 @@ import time
 from wsgiref.handlers import SimpleHandler
 
 from devbox.supervisor import errorpage, protocol
-from devbox.supervisor.primitives import log
+from devbox.supervisor.primitives import log, served_name
 
 _IO_TIMEOUT = 60.0  # seconds a started request may stall reading or writing
 _MAX_LINE = 65536
@@ -33,7 +33,7 @@ class Server:
         self.listener = listener
         self.app = app
         self.stop = stop
-        self.server_name = "localhost" if host in ("", "0.0.0.0", "::") else host
+        self.server_name = served_name(host)
         self.server_port = str(port)
         self._active = 0
         self._idle = threading.Condition()

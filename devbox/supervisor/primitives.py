@@ -116,3 +116,9 @@ def flush_and_exit(code, run_atexit=False):
         except (OSError, ValueError):
             pass
     os._exit(code)
+
+
+def served_name(host):
+    """The host name requests to a server listening on `host` carry: a wildcard address is
+    reached as localhost (which Django's DEBUG ALLOWED_HOSTS admits), any other as itself."""
+    return "localhost" if host in ("", "0.0.0.0", "::") else host

@@ -20,6 +20,7 @@ import sys
 import threading
 
 from devbox.supervisor import protocol
+from devbox.supervisor.primitives import served_name
 
 
 def enabled(environ=None):
@@ -63,7 +64,7 @@ async def asgi(app, server, state):
     startup: `state` is the lifespan state a request scope carries)."""
     import asyncio
 
-    host = "%s:%s" % server
+    host = "%s:%s" % (served_name(server[0]), server[1])
     scope = {
         "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": "1.1", "method": "GET", "scheme": "http",

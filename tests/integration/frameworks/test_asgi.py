@@ -33,5 +33,9 @@ def test_starlette_under_app_runs_lifespan_in_each_child(serve):
     box.served_edit("app.py", '"starlette v1"', '"starlette v2"', expect="starlette v2, lifespan ran")
 
 
-def test_django_asgi_application_under_app_serves(serve):
-    serve("django_site", "app: mysite.asgi:application").started("django v1")
+def test_django_asgi_application_under_app_serves_and_reloads(serve):
+    box = serve("django_site", "app: mysite.asgi:application").started("django v1")
+    box.served_edit("polls/views.py", '"django v1"', '"django v2"', path="/message")
+    # The warm-up request reaches a 0.0.0.0 listener as localhost, as runserver's users do:
+    # DEBUG's ALLOWED_HOSTS admits it (it used to log a DisallowedHost traceback every reload).
+    assert "DisallowedHost" not in box.output()
