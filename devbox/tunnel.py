@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -35,7 +36,8 @@ from devbox.urls import connect_host, http_url
 READY_TIMEOUT = 30.0
 # A foreground forward that ended on its own is started again after these pauses (seconds), then
 # every 30 s: quickly after a killed ssh, patiently while the network is down.
-REOPEN_DELAYS = (0.2, 1.0, 2.0, 5.0, 10.0) + (30.0,) * 10_000
+REOPEN_DELAYS = (0.2, 1.0, 2.0, 5.0, 10.0)
+REOPEN_EVERY = 30.0
 STOP_TIMEOUT = 5.0
 # A foreground forward runs this on the VM with its stdin a pipe from devbox: when devbox exits
 # for any reason (even SIGKILL) the pipe closes, `cat` ends, and ssh with it. A detached forward
@@ -384,10 +386,12 @@ class Forwarding:
             if not spec_forwards:
                 return None
             self._wanted = (container, spec_forwards)
-            forwards = published(container, spec_forwards)
-            self.tunnel = start(self.dest, forwards, self.state, engine_url=self.engine_url, detach=detach,
-                                report=self._report, env=self.environ)
+            self.tunnel = self._start(container, spec_forwards)
             return self.tunnel
+
+    def _start(self, container, spec_forwards) -> Tunnel:
+        return start(self.dest, published(container, spec_forwards), self.state, engine_url=self.engine_url,
+                     detach=self.detach, report=self._report, env=self.environ)
 
     def refresh(self, container, spec_forwards) -> None:
         """After the container was recreated: forward to its new ports if they changed."""
@@ -417,7 +421,8 @@ class Forwarding:
         """Start the forward again, with back-off, while `lost` is still the one we have. The
         lock is not held while ssh starts (that can take READY_TIMEOUT): close() stays prompt,
         and a forward that started after it is stopped here."""
-        for attempt, delay in enumerate(REOPEN_DELAYS, 1):
+        delays = itertools.chain(REOPEN_DELAYS, itertools.repeat(REOPEN_EVERY))
+        for attempt, delay in enumerate(delays, 1):
             if self._closed.wait(delay):
                 return
             with self._lock:
@@ -425,9 +430,7 @@ class Forwarding:
                     return  # refreshed meanwhile
                 container, spec_forwards = self._wanted
             try:
-                tunnel = start(self.dest, published(container, spec_forwards), self.state,
-                               engine_url=self.engine_url, detach=self.detach, report=self._report,
-                               env=self.environ)
+                tunnel = self._start(container, spec_forwards)
             except (ForwardError, RemoteError) as exc:
                 if attempt == 1:
                     self.report(events.FORWARD_RETRYING, reason=str(exc).splitlines()[0])
