@@ -23,6 +23,7 @@ Handler = Callable[[dict], dict]
 # How often a streaming reply with nothing to send looks whether its client went away. The
 # accept loop itself has no period (devbox.accept_loop).
 POLL_S = 5.0
+STREAMS_FLUSH_S = 2.0  # the longest close() waits for event streams to write what they hold
 
 
 def peer_uid(sock: socket.socket) -> int:
@@ -48,6 +49,8 @@ class ControlServer:
         self.bus = bus
         self.handlers = handlers
         self.closing = threading.Event()
+        self._streams = 0  # event streams still writing (close() lets them finish)
+        self._streams_done = threading.Condition()
         outer = self
 
         class _Handler(socketserver.StreamRequestHandler):
@@ -71,9 +74,13 @@ class ControlServer:
         return self
 
     def close(self) -> None:
+        """Stop; an event stream first writes the records it was given (the agent's last word,
+        `agent_failed` or `agent_stopped`, reaches `devbox up` before the process exits)."""
         self.closing.set()
         self.bus.close()
         self._loop.close()
+        with self._streams_done:
+            self._streams_done.wait_for(lambda: self._streams == 0, timeout=STREAMS_FLUSH_S)
         try:
             self.path.unlink()
         except FileNotFoundError:
@@ -110,14 +117,16 @@ class ControlServer:
     def _stream(self, request: dict, conn: socket.socket, wfile) -> None:
         since = request.get("since")
         subscription = self.bus.subscribe(since=int(since) if since is not None else None)
+        with self._streams_done:
+            self._streams += 1
         try:
             wfile.write(control.encode({"ok": True, "seq": self.bus.seq}))
             wfile.flush()
-            while not self.closing.is_set():
+            while True:  # until the bus ends it (None): what was queued before is written first
                 try:
                     record = subscription.get(timeout=POLL_S)
                 except queue.Empty:
-                    if _hung_up(conn):
+                    if self.closing.is_set() or _hung_up(conn):
                         return
                     continue
                 if record is None:
@@ -128,6 +137,9 @@ class ControlServer:
             pass
         finally:
             self.bus.unsubscribe(subscription)
+            with self._streams_done:
+                self._streams -= 1
+                self._streams_done.notify_all()
 
 
 def _hung_up(conn: socket.socket) -> bool:

@@ -102,6 +102,19 @@ def test_the_event_stream_replays_what_it_holds_then_follows_until_the_bus_close
     assert list(stream) == []
 
 
+def test_closing_the_server_still_sends_the_records_a_stream_was_given(home):
+    # The agent's last records (agent_failed, agent_stopped) come just before it closes the
+    # server and exits: `devbox up` must read them, not "the agent stopped before serving".
+    bus = EventBus()
+    server = ControlServer(home.socket, bus, {}).start()
+    stream = AgentClient(home).stream("events")
+    assert next(stream)["ok"] is True
+    for n in range(50):
+        bus(events.LINE, line=f"last words {n}")
+    server.close()
+    assert [r["line"] for r in stream] == [f"last words {n}" for n in range(50)]
+
+
 def test_a_stream_without_since_starts_now(served):
     bus, client = served
     bus(events.LINE, line="old")
