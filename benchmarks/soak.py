@@ -2,7 +2,7 @@
 clients request it, and what the supervisor's processes look like before and after; then the
 idle cost of the whole tree and `devbox up -d` to the first response beside `docker run`.
 
-    python -m benchmarks.soak [--reloads 1000] [--idle 60] [--starts 5] [--readme]
+    python -m benchmarks.soak [--reloads 1000] [--idle 60] [--starts 5] [--start-up] [--readme]
 
 - reloads: each one is a save of app.py (truncate and write, a new version in its body, its size
   and mtime changed), acted on by devbox's watcher as any save is (not `devbox reload`); the
@@ -21,6 +21,14 @@ idle cost of the whole tree and `devbox up -d` to the first response beside `doc
   starts asking once it returns, and `docker run -d` of the same image serving the same app
   with wsgiref, until its first 200 (a new attempt every 10 ms from its return, so one attempt
   caught in the engine's network set-up does not count); medians of --starts runs, interleaved.
+  `--start-up` runs only this part (7 runs unless --starts says otherwise).
+- bytecode on the host: devbox runs under two stated conditions, interleaved. "cached": its
+  modules' bytecode cached as a pip install leaves it (compiled once, into a pycache prefix dir
+  of the benchmark's: `compileall` of devbox, then one warm-up `up -d`/`down` for the standard
+  library and the dependencies it imports). "cold": the same caches without devbox's own, read
+  under PYTHONDONTWRITEBYTECODE=1, so devbox's modules are compiled from source at every start,
+  as for an editable install in a shell that sets it. devbox itself never overrides the user's
+  bytecode settings.
 
 Needs a Docker engine and $DEVBOX_IMAGE (scripts/engine builds it); removes what it made.
 """
@@ -245,33 +253,77 @@ def wait_quiet(served: Served, limit: float = 60.0) -> None:
 
 # -- the parts of the run ----------------------------------------------------------------------
 
-def devbox_cmd(root: Path, *args: str) -> None:
+def devbox_cmd(root: Path, *args: str, env: Optional[Dict[str, str]] = None) -> None:
     subprocess.run([sys.executable, "-m", "devbox", *args], cwd=root, check=True, capture_output=True,
-                   timeout=120)
+                   timeout=120, env=env)
+
+
+class Bytecode:
+    """devbox's environments under the two bytecode conditions (the module docstring): "cached"
+    and "cold", each with a pycache prefix dir of the benchmark's own under `work`."""
+
+    CONDITIONS = {"cached": "bytecode cached, as after a pip install",
+                  "cold": "devbox's modules compiled at every start (editable, PYTHONDONTWRITEBYTECODE=1)"}
+
+    def __init__(self, work: Path):
+        self.dirs = {name: work / f"pycache-{name}" for name in self.CONDITIONS}
+
+    def env(self, condition: str, write: bool = False) -> Dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+        env["PYTHONPYCACHEPREFIX"] = str(self.dirs[condition])
+        if not write:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+        return env
+
+    def prepare(self, image: str, work: Path) -> None:
+        """Fill the "cached" dir (devbox compiled, then one warm-up start for what it imports of
+        the standard library and its dependencies); "cold" is a copy without devbox's own."""
+        package = HERE.parent / "devbox"
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], env=self.env("cached", write=True),
+                       check=True, capture_output=True, timeout=300)
+        root = work / "warm-up"
+        Project(root).create().write("start")
+        write_config(root, f"devbox-soak-{uuid.uuid4().hex[:6]}", image, free_port())
+        try:
+            devbox_cmd(root, "up", "-d", env=self.env("cached", write=True))
+        finally:
+            subprocess.run([sys.executable, "-m", "devbox", "down"], cwd=root, capture_output=True, timeout=120,
+                           env=self.env("cached", write=True))
+        cached, cold = self.dirs["cached"], self.dirs["cold"]
+        shutil.copytree(cached, cold)
+        shutil.rmtree(cold / package.relative_to(package.anchor), ignore_errors=True)
 
 
 def write_config(root: Path, name: str, image: str, port: int) -> None:
     (root / "devbox.yml").write_text(f"name: {name}\nimage: {image}\napp: app:app\nports: ['{port}']\n")
 
 
+def devbox_start_up(image: str, root: Path, env: Dict[str, str]) -> float:
+    """Seconds from `devbox up -d` (a new project, image cached) to its first 200."""
+    Project(root).create().write("start")
+    port, name = free_port(), f"devbox-soak-{uuid.uuid4().hex[:6]}"
+    write_config(root, name, image, port)
+    started = time.monotonic()
+    try:
+        devbox_cmd(root, "up", "-d", env=env)
+        served = first_200(port)
+        if served is None:
+            raise SystemExit(f"devbox up -d: no 200 on port {port} within 30 s")
+        return served - started
+    finally:
+        subprocess.run([sys.executable, "-m", "devbox", "down"], cwd=root, capture_output=True, timeout=120, env=env)
+
+
 def start_ups(image: str, work: Path, runs: int, say) -> dict:
-    """`devbox up -d` -> first 200 and `docker run -d` -> first 200, `runs` times each, interleaved."""
-    ups, runs_docker = [], []
+    """`devbox up -d` -> first 200 under each bytecode condition and `docker run -d` -> first 200,
+    `runs` times each, interleaved."""
+    bytecode = Bytecode(work)
+    bytecode.prepare(image, work)
+    ups: Dict[str, List[float]] = {name: [] for name in Bytecode.CONDITIONS}
+    runs_docker = []
     for n in range(runs):
-        root = work / f"start{n}"
-        project = Project(root).create()
-        project.write("start")
-        port, name = free_port(), f"devbox-soak-{uuid.uuid4().hex[:6]}"
-        write_config(root, name, image, port)
-        started = time.monotonic()
-        try:
-            devbox_cmd(root, "up", "-d")
-            served = first_200(port)
-            if served is None:
-                raise SystemExit(f"devbox up -d: no 200 on port {port} within 30 s")
-            ups.append(served - started)
-        finally:
-            subprocess.run([sys.executable, "-m", "devbox", "down"], cwd=root, capture_output=True, timeout=120)
+        for condition in Bytecode.CONDITIONS:
+            ups[condition].append(devbox_start_up(image, work / f"start{n}-{condition}", bytecode.env(condition)))
         port, container = free_port(), f"devbox-soak-run-{uuid.uuid4().hex[:6]}"
         started = time.monotonic()
         try:
@@ -282,8 +334,11 @@ def start_ups(image: str, work: Path, runs: int, say) -> dict:
             runs_docker.append(served - started)
         finally:
             docker("rm", "-f", container, check=False)
-        say(f"  start {n + 1}/{runs}: devbox up -d {ups[-1] * 1000:.0f} ms, docker run {runs_docker[-1] * 1000:.0f} ms")
-    return {"devbox_up_ms": [round(u * 1000) for u in ups], "docker_run_ms": [round(d * 1000) for d in runs_docker]}
+        say(f"  start {n + 1}/{runs}: devbox up -d {ups['cached'][-1] * 1000:.0f} ms (cached), "
+            f"{ups['cold'][-1] * 1000:.0f} ms (cold); docker run {runs_docker[-1] * 1000:.0f} ms")
+    return {"devbox_up_ms": [round(u * 1000) for u in ups["cached"]],
+            "devbox_up_cold_ms": [round(u * 1000) for u in ups["cold"]],
+            "docker_run_ms": [round(d * 1000) for d in runs_docker]}
 
 
 class Clients:
@@ -371,27 +426,81 @@ def render(result: dict) -> str:
         lines.append(f"| {role} | {row['threads']} | {row['ticks_percent']:.3f}% | {row['sched_percent']:.4f}% |")
     lines.append(f"| **whole tree** (agent + container) | | **{sum(x['ticks_percent'] for x in tree):.3f}%** | "
                  f"**{sum(x['sched_percent'] for x in tree):.4f}%** |")
-    s = r["starts"]
-    lines += ["", f"| start-up, image cached (median of {len(s['devbox_up_ms'])}) | first 200 | runs |",
-              "|---|---:|---|",
-              f"| `devbox up -d` | {statistics.median(s['devbox_up_ms']):.0f} ms | "
-              f"{', '.join(map(str, s['devbox_up_ms']))} |",
-              f"| `docker run -d` (wsgiref, same image) | {statistics.median(s['docker_run_ms']):.0f} ms | "
-              f"{', '.join(map(str, s['docker_run_ms']))} |"]
+    lines += ["", render_start_ups(r["starts"])]
+    return "\n".join(lines)
+
+
+START_UP_HEAD = "Start-up, image cached"
+
+
+def render_start_ups(s: dict, run: Optional[dict] = None) -> str:
+    """The start-up table; `run` (date, load, commit...) heads it when it was run alone."""
+    lines = []
+    if run is not None:
+        lines += [f"{START_UP_HEAD} (`--start-up` run {run['date']}: load average {run['load_before']} before, "
+                  f"{run['load_after']} after; devbox {run['commit']}, image {run['image']}, Docker engine "
+                  f"{run['engine']}):", ""]
+    else:
+        lines += [f"{START_UP_HEAD}:", ""]
+    rows = [("`devbox up -d`, " + Bytecode.CONDITIONS["cached"], s["devbox_up_ms"])]
+    if s.get("devbox_up_cold_ms"):
+        rows.append(("`devbox up -d`, " + Bytecode.CONDITIONS["cold"], s["devbox_up_cold_ms"]))
+    rows.append(("`docker run -d` (wsgiref, same image)", s["docker_run_ms"]))
+    lines += [f"| start-up (median of {len(s['docker_run_ms'])}, interleaved) | first 200 | runs |", "|---|---:|---|"]
+    lines += [f"| {label} | {statistics.median(ms):.0f} ms | {', '.join(map(str, ms))} |" for label, ms in rows]
     return "\n".join(lines) + "\n"
+
+
+def replace_start_ups(section: str, table: str) -> str:
+    """The soak section with its start-up part (from its head, or the older table's first row,
+    to the end) replaced by `table`."""
+    for head in (START_UP_HEAD, "| start-up, image cached"):
+        at = section.find(head)
+        if at >= 0:
+            return section[:at] + table
+    return section.rstrip("\n") + "\n\n" + table
 
 
 def _mib(kib: Optional[int]) -> str:
     return "–" if kib is None else f"{kib / 1024:.1f} MiB"
 
 
+def start_up_only(result: dict, readme: bool, say) -> int:
+    """--start-up: the start-up table alone, written into the README's soak section in place of
+    the one there (the rest of the section is the last full run's)."""
+    result["load_after"] = facts.load_average()
+    table = render_start_ups(result["starts"], run=result)
+    save(result, "start-up")
+    print(table)
+    if readme:
+        from benchmarks.__main__ import README
+
+        text = README.read_text()
+        start, end = text.find(README_START), text.find(README_END)
+        if 0 <= start < end:
+            section = text[start + len(README_START) + 1:end]
+            README.write_text(text[:start + len(README_START) + 1] + replace_start_ups(section, table) + text[end:])
+            say("benchmarks.soak: start-up table written to README.md")
+    return 0
+
+
+def save(result: dict, kind: str) -> None:
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(result, indent=1))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reloads", type=int, default=1000)
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of the idle window")
-    parser.add_argument("--starts", type=int, default=5, help="up -d / docker run start-ups measured")
+    parser.add_argument("--starts", type=int, help="up -d / docker run start-ups measured (default 5, 7 with "
+                                                   "--start-up)")
+    parser.add_argument("--start-up", action="store_true", help="measure the start-ups only")
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
     args = parser.parse_args(argv)
+    if args.starts is None:
+        args.starts = 7 if args.start_up else 5
     image = os.environ.get("DEVBOX_IMAGE", "devbox-python:bookworm")
     say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     work = Path(tempfile.mkdtemp(prefix="devbox-soak-"))
@@ -401,8 +510,10 @@ def main(argv=None) -> int:
                                                                                            "{{.Server.Version}}"),
               "reloads_asked": args.reloads}
     try:
-        say(f"start-up: {args.starts} x devbox up -d and docker run")
+        say(f"start-up: {args.starts} x devbox up -d (bytecode cached, then cold) and docker run")
         result["starts"] = start_ups(image, work, args.starts, say)
+        if args.start_up:
+            return start_up_only(result, args.readme, say)
         root = work / "soak"
         project = Project(root).create()
         project.write("r0")
@@ -430,9 +541,7 @@ def main(argv=None) -> int:
     result["load_after"] = facts.load_average()
     result["seconds"] = time.monotonic() - began
     text = render(result)
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"soak-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(result, indent=1))
+    save(result, "soak")
     print(text)
     if args.readme:
         from benchmarks.__main__ import update_readme
