@@ -1,3 +1,3 @@
-from devbox.cli import main
+from devbox.cli import program
 
-raise SystemExit(main())
+raise SystemExit(program())

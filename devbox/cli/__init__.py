@@ -76,7 +76,11 @@ def cmd_init(args, console) -> int:
 
 def cmd_up(args, console) -> int:
     if args.detach and not args.agent:  # the agent reads devbox.yml too: start it first
-        return agent_cli.up_detached(args, console, config_path(args.file), lambda: load_config(args, console))
+        code = agent_cli.up_detached(args, console, config_path(args.file), lambda: load_config(args, console))
+        # Serving, said and flushed: the agent is its own process, and this one holds nothing
+        # more than its connection to it; tearing its interpreter down took ~100 ms.
+        args.finished = code == 0
+        return code
     return agent_cli.up(args, console, load_config(args, console), make_project)
 
 
@@ -318,10 +322,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: Optional[List[str]] = None, leave_when_finished: bool = False) -> int:
+    """The command's exit code. With `leave_when_finished` (the `devbox` program), a command
+    that says it left nothing to do here (`args.finished`) ends the process at once, its output
+    flushed, without the interpreter's teardown."""
     parser = build_parser()
     args = parser.parse_args(argv)
     console = Console(verbose=args.verbose)
+    code = _run(args, console)
+    if leave_when_finished and getattr(args, "finished", False):
+        from devbox.supervisor.primitives import flush_and_exit
+
+        flush_and_exit(code)
+    return code
+
+
+def program() -> int:
+    """The `devbox` program (its console script, `python -m devbox`)."""
+    return main(leave_when_finished=True)
+
+
+def _run(args, console) -> int:
     try:
         return args.func(args, console)
     except DevboxError as exc:
