@@ -3,6 +3,14 @@
 Used by single containers and compose services alike: a read-only bind mount of a host copy
 (write_copy) where the project is bind-mounted (a local engine; put_archive cost ~70 ms of every
 new container's start), else put_archive before the start (copy sync, a remote engine).
+
+With the sources go their bytecode caches, compiled here by this Python for its own cache tag
+(shipped_bytecode): a fresh container otherwise compiled the supervisor from source at every
+start (~50-100 ms before its first child, and the same again in precompile_package). They are
+checked-hash caches (PEP 552), valid whatever the files' mtimes, and the container's Python reads
+them only when they are its own (bytecode.private_caches: the same cache tag and magic number);
+any other Python ignores them and compiles the sources as before. The host cannot know the
+image's Python before it runs, so the choice is made there.
 """
 
 from __future__ import annotations
@@ -10,9 +18,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import os
+import sys
 import tarfile
 import time
 from pathlib import Path
+from typing import Iterator, Tuple
 
 from devbox.supervisor import protocol
 
@@ -37,8 +48,11 @@ def launch_argv() -> tuple:
     return ("python3", SUPERVISOR_LAUNCHER)
 
 
-def supervisor_files():
-    """(archive path, bytes, mode) of everything injected into a container under /opt/devbox."""
+File = Tuple[str, bytes, int]  # archive path (under SUPERVISOR_ROOT, no leading /), bytes, mode
+
+
+def supervisor_sources() -> Iterator[File]:
+    """The injected package's sources and its launcher."""
     root = SUPERVISOR_ROOT.lstrip("/")
     yield f"{root}/devbox/__init__.py", b"", 0o644
     for path in sorted(SUPERVISOR_SOURCE.glob("*.py")) + sorted(SUPERVISOR_SOURCE.glob(f"{protocol.SHIM_DIR}/*.py")):
@@ -47,13 +61,70 @@ def supervisor_files():
     yield SUPERVISOR_LAUNCHER.lstrip("/"), LAUNCHER.encode(), 0o755
 
 
+def supervisor_files() -> Iterator[File]:
+    """(archive path, bytes, mode) of everything injected into a container under /opt/devbox:
+    the sources, then their bytecode caches for this Python."""
+    sources = list(supervisor_sources())
+    yield from sources
+    yield from shipped_bytecode(sources)
+
+
 @functools.lru_cache(maxsize=1)
 def supervisor_digest() -> str:
-    """Read once per process: every plan() needs it, and the files do not change under us."""
+    """Read once per process: every plan() needs it, and the files do not change under us. Of
+    the sources only: the caches follow from them (and from the host's Python, which the
+    container's need not be)."""
     digest = hashlib.sha256()
-    for name, data, _ in supervisor_files():
+    for name, data, _ in supervisor_sources():
         digest.update(name.encode() + b"\0" + data)
     return digest.hexdigest()[:16]
+
+
+def shipped_bytecode(sources) -> Iterator[File]:
+    """The checked-hash caches of the `sources`' modules (NAME.py -> __pycache__/NAME.TAG.pyc),
+    compiled by this Python once per supervisor digest into devbox's cache dir (compiling all
+    of them costs ~50 ms) and read from there after; none when this Python writes no caches of
+    its own kind (no cache tag)."""
+    tag = sys.implementation.cache_tag
+    if tag is None:
+        return
+    from devbox.paths import user_cache_dir
+
+    store = user_cache_dir() / "bytecode" / f"{supervisor_digest()}-{tag}"
+    for name, data, _ in sources:
+        if not name.endswith(".py"):
+            continue
+        folder, _, module = name.rpartition("/")
+        cache = f"{folder}/__pycache__/{module[:-3]}.{tag}.pyc"
+        try:
+            compiled = (store / cache).read_bytes()
+        except OSError:
+            compiled = _compile(data, "/" + name, store / cache)
+        if compiled is not None:
+            yield cache, compiled, 0o644
+
+
+def _compile(source: bytes, container_path: str, target: Path):
+    """The checked-hash cache of `source` as the container's file `container_path` (the name its
+    tracebacks show), also left at `target` for the next time; None if it does not compile."""
+    import importlib.util
+    import marshal
+
+    try:
+        code = compile(source, container_path, "exec", dont_inherit=True, optimize=0)
+    except (SyntaxError, ValueError):
+        return None
+    # PEP 552's header: magic, flags (0b11: hash-based, checked), the source's hash, then the code.
+    data = importlib.util.MAGIC_NUMBER + (0b11).to_bytes(4, "little") + importlib.util.source_hash(source) \
+        + marshal.dumps(code)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    except OSError:
+        pass  # compiled again next time
+    return data
 
 
 def supervisor_archive() -> bytes:
@@ -67,8 +138,9 @@ def supervisor_archive() -> bytes:
 
 
 def write_copy(target: Path) -> Path:
-    """The supervisor's files on the host under `target` (in the project's state dir), laid out as
-    under SUPERVISOR_ROOT; files that are no longer injected are removed. Returns `target`."""
+    """The supervisor's files (and their caches) on the host under `target` (in the project's
+    state dir), laid out as under SUPERVISOR_ROOT; files that are no longer injected are removed.
+    Returns `target`."""
     from devbox.paths import write_state_file
 
     prefix = SUPERVISOR_ROOT.lstrip("/") + "/"

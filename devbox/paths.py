@@ -1,15 +1,21 @@
-"""Project-relative watch paths (which of them a file falls under), and devbox's own state
-directory in a project."""
+"""Project-relative watch paths (which of them a file falls under), devbox's own state
+directory in a project, and its cache directory for the user."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping, Optional
 
 # devbox's own files in a project (compose's override, the supervisor's files, probe files); the
 # watcher never reacts to them and copy sync never sends them.
 STATE_DIR = ".devbox"
+
+
+def user_cache_dir(environ: Optional[Mapping[str, str]] = None) -> Path:
+    """$XDG_CACHE_HOME/devbox, else ~/.cache/devbox."""
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")) / "devbox"
 
 
 def covers(paths: Iterable[str], rel: str) -> bool:

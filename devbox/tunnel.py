@@ -73,9 +73,9 @@ class Forward:
 
 def state_dir(environ: Optional[Mapping[str, str]] = None) -> Path:
     """$XDG_CACHE_HOME/devbox/forwards, else ~/.cache/devbox/forwards."""
-    environ = os.environ if environ is None else environ
-    cache = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "devbox" / "forwards"
+    from devbox.paths import user_cache_dir
+
+    return user_cache_dir(environ) / "forwards"
 
 
 def state_file(project: str, engine_url: str, environ=None) -> Path:

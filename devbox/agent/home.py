@@ -33,8 +33,9 @@ def base_dir(environ: Optional[Mapping[str, str]] = None) -> Path:
     runtime = environ.get("XDG_RUNTIME_DIR", "")
     if runtime and os.path.isdir(runtime) and os.access(runtime, os.W_OK | os.X_OK):
         return Path(runtime) / "devbox" / "agents"
-    cache = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "devbox" / "agents"
+    from devbox.paths import user_cache_dir
+
+    return user_cache_dir(environ) / "agents"
 
 
 def project_id(config_path: Path) -> str:

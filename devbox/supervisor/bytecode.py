@@ -13,11 +13,18 @@ image's own caches, and every fresh container would compile them all from source
 first response (~250 ms here, more with a framework). So devbox's own processes (supervisor,
 template, app children) read every module's cache where Python put it, except the project's
 and devbox's own modules, whose caches stay under the prefix as before.
+
+Shipped caches (shipped_caches): the copy injected under protocol.INSTALL_ROOT comes with the
+checked-hash caches the host compiled (devbox/injected.py). When they are this Python's own (its
+cache tag, its magic number), devbox's modules are read from them where they are, not compiled
+under the prefix at every container start; else (another Python) as above.
 """
 
 import os
 import sys
 import time
+
+from devbox.supervisor import protocol
 
 RACY_SECONDS = 2.0
 PREFIX_ENV = "PYTHONPYCACHEPREFIX"
@@ -37,12 +44,29 @@ def private_caches(*roots):
     if _prefix is None:
         _prefix = sys.pycache_prefix or os.environ.get(PREFIX_ENV) or None
     if _prefix is not None:
-        for root in (PACKAGE_ROOT,) + roots:
+        own = () if shipped_caches() else (PACKAGE_ROOT,)
+        for root in own + roots:
             root = os.path.abspath(root).rstrip(os.sep) + os.sep
             if root not in _private:
                 _private.append(root)
         sys.pycache_prefix = None
     return avoid_racy_bytecode()
+
+
+def shipped_caches(package_root=PACKAGE_ROOT):
+    """Whether this package is the injected copy and came with caches this Python reads (see the
+    module docstring): its bytecode module's cache has this Python's cache tag and magic."""
+    tag = sys.implementation.cache_tag
+    if package_root != protocol.INSTALL_ROOT or tag is None:
+        return False
+    import importlib.util
+
+    cache = os.path.join(package_root, "devbox", "supervisor", "__pycache__", "bytecode.%s.pyc" % tag)
+    try:
+        with open(cache, "rb") as f:
+            return f.read(4) == importlib.util.MAGIC_NUMBER
+    except OSError:
+        return False
 
 
 def private_cache(bytecode_path):
@@ -120,7 +144,7 @@ def precompile_package():
         source = os.path.join(here, name)
         target = private_cache(importlib.util.cache_from_source(source))
         if _current(source, target, importlib.util.MAGIC_NUMBER):
-            continue  # cached already (a kept container's second start)
+            continue  # cached already (shipped, or a kept container's second start)
         try:
             py_compile.compile(source, cfile=target, doraise=True)
         except (OSError, py_compile.PyCompileError):
@@ -130,13 +154,21 @@ def precompile_package():
 
 def _current(source, target, magic):
     """Whether the cache `target` is the one Python would accept for `source` (its header's
-    magic, mtime and size; what compileall checks)."""
+    magic, then mtime and size, or for a hash-based cache the source's hash; what compileall
+    checks)."""
     try:
-        st = os.stat(source)
         with open(target, "rb") as f:
             header = f.read(16)
+        if len(header) < 16 or header[:4] != magic:
+            return False
+        flags = int.from_bytes(header[4:8], "little")
+        if flags & 0b1:  # hash-based (PEP 552): shipped by the host
+            import importlib.util
+
+            with open(source, "rb") as f:
+                return header[8:16] == importlib.util.source_hash(f.read())
+        st = os.stat(source)
     except OSError:
         return False
-    return (len(header) == 16 and header[:4] == magic and header[4:8] == b"\0\0\0\0"
-            and int.from_bytes(header[8:12], "little") == int(st.st_mtime) & 0xFFFFFFFF
+    return (flags == 0 and int.from_bytes(header[8:12], "little") == int(st.st_mtime) & 0xFFFFFFFF
             and int.from_bytes(header[12:16], "little") == st.st_size & 0xFFFFFFFF)

@@ -144,7 +144,10 @@ REMOVE_MODULE = "devbox.supervisor.remove"  # copy mode: removes paths given as 
 # First on sys.path while the program imports itself: a project may have its own `devbox`.
 _BOOTSTRAP = "import sys; sys.path.insert(0, %r); %sfrom %s import main; sys.exit(main(sys.argv[1:]))"
 # Before anything else is imported, in devbox's own app processes: see bytecode.private_caches.
-PRIVATE_CACHES = "from devbox.supervisor import bytecode; bytecode.private_caches(); "
+# The prefix (from PYTHONPYCACHEPREFIX, which private_caches reads) is off while it imports
+# itself, so that the caches shipped with the injected copy are found for these modules too.
+PRIVATE_CACHES = ("import sys; sys.pycache_prefix = None; "
+                  "from devbox.supervisor import bytecode; bytecode.private_caches(); ")
 
 
 def bootstrap(root, module, first=""):

@@ -4,6 +4,8 @@ import os
 import socket
 import time
 
+import pytest
+
 from tests.waiting import wait_until
 
 
@@ -56,6 +58,42 @@ def test_ports_bind_loopback_and_files_belong_to_host_user(project, docker_clien
     made = project.root / "created.txt"
     assert made.read_text() == "made-inside\n"
     assert (made.stat().st_uid, made.stat().st_gid) == (os.getuid(), os.getgid())
+
+
+# In the container, as the supervisor's launcher starts: every source compiled is recorded.
+IMPORTS_WITHOUT_COMPILING = """
+import os, sys
+from importlib import machinery
+compiled = []
+original = machinery.SourceFileLoader.source_to_code
+def source_to_code(self, data, path, *args, **kwargs):
+    compiled.append(path)
+    return original(self, data, path, *args, **kwargs)
+machinery.SourceFileLoader.source_to_code = source_to_code
+sys.path.insert(0, "/opt/devbox")
+exec(PRIVATE_CACHES)
+import devbox.supervisor.__main__, devbox.supervisor.parent, devbox.supervisor.warm, devbox.supervisor.child
+import devbox.supervisor.template, devbox.supervisor.httpserver, devbox.supervisor.spawn
+ours = [m for m in sys.modules.values() if (getattr(m, "__file__", None) or "").startswith("/opt/devbox/")]
+print(len(ours), "modules;", "compiled:", [p for p in compiled if p.startswith("/opt/devbox/")])
+"""
+
+
+@pytest.mark.parametrize("sync", ["bind", "copy"])
+def test_the_supervisor_starts_from_the_bytecode_shipped_with_it(project, docker_client, sync):
+    from devbox.supervisor import protocol
+
+    project.write_config(extra=f"sync: {sync}\n")
+    project.devbox("up", "-d")
+    assert project.get() == (200, "v1\n")
+    # The supervisor, its template and its child wrote no cache of devbox's modules under the
+    # container's prefix (they compiled none); and a fresh interpreter imports them uncompiled.
+    written = project.devbox("exec", "find", "/tmp/devbox-pycache", "-path", "*opt/devbox*", "-name", "*.pyc").stdout
+    assert written.strip() == ""
+    check = IMPORTS_WITHOUT_COMPILING.replace("PRIVATE_CACHES", repr(protocol.PRIVATE_CACHES))
+    said = project.devbox("exec", "python3", "-c", check).stdout.strip()
+    count, _, compiled = said.partition(" modules; compiled: ")
+    assert int(count) >= 10 and compiled == "[]", said
 
 
 def test_docker_stop_is_fast(project, docker_client):

@@ -45,3 +45,40 @@ def test_under_a_prefix_the_project_stays_clean_and_the_stdlib_is_not_recompiled
     assert "child" in cached and "parent" in cached  # devbox's own, under the prefix
     # Imported by the supervisor, the template or the child: read from the stdlib's own caches.
     assert not cached & {"socket", "selectors", "threading", "json", "argparse", "util", "handlers"}, cached
+
+
+def _hash_cache(source_path, target):
+    import py_compile
+
+    py_compile.compile(str(source_path), cfile=str(target), doraise=True,
+                       invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+
+
+def test_shipped_caches_count_only_in_the_injected_copy_and_for_this_python(monkeypatch, tmp_path):
+    import importlib.util
+
+    root = tmp_path / "opt"
+    caches = root / "devbox" / "supervisor" / "__pycache__"
+    caches.mkdir(parents=True)
+    cache = caches / ("bytecode.%s.pyc" % sys.implementation.cache_tag)
+    assert not bytecode.shipped_caches(str(root))  # not at the install root
+    monkeypatch.setattr(protocol, "INSTALL_ROOT", str(root))
+    assert not bytecode.shipped_caches(str(root))  # no caches shipped
+    cache.write_bytes(importlib.util.MAGIC_NUMBER + bytes(12))
+    assert bytecode.shipped_caches(str(root))
+    cache.write_bytes(b"\0\0\r\n" + bytes(12))  # another Python's
+    assert not bytecode.shipped_caches(str(root))
+    assert not bytecode.shipped_caches()  # this checkout is not the injected copy
+
+
+def test_a_shipped_cache_is_current_while_its_source_hash_matches(tmp_path):
+    import importlib.util
+
+    source = tmp_path / "mod.py"
+    source.write_text("VALUE = 1\n")
+    target = tmp_path / "mod.pyc"
+    _hash_cache(source, target)
+    os.utime(source, (0, 0))  # mtimes do not matter to it
+    assert bytecode._current(str(source), str(target), importlib.util.MAGIC_NUMBER)
+    source.write_text("VALUE = 2\n")
+    assert not bytecode._current(str(source), str(target), importlib.util.MAGIC_NUMBER)
