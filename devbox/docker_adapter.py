@@ -18,6 +18,13 @@ docker-py 4.4 (`docker.transport.sshconn` with `shell_out`, `APIClient._custom_a
 3. The raw socket under a hijacked exec stream (`raw_socket`). `exec_start(socket=True)` returns
    a `socket.SocketIO` wrapping the socket on a unix engine (`._sock`), or the ssh adapter's socket
    itself; a long-lived binary conversation needs `sendall`/`recv`/`settimeout` on the real socket.
+4. One /version request per client (`PINNED_VERSION`, `use_server_version`). With version "auto"
+   (the default) the client asks the engine's /version while it is built, keeps only its
+   ApiVersion, and devbox asked again for the engine's version and ping: two round trips on
+   every start, and for ssh:// the first went through docker-py's own adapter (a login of its
+   own) before the pooled one was mounted. So the client is built with a pinned version (no
+   request), then the one /version answer sets the API version it uses (`APIClient._version`,
+   what "auto" sets) and gives devbox the rest.
 """
 
 from __future__ import annotations
@@ -55,6 +62,28 @@ def _restore_ssh() -> None:
         from docker.transport.sshconn import SSHHTTPAdapter
 
         transport.SSHHTTPAdapter = api_client.SSHHTTPAdapter = SSHHTTPAdapter
+
+
+def pinned_version() -> str:
+    """The API version a client is built with before the engine's is known (see 4. above)."""
+    from docker.constants import MINIMUM_DOCKER_API_VERSION
+
+    return MINIMUM_DOCKER_API_VERSION
+
+
+def use_server_version(client) -> dict:
+    """The engine's /version answer, asked once; `client` (built with `pinned_version()`) then
+    uses the engine's API version, as version="auto" would have it."""
+    from docker import errors, utils
+
+    versions = client.api.version(api_version=False)
+    api = versions.get("ApiVersion")
+    if not isinstance(api, str):
+        raise errors.DockerException('Invalid response from docker daemon: key "ApiVersion" is missing.')
+    if utils.version_lt(api, pinned_version()):
+        raise errors.InvalidVersion(f"API versions below {pinned_version()} are no longer supported by this library.")
+    client.api._version = api
+    return versions
 
 
 def mount_pooled_ssh(client, url: str, timeout: int) -> None:

@@ -106,16 +106,17 @@ def connect(environ: Optional[Mapping[str, str]] = None, timeout: int = 60) -> E
 
         # One ssh login first: its stderr tells a refused key from a dead VM from a stopped Docker.
         ssh.preflight(ssh.Destination.from_url(url), environ)
+    pinned = docker_adapter.pinned_version()  # the engine's is set from its one /version answer
     try:
         if url.startswith("ssh://"):
             # The system ssh honours ~/.ssh/config (keys, known hosts); paramiko refuses unknown hosts.
-            client = docker.DockerClient(base_url=url, use_ssh_client=True, timeout=timeout)
+            client = docker.DockerClient(base_url=url, use_ssh_client=True, timeout=timeout, version=pinned)
             docker_adapter.mount_pooled_ssh(client, url, timeout)
         elif environ.get("DOCKER_HOST") or tls is None:
-            client = docker.from_env(environment=environ, timeout=timeout)
+            client = docker.from_env(environment=environ, timeout=timeout, version=pinned)
         else:
-            client = docker.DockerClient(base_url=url, tls=tls, timeout=timeout)
-        versions = client.version()
+            client = docker.DockerClient(base_url=url, tls=tls, timeout=timeout, version=pinned)
+        versions = docker_adapter.use_server_version(client)
     except docker.errors.TLSParameterError as exc:
         raise EngineError(f"bad TLS settings for the Docker engine at {url}: {exc}",
                           "check DOCKER_CERT_PATH and DOCKER_TLS_VERIFY") from None

@@ -26,3 +26,20 @@ def test_container_serves_http_on_a_loopback_port(containers, test_image, unique
     container.reload()
     bindings = container.attrs["NetworkSettings"]["Ports"]["8000/tcp"]
     assert {b["HostIp"] for b in bindings} == {"127.0.0.1"}
+
+
+def test_connecting_asks_the_engines_version_once_and_uses_its_api_version(tmp_path):
+    from devbox import engine
+    from tests.relay import SocketRelay
+
+    relay = SocketRelay(tmp_path / "engine.sock").start()
+    try:
+        connected = engine.connect({"DOCKER_HOST": f"unix://{relay.path}"})
+        api = connected.client.api.api_version
+        connected.client.containers.list(filters={"label": "devbox.test.none=1"})
+        sent = relay.sent
+        connected.close()
+    finally:
+        relay.cut()
+    assert sent.count(b"/version HTTP") == 1, sent
+    assert api != engine.docker_adapter.pinned_version() and f"GET /v{api}/containers/json".encode() in sent
