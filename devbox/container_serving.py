@@ -54,11 +54,16 @@ class ContainerServing:
             found = [f for f in (tunnel.forwards if tunnel is not None else []) if f.container_port == container_port]
             return ("127.0.0.1", found[0].local_port) if found else None
         container = self.container()
-        if container is None:
-            return None
-        bindings = ((container.attrs.get("NetworkSettings") or {}).get("Ports") or {}).get(f"{container_port}/tcp") or []
-        port = next((b.get("HostPort") for b in bindings if b.get("HostPort")), None)
-        return ("127.0.0.1", int(port)) if port else None
+        return _published(container, container_port) if container is not None else None
+
+    def _tell_fronting(self, fronting, container, spec: planning.ContainerSpec) -> None:
+        """Each proxy told where the started `container` (its attrs read after the start)
+        publishes its port, so that the first request does not ask the engine (a list and an
+        inspect) on its way."""
+        for ip, port, container_port in spec.live:
+            address = _published(container, container_port)
+            if address is not None:
+                fronting.tell((ip, port), address)
 
     def serve(self, watch: bool = True) -> Serving:
         """`devbox up`: the container serving (ports forwarded for an ssh:// engine) and, with
@@ -102,6 +107,11 @@ class ContainerServing:
         finally:
             self._app_may_start()  # joined whatever happened (a running container was reused)
         spec = self.plan()
+        inspected = not self.engine.remote
+        if inspected:  # once, after the start: the ports it publishes here, and its PID 1
+            container.reload()
+            if fronting is not None and forwarding is None:
+                self._tell_fronting(fronting, container, spec)
         hooks.attach(self.client, container, hooks.Place.of_spec(spec), self.lifecycle)
         if forwarding is not None:
             try:
@@ -121,8 +131,16 @@ class ContainerServing:
                 if fronting is not None:
                     self._refront(fronting, forwarding)
 
-            target = ContainerTarget(self, container, stream, self.report, on_recreated=on_recreated)
+            target = ContainerTarget(self, container, stream, self.report, on_recreated=on_recreated,
+                                     inspected=inspected)
             healing = serving.heal(target, watcher, self.engine, self.config, self.report, target.act)
             watcher.on_config = lambda batch: serving.apply_config(target, watcher, self.report, forwarding is not None)
             stop = serving.stopping_first(healing, stop)
         return Serving(urls={None: list(spec.urls)}, stop=stop, watcher=watcher)
+
+
+def _published(container, container_port: int):
+    """Where this machine reaches `container_port` of `container` as its attrs say, or None."""
+    bindings = ((container.attrs.get("NetworkSettings") or {}).get("Ports") or {}).get(f"{container_port}/tcp") or []
+    port = next((b.get("HostPort") for b in bindings if b.get("HostPort")), None)
+    return ("127.0.0.1", int(port)) if port else None

@@ -296,8 +296,9 @@ class Session(ContainerServing):
         return {None: (event[2] - sent) * 1000.0}
 
     def status(self) -> List[statuses.ContainerStatus]:
+        local = not self.engine.remote
         rows = [statuses.of_container(c, self.config.name,
-                                      statuses.read_supervisor_status(c) if c.status == "running" else {})
+                                      statuses.read_supervisor_status(c, local) if c.status == "running" else {})
                 for c in self.containers()]
         if rows and self.engine.forwards_ports and not self.plan().live:  # the engine's bindings are on the VM
             from devbox import tunnel

@@ -112,10 +112,34 @@ def of_container(container, name: str, supervisor: dict, supervised: Optional[bo
                            url_ports={url: port for port, url in published(container)})
 
 
-def read_supervisor_status(container) -> dict:
-    """The supervisor's status file in a running container, or {} when it cannot be read."""
+def read_supervisor_status(container, local: bool = False) -> dict:
+    """The supervisor's status file in a running container, or {} when it cannot be read. On an
+    engine on this machine (`local`), through /proc/PID/root of its PID 1 (devbox.local_pid),
+    a file read; else, or when that cannot be read, by a `docker exec cat` (the agent reads the
+    rows once it serves, while the first requests come)."""
+    if local:
+        found = _read_through_proc(container)
+        if found is not None:
+            return found
     try:
         result = container.exec_run(["cat", protocol.DEFAULT_STATUS_FILE], demux=False)
         return json.loads(result.output) if result.exit_code == 0 else {}
     except Exception:  # noqa: BLE001 - status is best effort
         return {}
+
+
+def _read_through_proc(container) -> Optional[dict]:
+    """The status file read from this machine, {} when the supervisor has written none yet;
+    None when it cannot be read from here (not this machine's process, no permission)."""
+    from devbox import local_pid
+
+    pid = local_pid.host_pid(container)
+    if not pid or not local_pid.runs_container(pid, container.id):
+        return None
+    try:
+        with open(f"/proc/{pid}/root{protocol.DEFAULT_STATUS_FILE}") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):  # no permission (another user's), or caught mid-write
+        return None

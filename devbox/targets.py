@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Callable, Optional
 
-from devbox import docker_time, events, filters, supervisor_argv
+from devbox import docker_time, events, filters, local_pid, supervisor_argv
 from devbox import plan as planning
 from devbox.logs import READY_EVENTS, LogStream, reporting_stream
 from devbox.supervisor import protocol
@@ -94,7 +94,7 @@ class ContainerTarget(Target):
     healing take turns on `lock`, held by recovery's guard around each batch."""
 
     def __init__(self, session, container, stream: LogStream, report,
-                 on_recreated: Optional[Callable[[object], None]] = None):
+                 on_recreated: Optional[Callable[[object], None]] = None, inspected: bool = False):
         super().__init__(report)
         self.session = session
         self.container = container
@@ -105,7 +105,7 @@ class ContainerTarget(Target):
         self._signalled: set = set()  # container ids signalled directly at least once
         self.lock = threading.RLock()
         self._prepare_copy()
-        self._host_pid()  # now, not on the first save
+        self._host_pid(inspected)  # now, not on the first save (`inspected`: serve read its attrs)
 
     # -- recovery.Patient ----------------------------------------------------------------------
     def containers(self) -> dict:
@@ -173,9 +173,7 @@ class ContainerTarget(Target):
         if not pid:
             return False
         try:
-            with open(f"/proc/{pid}/cgroup") as cgroup:
-                ours = key in cgroup.read()  # else a VM, another pid namespace, or gone
-            if ours:
+            if local_pid.runs_container(pid, key):
                 os.kill(pid, signal.SIGHUP)
                 self._signalled.add(key)
                 return True
@@ -188,14 +186,16 @@ class ContainerTarget(Target):
             self._pids[key] = 0  # never: the engine signals this container
         return False
 
-    def _host_pid(self) -> int:
-        """The container's PID 1 as this machine sees it (looked up once per container), or 0."""
+    def _host_pid(self, inspected: bool = False) -> int:
+        """The container's PID 1 as this machine sees it (looked up once per container), or 0;
+        `inspected`: its attrs were read after its start, and tell it."""
         key = self.container.id
         if key not in self._pids:
             pid = 0
-            if not self.session.engine.remote and sys.platform.startswith("linux"):
-                self.container.reload()
-                pid = int(self.container.attrs["State"].get("Pid") or 0)
+            if not self.session.engine.remote:
+                if not inspected:
+                    self.container.reload()
+                pid = local_pid.host_pid(self.container)
             self._pids[key] = pid
         return self._pids[key]
 

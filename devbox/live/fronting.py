@@ -56,6 +56,13 @@ class Fronting:
         self.report(events.LIVE_PROXY, url=http_url(*proxy.listen), upstream=what, service=service or None)
         return proxy
 
+    def tell(self, listen: Listen, address: Address) -> None:
+        """The app behind the proxy on `listen` is at `address` (known to the caller): it need
+        not be resolved."""
+        proxy = self.proxies.get(listen)
+        if proxy is not None:
+            proxy.upstream.moved(address)
+
     def keep_only(self, wanted: Iterable[Listen]) -> None:
         """Close the proxies not listening on one of `wanted`."""
         wanted = set(wanted)

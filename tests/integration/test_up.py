@@ -176,3 +176,14 @@ def test_ctrl_c_during_build_leaves_nothing(project, docker_client, test_image):
     assert process.wait(30) == 130
     assert project_containers(docker_client, project.name) == []
     assert not docker_client.images.list(name=f"devbox-{project.name}")
+
+
+def test_a_local_engines_status_file_is_read_through_proc_without_an_exec(project, docker_client):
+    from devbox import status
+
+    project.devbox("up", "-d")
+    container = project_containers(docker_client, project.name)[0]
+    execs = []
+    container.exec_run = lambda *args, **kwargs: execs.append(args)
+    read = status.read_supervisor_status(container, local=True)
+    assert read.get("child_pid") and execs == [], (read, execs)
