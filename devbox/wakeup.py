@@ -15,7 +15,6 @@ steps as before). Costs one inotify watch per watched directory.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import select
@@ -35,9 +34,11 @@ _libc = None
 
 
 def _inotify():
+    """libc's functions, as linked into this Python (CDLL(None)): ctypes.util.find_library would
+    run `ldconfig -p` to find the same library (a process, ~10-20 ms on every start)."""
     global _libc
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        _libc = ctypes.CDLL(None, use_errno=True)
     return _libc
 
 
@@ -47,7 +48,7 @@ def for_roots(roots: Iterable[str], prune: Callable[[str], bool]) -> Optional["W
         return None
     try:
         return Waker(roots, prune)
-    except OSError:  # no inotify, or its watch limit: the watcher steps instead
+    except (OSError, AttributeError):  # no inotify (or not in this libc), or its watch limit: the watcher steps
         return None
 
 
