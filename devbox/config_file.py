@@ -32,6 +32,11 @@ def find_config(start: Path) -> Path:
     )
 
 
+def is_devcontainer(path: Path) -> bool:
+    """Whether a config file named on the command line is read as devcontainer.json."""
+    return path.suffix in (".json", ".jsonc")
+
+
 def devcontainer_candidates(directory: Path) -> List[Path]:
     """The devcontainer.json files of a project folder, in the spec's order: the usual
     `.devcontainer/devcontainer.json`, a `.devcontainer.json` beside it, then one per subfolder

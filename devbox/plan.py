@@ -11,7 +11,6 @@ from typing import Mapping, Optional, Tuple
 from devbox import __version__, gate, hooks, supervisor_argv
 from devbox.config.model import ContainerOptions
 from devbox.container_env import default_env
-from devbox.devcontainer.variables import resolve_container_env
 from devbox.injected import SUPERVISOR_LAUNCHER, SUPERVISOR_ROOT, launch_argv  # noqa: F401 - re-exported
 from devbox.stop_timeout import stop_timeout
 from devbox.supervisor.protocol import STOP_SIGNALS
@@ -158,7 +157,9 @@ def plan(config, facts: HostFacts, image_id: str = "", supervisor_digest: str = 
     if user is None and bind and facts.uid is not None:
         user = f"{facts.uid}:{facts.gid}"
     env = {**default_env(app=bool(config.app)), **config.env_dict()}
-    if image_env is not None:
+    if image_env is not None:  # only when a value names ${containerEnv:...} (devcontainer.json's)
+        from devbox.devcontainer.variables import resolve_container_env
+
         env = {key: resolve_container_env(value, image_env) for key, value in env.items()}
     gated = hooks.gated(config)
     live = facts.live and config.live_reload and bool(config.ports)

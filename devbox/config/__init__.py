@@ -18,7 +18,6 @@ import os
 from pathlib import Path
 from typing import Mapping, Optional
 
-from devbox import devcontainer
 from devbox.config import builders, tree
 from devbox.config.model import (
     COMPOSE_FILE_NAMES, CONFIG_NAME, DEFAULT_DEBOUNCE_MS, DEFAULT_DOCKERFILE, DEFAULT_IMAGE,
@@ -27,7 +26,7 @@ from devbox.config.model import (
     Hooks, Mount, PortMapping, Reload, Service, Watch,
 )  # fmt: skip
 from devbox.config.names import sanitize_name
-from devbox.config_file import find_config
+from devbox.config_file import find_config, is_devcontainer
 from devbox.config.values import default_listen
 from devbox.errors import ConfigError
 
@@ -69,7 +68,9 @@ def load(
         raise ConfigError(f"is not UTF-8 text ({exc.reason})", "save it as UTF-8", file=display) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", "check its permissions", file=display) from None
-    if devcontainer.is_devcontainer(full):
+    if is_devcontainer(full):
+        from devbox import devcontainer  # only for a devcontainer.json: ~10 ms of imports otherwise
+
         return devcontainer.parse(text, full, display=display, environ=environ)
     return parse(text, full, display=display, environ=environ)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from devbox.config.tree import Context
-from devbox.config_file import devcontainer_candidates, find_devcontainer
+from devbox.config_file import devcontainer_candidates, find_devcontainer, is_devcontainer
 from devbox.devcontainer import jsonc, mapping
 from devbox.devcontainer.mapping import SOURCE, workspace_folder
 from devbox.errors import ConfigError
@@ -24,11 +24,6 @@ __all__ = ["SOURCE", "candidates", "find", "is_devcontainer", "parse", "translat
 # Where the spec says to look: in devbox.config_file, with the rest of "where is the config".
 candidates = devcontainer_candidates
 find = find_devcontainer
-
-
-def is_devcontainer(path: Path) -> bool:
-    """Whether a config file named on the command line is read as devcontainer.json."""
-    return path.suffix in (".json", ".jsonc")
 
 
 def parse(text: str, path: Path, *, display: Optional[str] = None, environ: Optional[Mapping[str, str]] = None):
