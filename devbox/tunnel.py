@@ -435,6 +435,12 @@ class Forwarding:
                 if attempt == 1:
                     self.report(events.FORWARD_RETRYING, reason=str(exc).splitlines()[0])
                 continue
+            except Exception as exc:  # only a lost engine: sorted below
+                from devbox.recovery import engine_lost
+
+                if not engine_lost(exc):
+                    raise
+                continue  # the engine went with the forward (the same ssh link): recovery says so
             with self._lock:
                 if self._closed.is_set() or self.tunnel is not lost:
                     tunnel.stop()
