@@ -137,19 +137,59 @@ def supervisor_archive() -> bytes:
     return buffer.getvalue()
 
 
+COPY_STAMP = ".devbox-copy"  # in a host copy: the digest and cache tag it was laid out for
+
+
 def write_copy(target: Path) -> Path:
     """The supervisor's files (and their caches) on the host under `target` (in the project's
     state dir), laid out as under SUPERVISOR_ROOT; files that are no longer injected are removed.
-    Returns `target`."""
+    Returns `target`. A copy whose stamp names this digest and cache tag is taken as it is (a
+    kept project's next `up`: ~12 ms of reading and comparing 70 files otherwise); a new one is
+    written whole into a sibling directory and renamed into place (~10 ms, where writing file
+    by file as below took ~35)."""
     from devbox.paths import write_state_file
 
+    stamp = f"{supervisor_digest()}-{sys.implementation.cache_tag}\n"
+    try:
+        if (target / COPY_STAMP).read_text() == stamp:
+            return target
+    except OSError:
+        pass
     prefix = SUPERVISOR_ROOT.lstrip("/") + "/"
-    wanted = set()
-    for name, data, mode in supervisor_files():
-        path = target / (name[len(prefix):] if name.startswith(prefix) else name)
-        wanted.add(path)
-        write_state_file(path, data, mode)
-    for path in target.rglob("*"):
-        if path.is_file() and path not in wanted:
-            path.unlink()
+    files = [(target / (name[len(prefix):] if name.startswith(prefix) else name), data, mode)
+             for name, data, mode in supervisor_files()]
+    if target.exists() or not _lay_out_new(target, files):
+        for path, data, mode in files:
+            write_state_file(path, data, mode)
+        wanted = {path for path, _, _ in files} | {target / COPY_STAMP}
+        for path in target.rglob("*"):
+            if path.is_file() and path not in wanted:
+                path.unlink()
+    write_state_file(target / COPY_STAMP, stamp)  # last: the copy is whole
     return target
+
+
+def _lay_out_new(target: Path, files) -> bool:
+    """`files` (paths under `target`) written into a new directory renamed to `target`; False
+    when `target` appeared meanwhile, or on any failure (then nothing of it is left)."""
+    import shutil
+
+    building = target.with_name(f".{target.name}.{os.getpid()}.new")
+    try:
+        made = set()
+        for path, data, mode in files:
+            path = building / path.relative_to(target)
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            os.chmod(path, mode)  # whatever the umask
+        os.rename(building, target)
+        return True
+    except OSError:
+        shutil.rmtree(building, ignore_errors=True)
+        return False

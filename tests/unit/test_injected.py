@@ -41,3 +41,20 @@ def test_the_digest_is_of_the_sources_only(tmp_path, monkeypatch):
     injected.supervisor_digest.cache_clear()
     monkeypatch.setattr(injected, "shipped_bytecode", lambda sources: iter([("opt/devbox/x.pyc", b"other", 0o644)]))
     assert injected.supervisor_digest() == before
+
+
+def test_a_host_copy_is_laid_out_whole_then_kept_while_its_stamp_matches(tmp_path):
+    target = tmp_path / ".devbox" / "supervisor"
+    injected.write_copy(target)
+    names = {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()}
+    root = injected.SUPERVISOR_ROOT.lstrip("/") + "/"
+    assert names == {n[len(root):] for n, _, _ in injected.supervisor_files()} | {injected.COPY_STAMP}
+    assert (tmp_path / ".devbox" / ".gitignore").is_file()
+    assert not [p for p in tmp_path.joinpath(".devbox").iterdir() if p.name.endswith(".new")]
+    (target / "devbox" / "supervisor" / "gone.py").write_text("# no longer injected\n")
+    injected.write_copy(target)  # stamped: taken as it is
+    assert (target / "devbox" / "supervisor" / "gone.py").exists()
+    (target / injected.COPY_STAMP).write_text("another devbox\n")
+    injected.write_copy(target)  # another stamp: made right, file by file
+    assert not (target / "devbox" / "supervisor" / "gone.py").exists()
+    assert (target / injected.COPY_STAMP).read_text().startswith(injected.supervisor_digest())
