@@ -95,9 +95,11 @@ class ContainerServing:
                 if fronting is not None:
                     fronting.close()
                 raise
-        watcher = serving.new_watcher(self.config, self.report, start=False) if watch else None
-        # The watcher starts while the engine creates the container, and is started before it runs.
-        self._before_start = serving.Starting(watcher).join if watcher is not None else _nothing
+        # The watcher is made and started while the engine creates the container, and is started
+        # before it runs.
+        starting = serving.Starting(make=lambda: serving.new_watcher(self.config, self.report, start=False)) \
+            if watch else None
+        self._before_start = starting.join if starting is not None else _nothing
         try:
             container, stream = self.up()
         except BaseException:
@@ -106,6 +108,7 @@ class ContainerServing:
             raise
         finally:
             self._app_may_start()  # joined whatever happened (a running container was reused)
+        watcher = starting.join() if starting is not None else None
         spec = self.plan()
         inspected = not self.engine.remote
         if inspected:  # once, after the start: the ports it publishes here, and its PID 1
