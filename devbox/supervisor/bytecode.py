@@ -134,7 +134,6 @@ def precompile_package():
     PYTHONDONTWRITEBYTECODE, and then every child start would compile the child's modules again
     (~8 ms here); reading a cache is still allowed, so write it explicitly. Best effort."""
     import importlib.util
-    import py_compile
 
     here = os.path.dirname(os.path.abspath(__file__))
     done = True
@@ -145,6 +144,8 @@ def precompile_package():
         target = private_cache(importlib.util.cache_from_source(source))
         if _current(source, target, importlib.util.MAGIC_NUMBER):
             continue  # cached already (shipped, or a kept container's second start)
+        import py_compile  # only to compile: ~5 ms of imports (shutil, traceback...) otherwise
+
         try:
             py_compile.compile(source, cfile=target, doraise=True)
         except (OSError, py_compile.PyCompileError):

@@ -2,7 +2,7 @@
 parent.Supervisor, which holds the state both describe)."""
 
 import os
-import platform
+import sys
 
 from devbox.supervisor import protocol
 from devbox.supervisor.primitives import write_line
@@ -16,7 +16,7 @@ class Reporting:
         o = self.options
         what = "app %s" % o.app if o.app else "command %s" % " ".join(o.command)
         self._emit(protocol.EVENT_STARTED, what, pid=os.getpid(),
-                   python=platform.python_version(), listen=o.listen,
+                   python=_python_version(), listen=o.listen,
                    address=protocol.format_address(o.host, o.port))
 
     def _what(self):
@@ -44,7 +44,7 @@ class Reporting:
             "started_at": self.started_at,
             "ready_at": self.ready_at,
             "last_reload_ms": self.latencies,
-            "python": platform.python_version(),
+            "python": _python_version(),
             "listen": o.listen,
             "address": protocol.format_address(o.host, o.port),
             "overlap": self.overlap or self.command_overlap,
@@ -58,3 +58,9 @@ class Reporting:
             write_status(o.status_file, status)
         except OSError as exc:
             self._log("cannot write the status file %s: %s" % (o.status_file, exc))
+
+
+def _python_version():
+    """platform.python_version() without importing platform (~3 ms at every start): the same
+    first word of sys.version."""
+    return sys.version.split()[0]
