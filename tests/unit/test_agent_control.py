@@ -333,3 +333,35 @@ def test_a_forked_agent_runs_in_its_own_session_with_its_output_in_the_log(home,
     assert forked.returncode == 7
     assert home.log.read_text() == f"agent here {tmp_path} True True\n"
     assert stat.S_IMODE(os.stat(home.log).st_mode) == 0o600
+
+
+class _Rows:
+    """A project whose status() counts its reads (the rows a real one reads from the engine)."""
+
+    def __init__(self):
+        self.reads = 0
+
+    def status(self):
+        self.reads += 1
+        return []
+
+
+def test_status_rows_older_than_the_max_age_are_read_again_and_fresh_ones_are_not(home):
+    from devbox.agent import runner
+
+    agent = runner.Agent(home, open_project=None, bus=EventBus(), name="p", dashboard_port=None)
+    agent.project, agent.serving = _Rows(), object()
+    loop = threading.Thread(target=agent._status_loop, daemon=True)
+    loop.start()
+    try:
+        agent.fresh_rows()
+        assert agent.project.reads == 1  # never read: read for this request
+        agent.fresh_rows()
+        assert agent.project.reads == 1  # just read: no event since, so these rows are current
+        agent.rows_at -= runner.ROWS_MAX_AGE_S + 1  # as if nobody asked for a while
+        agent.fresh_rows()
+        assert agent.project.reads == 2
+    finally:
+        agent._stopping.set()
+        agent._refresh.set()
+        loop.join(5)

@@ -53,10 +53,17 @@ def supervisor_status(project):
     return json.loads(project.devbox("status", "--json").stdout)["containers"][0]["supervisor"]
 
 
+def wait_status(project, key, wanted, timeout=20):
+    """Until the supervisor's `key` in devbox status passes `wanted`; the status then."""
+    def status():
+        current = supervisor_status(project) or {}
+        return current if wanted(current.get(key)) else None
+    return wait_until(status, timeout, 0.1, f"{key} as expected in devbox status --json")
+
+
 def wait_template_setup(project, expected):
     """Until the status says which set-up the warm template runs (set after the first child)."""
-    return wait_until(lambda: (supervisor_status(project) or {}).get("template_setup") == expected
-                      or None, 20, 0.1, f"template_setup {expected!r} in devbox status --json")
+    return wait_status(project, "template_setup", lambda value: value == expected)
 
 
 def test_the_warm_template_runs_django_setup_and_a_settings_edit_or_a_file_settings_read_is_served(serve, project):
@@ -99,6 +106,6 @@ def test_an_app_whose_ready_starts_a_thread_runs_django_setup_in_each_child(proj
     box = Served(project).started("django v1", "/message")
     wait_until(lambda: "each child runs Django's set-up itself: it starts a thread" in box.printed()
                or None, 20, 0.05, "the line saying each child runs the set-up")
-    box.served_edit("polls/views.py", '"django v1"', '"django v2"', path="/message")
-    status = supervisor_status(project)  # read after the reload
+    status = wait_status(project, "template_setup_off", bool, timeout=10)  # no reload needed
     assert "starts a thread" in status["template_setup_off"] and status["template_setup"] is None
+    box.served_edit("polls/views.py", '"django v1"', '"django v2"', path="/message")
