@@ -206,6 +206,9 @@ TPL_IMPORT = "import"  # "import a b": import these (learned dependencies; no pr
 TPL_FORK = "fork"  # "fork N" + the child's control socket (SCM_RIGHTS): fork request N
 TPL_FORKED = "forked"  # "forked N PID": the child waits for MSG_GO; the supervisor adopted it
 TPL_STALE = "stale"  # "stale N PATH": PATH changed since it was imported; the template exits
+# "resetup N PATH": PATH, read by the framework's set-up only, changed: the set-up runs again in a
+# new layer of the template (template.SetupLayer), which answers fork request N.
+TPL_RESETUP = "resetup"
 TPL_FAILED = "failed"  # "failed N reason": fork() failed; the template exits
 TPL_REJECT = "reject"  # "reject MOD reason": importing MOD made the template unfit; it exits
 TPL_UNIMPORTABLE = "unimportable"  # "unimportable MOD summary": MOD raised on import; skipped
