@@ -275,12 +275,15 @@ def _on_stop(signum, frame):
     program = _state.program
     if program is signal.SIG_IGN:
         return
-    if _stop_async_servers():
+    loop = _stop_async_servers()
+    if loop is not None:
         if not callable(program):
             _state.real_signal(signum, signal.SIG_DFL)  # here: only the main thread may
-        timer = threading.Timer(_state.async_stop_delay, _deliver_later, (program, signum))
-        timer.daemon = True
-        timer.start()
+        try:
+            loop.call_soon_threadsafe(loop.call_later, _state.async_stop_delay, _deliver_later,
+                                      program, signum)
+        except RuntimeError:  # its loop closed meanwhile
+            _deliver_later(program, signum)
         return None
     with _state.lock:
         serving = bool(_state.loops)
@@ -306,8 +309,8 @@ def _deliver(program, signum, frame):
 
 
 def _deliver_later(program, signum):
-    """The program's own stop, after SHIM_ASYNC_STOP_DELAY (on a timer thread: uvicorn's handler
-    only sets its exit flag; the default disposition is restored already)."""
+    """The program's own stop, after SHIM_ASYNC_STOP_DELAY, on the server's loop (uvicorn's
+    handler only sets its exit flag; a default disposition is restored already)."""
     if callable(program):
         program(signum, None)
         return
@@ -358,8 +361,9 @@ def _patch_async_servers(base_events):
 
 
 def _stop_async_servers():
-    """Have every asyncio server that serves stop accepting, on its loop's next turn; False
-    when none serves."""
+    """Have every asyncio server that serves stop accepting, on its loop's next turn (asyncio's
+    own signal handling schedules from a handler the same way: nothing is cut off halfway).
+    Returns the loop of one of them, or None when none serves."""
     serving = []
     for server in list(_state.async_servers):
         try:
@@ -367,12 +371,14 @@ def _stop_async_servers():
                 serving.append(server)
         except Exception:  # noqa: BLE001 - a version whose Server differs: leave it be
             continue
+    loop = None
     for server in serving:
         try:
             server.get_loop().call_soon_threadsafe(server.close)
         except RuntimeError:  # its loop is closed
             continue
-    return bool(serving)
+        loop = server.get_loop()
+    return loop
 
 
 def _patch_interrupt_main():
