@@ -198,7 +198,7 @@ class Prober:
         return self._finish(ANSWERED)
 
     def _connect(self, now):
-        if self.overlaps and not self._gate_open(now):
+        if self.overlaps and not (self._took_listener() or now >= self._gate_until):
             self._retry_at = now + protocol.PROBE_OWNER_POLL
             return
         self._conn = _Connection(self.host, self.port)
@@ -224,15 +224,15 @@ class Prober:
         self._retakes += 1
         # Soon once the new process holds the listener (it is about to accept); else backing
         # off, so the old one is not kept busy with empty connections.
-        self._retry_at = now + (protocol.PROBE_RETAKE_AFTER if self._gate_open(now) else min(
+        self._retry_at = now + (protocol.PROBE_RETAKE_AFTER if self._took_listener() else min(
             protocol.PROBE_RETAKE_MAX, protocol.PROBE_RETAKE_AFTER * 2 ** min(self._retakes, 10)))
 
-    def _gate_open(self, now):
+    def _took_listener(self):
         """Whether the new process holds its own copy of the listener (looked up now, until it
-        does), or PROBE_GATE_WAIT has passed without one."""
+        does): it is about to accept."""
         if not self._gated:
             self._gated = owner.took_listener(self._pid, self.listener_inode)
-        return self._gated or now >= self._gate_until
+        return self._gated
 
     def _finish(self, outcome):
         target = self.target
