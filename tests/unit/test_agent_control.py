@@ -52,6 +52,14 @@ def test_the_socket_is_0600_in_a_0700_directory_under_the_runtime_dir(home, serv
         assert mode(directory) == 0o700
 
 
+def test_a_home_under_a_cache_dir_that_does_not_exist_yet_is_made(agent_runtime, tmp_path):
+    # A fresh account: no runtime dir, and no ~/.cache either (a short path: it holds a socket).
+    cache = agent_runtime / "h" / ".cache"
+    (tmp_path / "devbox.yml").write_text("app: app:app\n")
+    home = AgentHome.for_path(tmp_path / "devbox.yml", {"XDG_CACHE_HOME": str(cache)}).ensure()
+    assert home.dir.is_dir() and stat.S_IMODE(home.dir.stat().st_mode) == 0o700
+
+
 def test_a_directory_others_may_enter_is_refused(home):
     os.chmod(home.dir, 0o755)
     with pytest.raises(DevboxError, match="not private"):
