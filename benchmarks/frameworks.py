@@ -146,14 +146,18 @@ class DevboxServes(DevboxUp):
             f'ports: ["127.0.0.1:{self.port}:{PORT}"]\n')
 
 
-def contenders_of(case: Case) -> List[type]:
-    """The contender classes of one case: its own reloader first, then each devbox way."""
+MODES = ("own", "app", "command")
+
+
+def contenders_of(case: Case, modes=MODES) -> List[type]:
+    """The contender classes of one case: its own reloader first, then each devbox way; only
+    those of `modes` (own, app, command: the first word of the devbox.yml line)."""
     own = type("Own", (OwnReloader,), {"name": f"{case.key}-own", "label": case.own[0], "case": case,
                                        "how": case.own[1]})
     ways = [type("Devbox", (DevboxServes,), {"name": f"{case.key}-devbox-{n}", "label": f"devbox, {label}",
                                              "serve": line, "how": line, "kind": DEVBOX})
-            for n, (label, line) in enumerate(case.devbox, 1)]
-    return [own, *ways]
+            for n, (label, line) in enumerate(case.devbox, 1) if line.split(":", 1)[0] in modes]
+    return ([own] if "own" in modes else []) + ways
 
 
 def measure(contender: Contender, project: ExampleProject, versions: Versions, settings: Settings,
@@ -203,7 +207,7 @@ def table(results: List[dict]) -> str:
              "| edits never served |",
              "|---|---|---:|---:|---:|---:|"]
     for case in results:
-        own = summary(case["rows"][0])
+        own = next((summary(r) for r in case["rows"] if r["kind"] == PEER), {})
         for record in case["rows"]:
             s = summary(record)
             label = record["label"] if record["kind"] == PEER else f"**{record['label']}**"
@@ -252,6 +256,8 @@ def parse_args(argv):
     parser.add_argument("--quick", action="store_true", help="3 edits per contender instead of 20")
     parser.add_argument("--edits", type=int, help="edits per contender")
     parser.add_argument("--only", help="comma-separated framework keys (flask,django,fastapi,gunicorn,bottle)")
+    parser.add_argument("--modes", help="comma-separated contender kinds to run: own (the framework's reloader), "
+                        "app, command (devbox's `app:` and `command:` ways); default all")
     parser.add_argument("--out", default=str(HERE / "results"), help="where results go (default benchmarks/results)")
     return parser.parse_args(argv)
 
@@ -282,7 +288,7 @@ def main(argv=None) -> int:
     try:
         for case in [c for c in CASES if not args.only or c.key in args.only.split(",")]:
             rows = []
-            for cls in contenders_of(case):
+            for cls in contenders_of(case, args.modes.split(",") if args.modes else MODES):
                 project = ExampleProject(workdir / cls.name, case).create()
                 log = out / "logs" / f"{cls.name}.log"
                 print(f"{time.monotonic() - started:5.0f} s  {case.framework}: {cls.label}", flush=True)

@@ -7,7 +7,9 @@ One rule for single containers and compose services alike:
 - PYTHONDONTWRITEBYTECODE for a `command:`: a .pyc is trusted when the source's mtime (whole
   seconds) and size match, so two same-size saves in one second would serve the first one's
   code after a reload. The app child guards itself (supervisor.bytecode); a command imports with
-  plain Python, so there no bytecode is written at all.
+  plain Python, so there no bytecode is written at all. Caches already there are read: the
+  command's shim (supervisor/shim/sitecustomize.py) keeps PYTHONPYCACHEPREFIX to the project's
+  modules, so the standard library's and site-packages' own caches are used where they lie.
 """
 
 from __future__ import annotations

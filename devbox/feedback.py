@@ -52,7 +52,8 @@ class LoopGuard:
         self._action: Optional[Tuple[float, float]] = None
 
     def acted(self, started: float, ended: float) -> None:
-        """An action ran from `started` to `ended` (epoch seconds)."""
+        """An action ran from `started` to `ended` (epoch seconds): for a reload, until the new
+        code answered (Batch.settled_at), not until devbox heard of it."""
         self._action = (started, ended)
 
     def is_loop(self, paths, first: float, last: float) -> bool:

@@ -70,6 +70,7 @@ class Target:
         # mixes the container's clock with ours.
         respawn = float(fields.get("supervisor_ms", 0) or 0) / 1000.0
         ready = min(at, sent + respawn) if kind == protocol.EVENT_READY and respawn else at
+        batch.settled_at = ready
         stages = dict(batch_ms=(batch.at - batch.t0) * 1000.0, signal_ms=(sent - batch.at) * 1000.0,
                       log_ms=(at - ready) * 1000.0) if batch.at else {}
         self.report(events.RELOADED if kind == protocol.EVENT_READY else events.RELOAD_FAILED, paths=batch.paths,

@@ -287,7 +287,7 @@ class Watcher(BatchBuilding):
                 if batch is not None:
                     started = time.time()
                     self._act(batch)
-                    self.loops.acted(started, time.time())
+                    self.loops.acted(started, batch.settled_at or time.time())
                 # Anything pending once this action ends continues the burst.
                 burst_since = (burst_since or batch.t0) if batch is not None else None
         finally:

@@ -72,6 +72,8 @@ class AgentHome:
     def ensure(self) -> "AgentHome":
         """Make the directory (0700, and its devbox parents), and refuse one that another user
         owns or others may enter: the socket inside it is the agent's only access control."""
+        # The cache or runtime dir itself may not exist yet (a fresh account has no ~/.cache).
+        self.dir.parent.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         for path in (self.dir.parent.parent, self.dir.parent, self.dir):
             try:
                 path.mkdir(mode=0o700)

@@ -31,6 +31,9 @@ _STATUS_TRIGGERS = {events.SERVING, events.CONTAINER_EXITED, events.CONTAINER_ST
                     events.REBUILT, events.CONFIG_APPLIED}
 STATUS_MIN_INTERVAL_S = 0.2
 ROWS_TIMEOUT_S = 3.0  # the longest a status request waits for rows being read
+# Rows older than this are read again for a status request: what the supervisor changes on its
+# own (the warm template's set-up falling back to each child) raises no event the agent sees.
+ROWS_MAX_AGE_S = 2.0
 ACTIONS = ("reload", "rebuild", "restart")  # the dashboard's buttons
 
 
@@ -178,9 +181,13 @@ class Agent:
 
     def fresh_rows(self, timeout: float = ROWS_TIMEOUT_S) -> List[dict]:
         """The container rows, once they have been read since the last event that changed them
-        (a reload, a restart), which is at once unless one just happened."""
+        (a reload, a restart) and within ROWS_MAX_AGE_S: at once unless one just happened or
+        nobody asked for a while."""
         deadline = time.monotonic() + timeout
         with self._rows_cond:
+            if self.serving is not None and time.time() - self.rows_at > ROWS_MAX_AGE_S:
+                self._rows_wanted += 1
+                self._refresh.set()
             wanted = self._rows_wanted
             while self._rows_done < wanted and not self._stopping.is_set():
                 remaining = deadline - time.monotonic()

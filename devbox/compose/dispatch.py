@@ -138,10 +138,12 @@ class Dispatcher:
         if len(jobs) <= 1:
             for job in jobs:
                 self._act(*job)
-            return
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-            for future in [pool.submit(self._act, target, sub) for target, sub in jobs]:
-                future.result()
+        else:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+                for future in [pool.submit(self._act, target, sub) for target, sub in jobs]:
+                    future.result()
+        if jobs and all(sub.settled_at for _, sub in jobs):
+            batch.settled_at = max(sub.settled_at for _, sub in jobs)  # the last service's
 
     def _asked(self, batch: Batch) -> Dict[str, Tuple[str, List[str], List[str]]]:
         """A batch asked for by hand (the dashboard): its action for the services it names

@@ -13,6 +13,12 @@ waits for a connection and tries again, as a blocking one would, until the proce
 takes as "nothing to accept" before it sees the stop. Other ports, and sockets of another
 family, bind as usual.
 
+The parent's probe waits for the new process to hold a copy of the shared socket besides fd 3
+(owner.took_listener) as the sign that it is about to serve. Servers that copy it themselves
+(uvicorn --fd 3, werkzeug: socket.fromfd) and a bind adopted above show it anyway; one that
+wraps fd 3 as it is (`socket.socket(fileno=3)`) or accepts on it would not, and would be probed
+only after PROBE_GATE_WAIT: for those a copy (a dup of fd 3) is kept from then on.
+
 Loaded by the shim by its path (it imports nothing of devbox). Standard library only.
 """
 
@@ -34,7 +40,8 @@ def install(fd):
     except OSError:
         return False
     cls = socket.socket
-    bind, listen, accept = cls.bind, cls.listen, cls.accept
+    init, bind, listen, accept = cls.__init__, cls.bind, cls.listen, cls.accept
+    held = []  # the copy of fd 3 that says this process serves on it
 
     def is_shared(sock):
         """True when `sock` is (a copy of) the supervisor's socket."""
@@ -42,6 +49,15 @@ def install(fd):
             return os.fstat(sock.fileno()).st_ino == inode
         except OSError:
             return False
+
+    def hold(sock):
+        if not held and is_shared(sock):
+            held.append(os.dup(fd))
+
+    def noting_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        if kwargs.get("fileno", args[3] if len(args) > 3 else None) is not None:
+            hold(self)  # wraps an fd it was given: fd 3, maybe
 
     def adopting_bind(self, address):
         if (self.family == family and self.type == socket.SOCK_STREAM
@@ -56,6 +72,7 @@ def install(fd):
         return None
 
     def patient_accept(self):
+        hold(self)
         while True:
             try:
                 return accept(self)
@@ -68,5 +85,6 @@ def install(fd):
                 if self not in ready:
                     raise
 
+    cls.__init__ = noting_init
     cls.bind, cls.listen, cls.accept = adopting_bind, adopted_listen, patient_accept
     return True

@@ -29,13 +29,17 @@ def systemd_fds(command):
     return not names_fd(command)
 
 
-def command_env(env, holds_socket):
-    """The environment of a command child, from every child's `env` (not modified)."""
+def command_env(env, holds_socket, project_dir):
+    """The environment of a command child, from every child's `env` (not modified). The shim
+    runs in each of its Pythons: it keeps the image's bytecode caches in use under
+    PYTHONPYCACHEPREFIX (project_dir's own modules cache under the prefix), and when we hold the
+    socket, it makes Python servers serve on it and stop gracefully."""
     env = dict(env)
     env[protocol.ENV_DJANGO_RUN_MAIN] = protocol.RUN_MAIN_VALUE
+    env[protocol.ENV_PROJECT_DIR] = project_dir
+    path = [p for p in env.get(protocol.ENV_PYTHONPATH, "").split(os.pathsep) if p]
+    env[protocol.ENV_PYTHONPATH] = os.pathsep.join([SHIM_PATH] + path)
     if holds_socket:
-        path = [p for p in env.get(protocol.ENV_PYTHONPATH, "").split(os.pathsep) if p]
-        env[protocol.ENV_PYTHONPATH] = os.pathsep.join([SHIM_PATH] + path)
         # werkzeug's run_simple reads WERKZEUG_SERVER_FD only when WERKZEUG_RUN_MAIN is "true"
         # (serving.py), which also makes `flask run --debug` run its stat reloader inside the
         # server; FLASK_RUN_RELOAD=false (click's FLASK_ prefix for --reload/--no-reload)

@@ -7,6 +7,8 @@ stopping must do is:
 
 - accept nothing more: the serve loop leaves before its next accept (the new process takes the
   connections that come);
+  socketserver's loop waits for its next connection up to a poll interval (0.5 s in werkzeug's
+  and Django's servers): it watches our wake fd too, so it leaves at once;
 - let the requests in flight finish, up to protocol.SHIM_DRAIN_TIMEOUT;
 - close the keep-alive connections that wait for their next request (a request already sent on
   one is answered first);
@@ -22,11 +24,20 @@ Bottle), the handler only asks it to stop and the loop drains and delivers the s
 is out; otherwise (runserver serves on a thread) the handler waits for the loops and requests of
 the other threads itself. A process with no server running gets the signal as it would have.
 
+asyncio servers (uvicorn) get their own stop: uvicorn looks at its exit flag every 0.1 s and
+keeps accepting until then, beside the new process. On the stop signal, every asyncio server
+that serves stops accepting at once (Server.close on its loop's next turn, so nothing is cut off
+mid-callback), and the program's own handler runs protocol.SHIM_ASYNC_STOP_DELAY later: its
+graceful exit finishes the requests in flight and closes the keep-alive connections, by then
+without a request that was already on its way on one of them. asyncio is not imported for it:
+its Server class is patched when the program imports it.
+
 Loaded by the shim by its path (it imports nothing of devbox). Standard library only.
 """
 
 import _thread
 import atexit
+import importlib.util
 import os
 import select
 import signal
@@ -35,6 +46,7 @@ import socketserver
 import sys
 import threading
 import time
+import weakref
 
 _STOP = signal.SIGTERM
 
@@ -42,8 +54,10 @@ _STOP = signal.SIGTERM
 class _State:
     """What the patches share: who serves where, what is in flight, whether we stop."""
 
-    def __init__(self, drain_timeout):
+    def __init__(self, drain_timeout, async_stop_delay):
         self.drain_timeout = drain_timeout
+        self.async_stop_delay = async_stop_delay
+        self.async_servers = weakref.WeakSet()  # asyncio.Server objects made in this process
         self.lock = threading.Condition()
         self.loops = {}  # server -> ident of the thread in its serve_forever
         self.inflight = {}  # server -> set of accepted requests not closed yet
@@ -94,13 +108,14 @@ class _State:
 _state = None
 
 
-def install(drain_timeout):
-    """Patch socketserver (and SIGTERM, Bottle's interrupt_main) for graceful stops. Only from
-    the main thread, before the program runs (the shim does). Returns an fd that becomes
-    readable when the process stops (and stays so)."""
+def install(drain_timeout, async_stop_delay):
+    """Patch socketserver, asyncio's servers once imported (and SIGTERM, Bottle's
+    interrupt_main) for graceful stops. Only from the main thread, before the program runs (the
+    shim does). Returns an fd that becomes readable when the process stops (and stays so)."""
     global _state
-    _state = _State(drain_timeout)
+    _state = _State(drain_timeout, async_stop_delay)
     _patch_servers()
+    sys.meta_path.insert(0, _AfterImport(_ASYNCIO_SERVERS, _patch_async_servers))
     _patch_signals()
     _patch_interrupt_main()
     atexit.register(_at_exit)
@@ -164,6 +179,16 @@ def _patch_servers():
                         del _state.inflight[self]
                     _state.lock.notify_all()
 
+    class WakingSelector(socketserver._ServerSelector):
+        """serve_forever's selector, also woken by the stop."""
+
+        def register(self, fileobj, events, data=None):
+            key = super().register(fileobj, events, data)
+            if _state.wake_r not in self.get_map():
+                super().register(_state.wake_r, events)
+            return key
+
+    socketserver._ServerSelector = WakingSelector
     base.serve_forever = graceful_serve_forever
     base._handle_request_noblock = no_accept_when_stopping
     tcp.get_request = counted_get_request
@@ -250,6 +275,16 @@ def _on_stop(signum, frame):
     program = _state.program
     if program is signal.SIG_IGN:
         return
+    loop = _stop_async_servers()
+    if loop is not None:
+        if not callable(program):
+            _state.real_signal(signum, signal.SIG_DFL)  # here: only the main thread may
+        try:
+            loop.call_soon_threadsafe(loop.call_later, _state.async_stop_delay, _deliver_later,
+                                      program, signum)
+        except RuntimeError:  # its loop closed meanwhile
+            _deliver_later(program, signum)
+        return None
     with _state.lock:
         serving = bool(_state.loops)
     if not serving:
@@ -271,6 +306,79 @@ def _deliver(program, signum, frame):
     sys.stderr.flush()
     os.kill(os.getpid(), signum)
     return None
+
+
+def _deliver_later(program, signum):
+    """The program's own stop, after SHIM_ASYNC_STOP_DELAY, on the server's loop (uvicorn's
+    handler only sets its exit flag; a default disposition is restored already)."""
+    if callable(program):
+        program(signum, None)
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.kill(os.getpid(), signum)
+
+
+_ASYNCIO_SERVERS = "asyncio.base_events"  # where asyncio.Server is defined
+
+
+class _AfterImport:
+    """A sys.meta_path finder that lets the usual finders find module `name` and calls
+    `then(module)` once it has been executed; once only."""
+
+    def __init__(self, name, then):
+        self.name, self.then = name, then
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        exec_module, then = spec.loader.exec_module, self.then
+
+        def exec_then(module):
+            exec_module(module)
+            then(module)
+
+        spec.loader.exec_module = exec_then
+        return spec
+
+
+def _patch_async_servers(base_events):
+    """Remember every asyncio.Server made in this process (uvicorn's, hypercorn's)."""
+    server = getattr(base_events, "Server", None)
+    init = getattr(server, "__init__", None)
+    if init is None:
+        return
+
+    def remembered_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        _state.async_servers.add(self)
+
+    server.__init__ = remembered_init
+
+
+def _stop_async_servers():
+    """Have every asyncio server that serves stop accepting, on its loop's next turn (asyncio's
+    own signal handling schedules from a handler the same way: nothing is cut off halfway).
+    Returns the loop of one of them, or None when none serves."""
+    serving = []
+    for server in list(_state.async_servers):
+        try:
+            if server.is_serving():
+                serving.append(server)
+        except Exception:  # noqa: BLE001 - a version whose Server differs: leave it be
+            continue
+    loop = None
+    for server in serving:
+        try:
+            server.get_loop().call_soon_threadsafe(server.close)
+        except RuntimeError:  # its loop is closed
+            continue
+        loop = server.get_loop()
+    return loop
 
 
 def _patch_interrupt_main():

@@ -8,7 +8,7 @@ child at once.
 A command cannot say when it serves: the parent asks it over HTTP (probe.py) and prints ready
 when it answers. Without overlap, the probe is sent once no older child is left that could answer
 it. With overlap (Linux: owner.py tells who accepted the probe) the old command keeps serving
-until the new one answers, and is stopped then.
+until the new one answers, and is stopped then, as the ready event is printed.
 
 Overlapped handover (children that share our socket and report ready): the old child keeps
 serving while the new one imports the app. Once the new one accepts (ready, or serving its
@@ -59,10 +59,6 @@ class Supervisor(Reporting, CommandReadiness):
         self._waiting_for_port = None  # request time of a spawn waiting for the port to be free
         self._spawning = None  # (generation, request time) of a child the spawner delivers later
         self._announce_later = None  # (child, event): once no older child accepts
-        # (child, measured): a command that answered, reported ready once the older commands
-        # have exited: they accept on the same socket until then (uvicorn looks at its exit flag
-        # every 0.1 s), and a page reloaded on "ready" must not reach the old code.
-        self._ready_when_alone = None
         self._unknown_exits = {}  # pid -> (status, when): reaped before the spawner named it
         self._signals = []
         self.prober = self._prober()  # for commands
@@ -320,24 +316,12 @@ class Supervisor(Reporting, CommandReadiness):
                                        if now - e[1] < 60}
                 self._unknown_exits[pid] = (exit_status(status), now)
 
-    def _ready_if_alone(self, exited):
-        """A command waiting for its elders (`_ready_when_alone`) is ready once none is left."""
-        if self._ready_when_alone is None:
-            return
-        waiting, measured = self._ready_when_alone
-        if waiting is exited or waiting is not self.current or self.stopping_since is not None:
-            self._ready_when_alone = None  # it is outdated: a newer generation says what serves
-        elif not any(c is not waiting for c in self.children.values()):
-            self._ready_when_alone = None
-            self._ready(waiting, measured)
-
     def _child_exited(self, child, status):
         self._read_control(child)  # a last message or crash report
         if child.control is not None:
             child.control.close()
             child.control = None
         self._stopped_accepting(child)
-        self._ready_if_alone(child)
         if child is self.prober.target:
             self.prober.drop()
         else:
@@ -396,7 +380,7 @@ class Supervisor(Reporting, CommandReadiness):
             return
         self.stopping_since = at
         self.prober.drop()
-        self._waiting_for_port = self._spawning = self._announce_later = self._ready_when_alone = None
+        self._waiting_for_port = self._spawning = self._announce_later = None
         self.state = protocol.STATE_STOPPING
         self._emit(protocol.EVENT_STOPPING, signal=signal.Signals(signum).name)
         self._write_status()

@@ -13,8 +13,10 @@ AppConfig, models and admin modules):
 
 - What it read becomes part of the template's stale check: every project module it imported
   (Files.add_loaded) and every project file it opened (an .env a settings module reads, absent
-  ones included: created later, they count as a change). A save of any of them makes the template
-  stale, and the next one runs the set-up on the new code.
+  ones included: created later, they count as a change). The set-up runs in a layer of the
+  template (template.SetupLayer): a save of any of them ends that layer, and a new one, forked
+  from the template, runs the set-up on the new code (~60 ms in the framework image, against
+  ~0.4 s for a new template).
 - It must leave the process fit to fork: no thread started, no file or connection left open
   (Django's database connections are closed after it). Otherwise it is "unsafe": the template
   exits, and from then on every child runs the set-up itself, as before.

@@ -14,8 +14,8 @@ Overlap (owner.py, Linux): the old process keeps serving while the new one start
 may be accepted by the old one. Then the probe is made at once but its request is sent only once
 the new process's group holds the accepted end; taken by anyone else, it is closed unsent (an
 empty connection: servers log nothing) and made again. And it is made only once the new process
-holds its own copy of the listener (it is about to serve), or after PROBE_GATE_WAITS looks (a
-server that serves on fd 3 itself never makes a copy).
+holds its own copy of the listener (it is about to serve), or after PROBE_GATE_WAIT (a server
+outside Python that serves on fd 3 itself never makes a copy).
 
 The probe runs the app's `/` view once per reload (one line in its access log). A command that
 never answers (not HTTP, or a `/` that hangs) is given up after PROBE_TIMEOUT.
@@ -110,7 +110,7 @@ class Prober:
         self.target = None
         self._pid = None
         self._gated = False  # overlap: the new process holds its own copy of the listener
-        self._looks = 0  # gate looks, this target
+        self._gate_until = None  # overlap: clock time after which the probe goes ungated
         self._retakes = 0  # probes another process took, this target
         self._check_at = None  # overlap: clock time to look up who accepted the probe
         self._conn = None
@@ -127,7 +127,9 @@ class Prober:
         start(). The deadline runs from now."""
         self.drop()
         self.target, self._pid = target, pid
-        self._deadline = self.clock() + protocol.PROBE_TIMEOUT
+        now = self.clock()
+        self._deadline = now + protocol.PROBE_TIMEOUT
+        self._gate_until = now + protocol.PROBE_GATE_WAIT
 
     def start(self):
         """Send the probe now (no older child is left that could answer it)."""
@@ -139,7 +141,7 @@ class Prober:
         if self._conn is not None:
             self._conn.close()
         self.target = self._conn = self._retry_at = self._deadline = self._check_at = None
-        self._gated, self._looks, self._retakes = False, 0, 0
+        self._gated, self._gate_until, self._retakes = False, None, 0
 
     def close(self):
         self.drop()
@@ -196,12 +198,9 @@ class Prober:
         return self._finish(ANSWERED)
 
     def _connect(self, now):
-        if self.overlaps and not self._gated and self._looks < protocol.PROBE_GATE_WAITS:
-            self._gated = owner.took_listener(self._pid, self.listener_inode)
-            if not self._gated:
-                self._looks += 1
-                self._retry_at = now + protocol.PROBE_OWNER_POLL
-                return
+        if self.overlaps and not (self._took_listener() or now >= self._gate_until):
+            self._retry_at = now + protocol.PROBE_OWNER_POLL
+            return
         self._conn = _Connection(self.host, self.port)
         if self.overlaps:
             self._conn.held = True
@@ -225,8 +224,15 @@ class Prober:
         self._retakes += 1
         # Soon once the new process holds the listener (it is about to accept); else backing
         # off, so the old one is not kept busy with empty connections.
-        self._retry_at = now + (protocol.PROBE_RETAKE_AFTER if self._gated else min(
+        self._retry_at = now + (protocol.PROBE_RETAKE_AFTER if self._took_listener() else min(
             protocol.PROBE_RETAKE_MAX, protocol.PROBE_RETAKE_AFTER * 2 ** min(self._retakes, 10)))
+
+    def _took_listener(self):
+        """Whether the new process holds its own copy of the listener (looked up now, until it
+        does): it is about to accept."""
+        if not self._gated:
+            self._gated = owner.took_listener(self._pid, self.listener_inode)
+        return self._gated
 
     def _finish(self, outcome):
         target = self.target

@@ -42,6 +42,16 @@ SHIM_DIR = "shim"  # beside this file
 # The shim's modules, beside this file too (loaded by path: see shim/sitecustomize.py).
 SHIM_ADOPT_MODULE = "adopt.py"  # a Python socket binding the app's port takes fd 3
 SHIM_GRACEFUL_MODULE = "graceful.py"  # socketserver servers stop without dropping requests
+SHIM_BYTECODE_MODULE = "bytecode.py"  # installed and image modules read their caches in place
+# The project directory (--project-dir, else the supervisor's cwd), for every command child: its
+# Pythons cache the project's bytecode under PYTHONPYCACHEPREFIX and read every other module's
+# cache where it lies (bytecode.private_caches), instead of compiling site-packages at each start.
+ENV_PROJECT_DIR = "DEVBOX_PROJECT_DIR"
+# An asyncio server (uvicorn) under the shim stops accepting on the stop signal at once (the new
+# process takes the new connections) and gets the signal itself, for its own graceful exit
+# (finish in-flight requests, close keep-alive connections), this much later: a request already
+# on its way on a keep-alive connection arrives first instead of meeting a closed connection.
+SHIM_ASYNC_STOP_DELAY = 0.05
 # A stopping command (SIGTERM, Bottle's interrupt_main) lets its in-flight requests finish this
 # long at most; under DEFAULT_GRACE, after which the supervisor sends SIGKILL.
 SHIM_DRAIN_TIMEOUT = 4.0
@@ -84,8 +94,12 @@ PROBE_DRAIN_TIMEOUT = 5.0  # an answered probe is read to EOF before it is close
 PROBE_OWNER_POLL = 0.002  # between looks at who accepted the probe, or at the new one's fds
 PROBE_RETAKE_AFTER = 0.005  # a probe the old command took is made again after this...
 PROBE_RETAKE_MAX = 0.1  # ... doubling up to this while the new one holds no copy of the socket
-PROBE_GATE_WAITS = 100  # looks for that copy before probing anyway (a server serving on fd 3
-#                         itself makes none)
+# How long the probe waits for the new process to hold its own copy of the listener (it is about
+# to serve: the shim makes one before a Python server's first accept) before probing anyway (a
+# server outside Python that serves on fd 3 itself makes none). Until then a probe would only
+# be taken by the old process, then retaken with back-off: Django's runserver imports for ~1 s
+# here, more on a loaded machine, and a gate of 0.2 s cost it up to PROBE_RETAKE_MAX per reload.
+PROBE_GATE_WAIT = 3.0
 
 # The warm-up request: an app child (WSGI or ASGI) runs one GET / through the app in-process
 # before it says ready, so a fresh child's lazy set-up (Django's URLconf, Starlette's middleware
@@ -209,6 +223,9 @@ TPL_IMPORT = "import"  # "import a b": import these (learned dependencies; no pr
 TPL_FORK = "fork"  # "fork N" + the child's control socket (SCM_RIGHTS): fork request N
 TPL_FORKED = "forked"  # "forked N PID": the child waits for MSG_GO; the supervisor adopted it
 TPL_STALE = "stale"  # "stale N PATH": PATH changed since it was imported; the template exits
+# "resetup N PATH": PATH, read by the framework's set-up only, changed: the set-up runs again in a
+# new layer of the template (template.SetupLayer), which answers fork request N.
+TPL_RESETUP = "resetup"
 TPL_FAILED = "failed"  # "failed N reason": fork() failed; the template exits
 TPL_REJECT = "reject"  # "reject MOD reason": importing MOD made the template unfit; it exits
 TPL_UNIMPORTABLE = "unimportable"  # "unimportable MOD summary": MOD raised on import; skipped

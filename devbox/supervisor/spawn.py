@@ -160,7 +160,8 @@ class ExecSpawner(Spawner):
                 args.append("--poll-modules")
             return self._spawn(child_argv(self.python, args), control=True)
         command = list(self.options.command)
-        return spawn(command, commands.command_env(self._env, self.holds_socket),
+        project_dir = self.options.project_dir or os.getcwd()
+        return spawn(command, commands.command_env(self._env, self.holds_socket, project_dir),
                      self.listen_sock, systemd_fds=commands.systemd_fds(command))
 
     def errorpage(self, report):

@@ -11,7 +11,7 @@ import os
 import signal
 import socket
 
-from devbox.supervisor import prctl, presetup, project, protocol
+from devbox.supervisor import prctl, presetup, protocol
 from devbox.supervisor.handles import Standby, Template, Request
 from devbox.supervisor.interfaces import SpawnError, Spawner
 from devbox.supervisor.primitives import kill_group, send_line
@@ -35,11 +35,6 @@ class WarmSpawner(Spawner):
 
     MAX_REJECTED = 8  # modules rejected before we stop trying
     MAX_DEATHS = 3  # templates in a row that die without a word
-    # A save of a file the set-up read costs a new template (~0.4 s for Django) instead of a
-    # fork (~15 ms more without the set-up): after SETUP_STALE_MIN such saves, when they are more
-    # than one reload in SETUP_STALE_RATIO, every child runs the set-up itself again.
-    SETUP_STALE_MIN = 3
-    SETUP_STALE_RATIO = 20
 
     def __init__(self, options, listen_sock, lock_file, python=None, log=None):
         self.cold = ExecSpawner(options, listen_sock, lock_file, python)
@@ -64,8 +59,6 @@ class WarmSpawner(Spawner):
         self._deaths = 0
         self.setup = None  # the set-up templates run (presetup.py), as a child reported it
         self.setup_off = None  # why children run it themselves from now on
-        self._setup_stale = 0  # templates a project file it read made stale
-        self._apps = 0  # children asked for
 
     @property
     def holds_socket(self):
@@ -82,7 +75,6 @@ class WarmSpawner(Spawner):
     # -- what the supervisor loop calls --------------------------------------------------------
 
     def app(self, generation):
-        self._apps += 1
         if self.off is None and self._template is None:
             self._start_template()
         if self.off is not None:
@@ -275,13 +267,10 @@ class WarmSpawner(Spawner):
             path = rest.partition(" ")[2]
             self.log("%s changed since the warm template imported it: starting a new template"
                      % path)
-            if self.setup is not None and project.is_project_file(path, self.root):
-                self._setup_stale += 1
-                if self._setup_stale >= self.SETUP_STALE_MIN and \
-                        self._setup_stale * self.SETUP_STALE_RATIO > self._apps:
-                    self._setup_off("%s, which it reads, changes often (each change starts a new "
-                                    "template)" % os.path.relpath(path, self.root))
             self._replace_template()
+        elif kind == protocol.TPL_RESETUP:  # the template carries on: nothing to do but say so
+            self.log("%s changed since the set-up read it: the warm template runs it again"
+                     % rest.partition(" ")[2])
         elif kind == protocol.TPL_SETUP_FAILED:
             failure, _, why = rest.partition(" ")
             if failure == presetup.UNSAFE:

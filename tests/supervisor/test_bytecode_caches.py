@@ -8,7 +8,7 @@ import sys
 import time
 
 from devbox.supervisor import bytecode, protocol
-from tests.supervisor.conftest import http_get, write_app
+from tests.supervisor.conftest import free_port, http_get, write_app
 
 
 def test_private_caches_map_only_the_private_roots(monkeypatch, tmp_path):
@@ -82,3 +82,63 @@ def test_a_shipped_cache_is_current_while_its_source_hash_matches(tmp_path):
     assert bytecode._current(str(source), str(target), importlib.util.MAGIC_NUMBER)
     source.write_text("VALUE = 2\n")
     assert not bytecode._current(str(source), str(target), importlib.util.MAGIC_NUMBER)
+
+
+# A command's own server, importing a dependency from outside the project and a module of it.
+COMMAND_SERVER = """
+import http.server, sys
+import dep, views
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ("%s %s" % (dep.VALUE, views.VALUE)).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
+def cached_beside(source, cached_text, text):
+    """Write `source` so that its adjacent cache (DIR/__pycache__) holds `cached_text`'s code
+    and the file itself `text` (same size, same mtime): an import says which one it read."""
+    import py_compile
+
+    assert len(cached_text) == len(text)
+    source.write_text(cached_text)
+    old = time.time() - 60
+    os.utime(source, (old, old))
+    py_compile.compile(str(source), doraise=True)  # beside it: no prefix in this process
+    source.write_text(text)
+    os.utime(source, (old, old))
+
+
+def test_a_commands_python_reads_installed_modules_caches_where_they_are(tmp_path, supervisor):
+    """Under a pycache prefix a command's Python (through the shim) reads the adjacent cache of a
+    module outside the project (the image's site-packages, compiled at install), and keeps the
+    project's own caches under the prefix."""
+    prefix, project, site = tmp_path / "prefix", tmp_path / "project", tmp_path / "site"
+    project.mkdir()
+    site.mkdir()
+    cached_beside(site / "dep.py", 'VALUE = "cache"\n', 'VALUE = "fresh"\n')
+    (project / "server.py").write_text(COMMAND_SERVER)
+    views = project / "views.py"
+    views.write_text('VALUE = "views"\n')
+    old = time.time() - 60  # older than RACY_SECONDS: its cache is written
+    for path in (views, project / "server.py"):
+        os.utime(path, (old, old))
+    port = free_port()
+    sup = supervisor(["--port", str(port), "--", sys.executable, "server.py", str(port)],
+                     env={bytecode.PREFIX_ENV: str(prefix),
+                          protocol.ENV_PYTHONPATH: str(site)}, workdir=project)
+    sup.wait_event(protocol.EVENT_READY, generation=1)
+    assert http_get(port) == (200, "cache views"), sup.output()
+    tag = sys.implementation.cache_tag
+    assert (prefix / str(project).lstrip(os.sep) / ("views.%s.pyc" % tag)).is_file()
+    assert not (project / "__pycache__").exists()
+    assert not (prefix / str(site).lstrip(os.sep)).exists()

@@ -139,3 +139,18 @@ def test_with_overlap_the_old_command_serves_until_the_new_one_answers(tmp_path,
     assert json.loads(http_get(sup.port)[1]) == {"body": "fd3 v2", "pid": second["pid"],
                                                  "listen_pid": str(second["pid"])}
     wait_until(lambda: not pid_alive(first["pid"]), message="the old command stopped")
+
+
+def test_a_command_is_ready_when_it_answers_not_when_the_old_one_has_exited(tmp_path, supervisor):
+    """The ready event (the host's reload time, the browser's refresh, its loop detector) ends
+    when the new code answers, however long the old process takes to finish after its stop."""
+    script = tmp_path / "server.py"
+    script.write_text((APPS / "fd3_server.py").read_text())
+    sup = supervisor(["--port", "0", "--", sys.executable, str(script)],
+                     env={"FD3_SERVER_LINGER": "3"})
+    first = sup.wait_event(protocol.EVENT_READY, generation=1)
+    second = sup.reload()
+    assert pid_alive(first["pid"])  # still finishing its (pretend) requests
+    assert second["ms"] < 3000
+    assert json.loads(http_get(sup.port)[1])["pid"] == second["pid"]
+    assert sup.status()["last_reload_ms"] == [second["ms"]]

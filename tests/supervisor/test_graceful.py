@@ -233,3 +233,78 @@ def test_flask_run_drops_no_request_across_reloads(tmp_path, supervisor):
                       "--debug"])
     sup.wait_event(protocol.EVENT_READY, generation=1)
     reloads_without_a_failure(sup, sup.port, source, "flask v1")
+
+
+# An asyncio server as uvicorn runs one: on fd 3's copy, a SIGTERM handler that only sets a flag,
+# looked at every TICK seconds (uvicorn: 0.1 s; longer here, so it shows), then a graceful exit.
+ASYNCIO_SERVER = """
+import asyncio, os, signal, socket
+
+TICK = 2.0
+exiting = []
+
+async def answer(reader, writer):
+    await reader.readuntil(b"\\r\\n\\r\\n")
+    body = b"pid=%d" % os.getpid()
+    writer.write(b"HTTP/1.0 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n%s" % (len(body), body))
+    await writer.drain()
+    writer.close()
+
+async def main():
+    sock = socket.fromfd(3, socket.AF_INET, socket.SOCK_STREAM)
+    server = await asyncio.start_server(answer, sock=sock)
+    while not exiting:
+        await asyncio.sleep(TICK)
+    server.close()
+    await server.wait_closed()
+
+signal.signal(signal.SIGTERM, lambda *args: exiting.append(True))
+asyncio.run(main())
+"""
+
+
+def test_an_asyncio_server_stops_accepting_at_the_stop_signal_not_at_its_next_tick(
+        tmp_path, supervisor):
+    script = tmp_path / "server.py"
+    script.write_text(ASYNCIO_SERVER)
+    sup = supervisor(["--port", "0", "--", sys.executable, str(script)])
+    first = sup.wait_event(protocol.EVENT_READY, generation=1)
+    port = sup.port
+    assert http_get(port) == (200, "pid=%d" % first["pid"])
+    second = sup.reload()
+    answers = [http_get(port)[1] for _ in range(20)]  # while the old one waits for its tick
+    assert pid_alive(first["pid"])
+    assert answers == ["pid=%d" % second["pid"]] * 20, sup.output()
+    wait_until(lambda: not pid_alive(first["pid"]), protocol.DEFAULT_GRACE,
+               message="the old process exits by its own handler")
+    assert "did not stop within" not in sup.output()
+
+
+SLOW_POLLING_SERVER = """
+import http.server, os, sys
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"pid=%d" % os.getpid()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever(poll_interval=30)
+"""
+
+
+def test_a_socketserver_loop_leaves_at_the_stop_signal_not_at_its_next_poll(tmp_path, supervisor):
+    script = tmp_path / "server.py"
+    script.write_text(SLOW_POLLING_SERVER)
+    port = free_port()
+    sup = supervisor(["--port", str(port), "--", sys.executable, str(script), str(port)])
+    first = sup.wait_event(protocol.EVENT_READY, generation=1)
+    sup.reload()
+    wait_until(lambda: not pid_alive(first["pid"]), protocol.DEFAULT_GRACE,
+               message="the old process leaves serve_forever and exits")
+    assert "did not stop within" not in sup.output()

@@ -4,6 +4,7 @@ thing faked (so the 20 s deadline passes at once); select() and the sockets are 
 import os
 import select
 import socket
+import subprocess
 
 from devbox.supervisor import owner, probe, protocol
 from tests.supervisor.conftest import free_port
@@ -125,3 +126,34 @@ def test_this_linux_tells_who_accepted_a_connection():
     for sock in (conn, client, server):
         sock.close()
     owners.close()
+
+
+def test_with_overlap_the_probe_waits_for_the_new_processs_copy_of_the_socket_up_to_the_gate():
+    """Until the new process holds a copy of the listener (it is about to serve), a probe would
+    only be taken by the old one: none is made, for up to PROBE_GATE_WAIT (a slow import, such
+    as Django's runserver at ~1 s, stays well inside it)."""
+    owners = owner.available()
+    server = listener()
+    inode = os.fstat(server.fileno()).st_ino
+    clock = Clock()
+    importing = subprocess.Popen(["sleep", "60"])  # holds no copy of our listener
+    try:
+        prober = probe.Prober("127.0.0.1", server.getsockname()[1], clock, owners, inode)
+        prober.expect("child", importing.pid)
+        prober.start()
+        for elapsed in (0.0, 1.0, protocol.PROBE_GATE_WAIT - 0.01):
+            clock.now = 1000.0 + elapsed
+            advance(prober)
+            assert prober.read_fds() == [], "probed at %.2f s" % elapsed
+        clock.now = 1000.0 + protocol.PROBE_GATE_WAIT
+        advance(prober)
+        assert prober.read_fds() != []  # given up waiting: probed anyway
+        prober.expect("child", os.getpid())  # this process holds the listener: probed at once
+        prober.start()
+        advance(prober)
+        assert prober.read_fds() != []
+    finally:
+        importing.kill()
+        importing.wait()
+        prober.close()
+        server.close()

@@ -52,6 +52,14 @@ def test_the_socket_is_0600_in_a_0700_directory_under_the_runtime_dir(home, serv
         assert mode(directory) == 0o700
 
 
+def test_a_home_under_a_cache_dir_that_does_not_exist_yet_is_made(agent_runtime, tmp_path):
+    # A fresh account: no runtime dir, and no ~/.cache either (a short path: it holds a socket).
+    cache = agent_runtime / "h" / ".cache"
+    (tmp_path / "devbox.yml").write_text("app: app:app\n")
+    home = AgentHome.for_path(tmp_path / "devbox.yml", {"XDG_CACHE_HOME": str(cache)}).ensure()
+    assert home.dir.is_dir() and stat.S_IMODE(home.dir.stat().st_mode) == 0o700
+
+
 def test_a_directory_others_may_enter_is_refused(home):
     os.chmod(home.dir, 0o755)
     with pytest.raises(DevboxError, match="not private"):
@@ -333,3 +341,35 @@ def test_a_forked_agent_runs_in_its_own_session_with_its_output_in_the_log(home,
     assert forked.returncode == 7
     assert home.log.read_text() == f"agent here {tmp_path} True True\n"
     assert stat.S_IMODE(os.stat(home.log).st_mode) == 0o600
+
+
+class _Rows:
+    """A project whose status() counts its reads (the rows a real one reads from the engine)."""
+
+    def __init__(self):
+        self.reads = 0
+
+    def status(self):
+        self.reads += 1
+        return []
+
+
+def test_status_rows_older_than_the_max_age_are_read_again_and_fresh_ones_are_not(home):
+    from devbox.agent import runner
+
+    agent = runner.Agent(home, open_project=None, bus=EventBus(), name="p", dashboard_port=None)
+    agent.project, agent.serving = _Rows(), object()
+    loop = threading.Thread(target=agent._status_loop, daemon=True)
+    loop.start()
+    try:
+        agent.fresh_rows()
+        assert agent.project.reads == 1  # never read: read for this request
+        agent.fresh_rows()
+        assert agent.project.reads == 1  # just read: no event since, so these rows are current
+        agent.rows_at -= runner.ROWS_MAX_AGE_S + 1  # as if nobody asked for a while
+        agent.fresh_rows()
+        assert agent.project.reads == 2
+    finally:
+        agent._stopping.set()
+        agent._refresh.set()
+        loop.join(5)

@@ -111,6 +111,30 @@ def test_a_file_that_changes_after_every_action_and_alone_is_muted_once(root, lo
     assert all(b.paths != ["app.db"] for _, b in loop.batches[acted:])
 
 
+def test_a_save_made_after_the_new_code_served_but_before_devbox_heard_of_it_is_not_a_loop(root, loops):
+    """A command's reload takes effect when the new code answers; the ready event reaches devbox
+    later (the log stream's delay). Saving again as soon as the page shows the change, every
+    time, falls in between: that save was not written by the reload."""
+    looped = []
+    saves = feedback.LOOP_COUNT + 2
+    loop = loops(act_s=0, on_loop=looped.append)
+
+    def act(batch):
+        loop._on_batch(batch)
+        served = time.time()  # the new code answers
+        time.sleep(0.1)  # stands for the user's reaction: the next save
+        if len(loop.batches) < saves:
+            (root / "app.py").write_text("v%d" % (len(loop.batches) + 2))
+        time.sleep(0.1)  # the rest of the ready event's way to devbox
+        batch.settled_at = served
+
+    loop.watcher.on_batch = act
+    (root / "app.py").write_text("v2")
+    wait_until(lambda: len(loop.batches) >= saves or looped, 20, 0.01, "every save acted on")
+    assert looped == []
+    assert [b.paths for _, b in loop.batches] == [["app.py"]] * saves
+
+
 def test_saves_after_each_reload_faster_than_it_or_with_other_files_are_not_a_loop():
     guard = feedback.LoopGuard()
     for n in range(10):  # written during each action, but with another file every other time

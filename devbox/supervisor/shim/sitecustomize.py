@@ -1,5 +1,13 @@
-"""Run at start by every Python of a command child when the supervisor holds the socket (the
-shim directory is first on its PYTHONPATH):
+"""Run at start by every Python of a command child (the shim directory is first on its
+PYTHONPATH):
+
+- bytecode.py: under the container's PYTHONPYCACHEPREFIX, Python would look for every module's
+  cache under the prefix, where there is none, and compile the standard library, site-packages
+  and the framework from source at every start (Django's runserver: ~0.3 s). Only the project's
+  modules (DEVBOX_PROJECT_DIR) keep their caches under the prefix; every other module reads its
+  cache where it lies, as devbox's own app children do.
+
+When the supervisor holds the socket:
 
 - adopt.py: a Python socket that binds the app's port (Django's runserver, wsgiref, Bottle's
   own reloader, http.server, uvicorn or gunicorn told to bind it) serves on the supervisor's
@@ -46,13 +54,20 @@ def _main():
     supervisor = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     protocol = _load(os.path.join(supervisor, "protocol.py"), "_devbox_shim_protocol")
     fd = os.environ.get(protocol.ENV_LISTEN_FD)
-    if not fd:
-        return
-    adopt = _load(os.path.join(supervisor, protocol.SHIM_ADOPT_MODULE), "_devbox_shim_adopt")
-    if adopt.install(int(fd)):
-        graceful = _load(os.path.join(supervisor, protocol.SHIM_GRACEFUL_MODULE),
-                         "_devbox_shim_graceful")
-        adopt.WAKE_FD = graceful.install(protocol.SHIM_DRAIN_TIMEOUT)
+    if fd:
+        adopt = _load(os.path.join(supervisor, protocol.SHIM_ADOPT_MODULE), "_devbox_shim_adopt")
+        if adopt.install(int(fd)):
+            graceful = _load(os.path.join(supervisor, protocol.SHIM_GRACEFUL_MODULE),
+                             "_devbox_shim_graceful")
+            adopt.WAKE_FD = graceful.install(protocol.SHIM_DRAIN_TIMEOUT,
+                                             protocol.SHIM_ASYNC_STOP_DELAY)
+    project = os.environ.get(protocol.ENV_PROJECT_DIR)
+    if project:
+        # Last: our own modules above load from their caches under the prefix (the supervisor
+        # writes them there), which private_caches stops looking in for anything but them.
+        bytecode = _load(os.path.join(supervisor, protocol.SHIM_BYTECODE_MODULE),
+                         "_devbox_shim_bytecode")
+        bytecode.private_caches(project)
 
 
 _main()

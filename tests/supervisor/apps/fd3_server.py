@@ -1,7 +1,9 @@
 """A server that takes its socket the systemd way (LISTEN_FDS / LISTEN_PID, fd 3), as
 `uvicorn --fd 3` or `gunicorn --bind fd://3` do. Answers every request with its pid, LISTEN_PID
 and BODY. Standard library only; run as a command child of the supervisor. FD3_SERVER_DELAY
-(seconds) is how long it "imports" before it serves, like a real app."""
+(seconds) is how long it "imports" before it serves, like a real app; FD3_SERVER_LINGER how long
+it takes to exit once told to stop (it accepts nothing more meanwhile), like a server finishing
+its requests."""
 
 import json
 import os
@@ -20,7 +22,13 @@ def main():
             os.environ.get("LISTEN_FDS"), os.environ.get("LISTEN_PID"), os.getpid()))
     listener = socket.socket(fileno=3)
     listener.setblocking(False)  # the socket is shared with other generations
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+    def stop(*_):
+        listener.close()
+        time.sleep(float(os.environ.get("FD3_SERVER_LINGER", "0")))
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     time.sleep(float(os.environ.get("FD3_SERVER_DELAY", "0")))
     while True:
         select.select([listener], [], [])
