@@ -14,17 +14,15 @@ first response (~250 ms here, more with a framework). So devbox's own processes 
 template, app children) read every module's cache where Python put it, except the project's
 and devbox's own modules, whose caches stay under the prefix as before.
 
-Shipped caches (shipped_caches): the copy injected under protocol.INSTALL_ROOT comes with the
-checked-hash caches the host compiled (devbox/injected.py). When they are this Python's own (its
-cache tag, its magic number), devbox's modules are read from them where they are, not compiled
-under the prefix at every container start; else (another Python) as above.
+Shipped caches (shipped_caches): the copy injected into a container comes with the checked-hash
+caches the host compiled (devbox/injected.py). When they are this Python's own (its cache tag,
+its magic number), devbox's modules are read from them where they are, not compiled under the
+prefix at every container start; else (another Python) as above.
 """
 
 import os
 import sys
 import time
-
-from devbox.supervisor import protocol
 
 RACY_SECONDS = 2.0
 PREFIX_ENV = "PYTHONPYCACHEPREFIX"
@@ -54,19 +52,23 @@ def private_caches(*roots):
 
 
 def shipped_caches(package_root=PACKAGE_ROOT):
-    """Whether this package is the injected copy and came with caches this Python reads (see the
-    module docstring): its bytecode module's cache has this Python's cache tag and magic."""
+    """Whether this package came with caches this Python reads (see the module docstring): its
+    bytecode module's cache beside it is hash-based, as only devbox/injected.py ships them
+    (Python's own imports write timestamp-based ones), with this Python's cache tag and magic.
+    Imports nothing of devbox's: the command shim loads this module by its path."""
     tag = sys.implementation.cache_tag
-    if package_root != protocol.INSTALL_ROOT or tag is None:
+    if tag is None:
         return False
     import importlib.util
 
     cache = os.path.join(package_root, "devbox", "supervisor", "__pycache__", "bytecode.%s.pyc" % tag)
     try:
         with open(cache, "rb") as f:
-            return f.read(4) == importlib.util.MAGIC_NUMBER
+            header = f.read(8)
     except OSError:
         return False
+    return (len(header) == 8 and header[:4] == importlib.util.MAGIC_NUMBER
+            and bool(int.from_bytes(header[4:8], "little") & 0b1))
 
 
 def private_cache(bytecode_path):

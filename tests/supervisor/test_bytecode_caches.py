@@ -54,21 +54,20 @@ def _hash_cache(source_path, target):
                        invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
 
 
-def test_shipped_caches_count_only_in_the_injected_copy_and_for_this_python(monkeypatch, tmp_path):
+def test_shipped_caches_are_hash_based_ones_for_this_python(tmp_path):
     import importlib.util
 
     root = tmp_path / "opt"
     caches = root / "devbox" / "supervisor" / "__pycache__"
     caches.mkdir(parents=True)
     cache = caches / ("bytecode.%s.pyc" % sys.implementation.cache_tag)
-    assert not bytecode.shipped_caches(str(root))  # not at the install root
-    monkeypatch.setattr(protocol, "INSTALL_ROOT", str(root))
-    assert not bytecode.shipped_caches(str(root))  # no caches shipped
+    assert not bytecode.shipped_caches(str(root))  # none shipped
     cache.write_bytes(importlib.util.MAGIC_NUMBER + bytes(12))
+    assert not bytecode.shipped_caches(str(root))  # timestamp-based: what Python's imports write
+    cache.write_bytes(importlib.util.MAGIC_NUMBER + (0b11).to_bytes(4, "little") + bytes(8))
     assert bytecode.shipped_caches(str(root))
-    cache.write_bytes(b"\0\0\r\n" + bytes(12))  # another Python's
+    cache.write_bytes(b"\0\0\r\n" + (0b11).to_bytes(4, "little") + bytes(8))  # another Python's
     assert not bytecode.shipped_caches(str(root))
-    assert not bytecode.shipped_caches()  # this checkout is not the injected copy
 
 
 def test_a_shipped_cache_is_current_while_its_source_hash_matches(tmp_path):

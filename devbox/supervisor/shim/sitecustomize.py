@@ -29,10 +29,19 @@ import sys
 def _load(path, name):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # under its private name: the one copy in this process
-    spec.loader.exec_module(module)
+    # The injected copy ships its caches beside its sources (devbox/injected.py): read there, not
+    # under the prefix, where nothing writes them then.
+    prefix, tag = sys.pycache_prefix, sys.implementation.cache_tag
+    folder, module_file = os.path.split(path)
+    if prefix and tag and os.path.exists(os.path.join(folder, "__pycache__", "%s.%s.pyc" % (module_file[:-3], tag))):
+        sys.pycache_prefix = None
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # under its private name: the one copy in this process
+        spec.loader.exec_module(module)
+    finally:
+        sys.pycache_prefix = prefix
     return module
 
 
