@@ -187,3 +187,16 @@ def test_a_local_engines_status_file_is_read_through_proc_without_an_exec(projec
     container.exec_run = lambda *args, **kwargs: execs.append(args)
     read = status.read_supervisor_status(container, local=True)
     assert read.get("child_pid") and execs == [], (read, execs)
+
+
+def test_a_commands_shim_loads_its_modules_from_the_shipped_bytecode(project, docker_client):
+    from devbox.supervisor import protocol
+
+    project.devbox("up", "-d")
+    # A command's Python, as the supervisor starts it: the shim first on its path, no bytecode written.
+    shim = f"{protocol.INSTALL_ROOT}/devbox/supervisor/{protocol.SHIM_DIR}"
+    result = project.devbox("exec", "env", f"PYTHONPATH={shim}", f"{protocol.ENV_PROJECT_DIR}=/app",
+                            "PYTHONDONTWRITEBYTECODE=1", "python3", "-v", "-c", "pass")
+    assert "Error in sitecustomize" not in result.stderr, result.stderr[-2000:]
+    loaded = [line for line in result.stderr.splitlines() if line.startswith("# code object from") and "/opt/devbox/" in line]
+    assert any("__pycache__/protocol." in line for line in loaded) and any("__pycache__/bytecode." in line for line in loaded), loaded
