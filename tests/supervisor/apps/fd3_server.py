@@ -37,18 +37,25 @@ def main():
         except BlockingIOError:
             continue
         with conn:
-            conn.setblocking(True)
-            request = b""
-            while b"\r\n\r\n" not in request:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                request += chunk
-            body = json.dumps({"body": BODY, "pid": os.getpid(),
-                               "listen_pid": os.environ["LISTEN_PID"]}).encode()
-            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-            conn.shutdown(socket.SHUT_WR)
+            try:
+                answer(conn)
+            except OSError:  # the client went away (the supervisor's probe, taken back)
+                pass
+
+
+def answer(conn):
+    conn.setblocking(True)
+    request = b""
+    while b"\r\n\r\n" not in request:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return
+        request += chunk
+    body = json.dumps({"body": BODY, "pid": os.getpid(),
+                       "listen_pid": os.environ["LISTEN_PID"]}).encode()
+    conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    conn.shutdown(socket.SHUT_WR)
 
 
 if __name__ == "__main__":
