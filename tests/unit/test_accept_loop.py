@@ -59,7 +59,8 @@ def test_an_idle_accept_loop_does_not_wake_and_still_answers(loop):
     thread = next(t for t in threading.enumerate() if t.name == "test-accept-loop")
     before = voluntary_switches(thread.native_id)
     time.sleep(2.0)  # the window measured
-    assert voluntary_switches(thread.native_id) - before <= 1  # serve_forever(0.2) woke 10 times
+    # serve_forever(0.2) woke 10 times; a loaded machine adds a GIL hand-off or two to a sleeper
+    assert voluntary_switches(thread.native_id) - before <= 3
     assert get(port) == b"hello"
 
 
