@@ -157,9 +157,7 @@ class SetupLayer:
                 files.freeze_base()
                 return cls(theirs, replay)
             theirs.close()
-            for _, fds in replay:
-                for fd in fds:
-                    os.close(fd)
+            _close_all(replay)
             replay = []
             while True:
                 message, fds = _receive(ours)
@@ -169,9 +167,7 @@ class SetupLayer:
             ours.close()
             os.waitpid(pid, 0)  # gone already: its link closed as it left
             if not replay or not replay[-1][0].startswith(protocol.TPL_FORK + " "):
-                for _, fds in replay:
-                    for fd in fds:
-                        os.close(fd)
+                _close_all(replay)
                 return None
 
     def hand_back(self, request, fds):
@@ -181,6 +177,13 @@ class SetupLayer:
         self.link.sendmsg([request.encode("utf-8")],
                           [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else [])
         self.link.close()
+
+
+def _close_all(messages):
+    """Close the fds that came with (text, [fds]) messages."""
+    for _, fds in messages:
+        for fd in fds:
+            os.close(fd)
 
 
 def import_modules(names, root, project_allowed, say):
