@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
 MAX_HASHED_BYTES = 8 * 1024 * 1024
+EMPTY_DIGEST = hashlib.sha1(b"").hexdigest()
 
 
 def file_digest(path: Path, whole: bool = False) -> Optional[str]:
@@ -84,6 +85,17 @@ class ContentIndex:
         old = self._digests.get(rel, "unknown")
         self._digests[rel] = new
         return new is None or new != old
+
+    def emptied(self, rel: str) -> bool:
+        """True when `rel` is an empty file now and held bytes when last acted on: a save that
+        truncates its file before writing it, caught in between (or a file really emptied)."""
+        if self._digests.get(rel) in (None, EMPTY_DIGEST):
+            return False
+        try:
+            info = os.lstat(self.root / rel)
+        except OSError:
+            return False
+        return stat.S_ISREG(info.st_mode) and info.st_size == 0
 
     def forget(self, rel: str) -> bool:
         """Drop `rel` (a file, or a directory's files); False when nothing under it was known,

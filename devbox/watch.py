@@ -18,7 +18,8 @@ Timing, the part that decides both latency and the number of reloads:
   files. `BURST_LIMIT_S` bounds the wait when something writes without pause.
 
 A file whose bytes equal what was last acted on (a touch, a save without edits, an atomic rename
-of the same content) is not a change. A watched path that vanishes is watched again from its
+of the same content) is not a change; a known file found empty is given `EMPTIED_WAIT_MS` for the
+write that may follow its truncation. A watched path that vanishes is watched again from its
 nearest existing parent until it comes back; the watcher itself never dies of it. Nor of a
 notifier that fails (a file name that is not UTF-8): it is replaced and the tree compared with
 the content index. Changes devbox causes itself are never acted on (devbox.feedback).
@@ -52,6 +53,9 @@ COLLECT_STEP_MS = 1
 BURST_FILES = 10
 BURST_LIMIT_S = 2.0
 MAX_QUIET_S = 0.5
+# A known file found empty (a save that truncates, then writes: Python's write_text, many editors)
+# may be a writer caught between the two on a loaded machine: its write gets this long to come.
+EMPTIED_WAIT_MS = 50
 CANARY_S = 1.0  # how long a probe write at start may take to raise its event
 # How often an idle watcher without a waker looks at the stop event and vanished paths, and so the
 # longest a `devbox wait` waits for an idle collect to end (0.69 % of a core idle at 100 ms, 0.63 % at 500).
@@ -345,6 +349,8 @@ class Watcher(BatchBuilding):
                     # A new file may be an editor's temporary copy about to be renamed over its
                     # target (an atomic save): give the rename a moment to join this batch.
                     changes.update(self._wait(self.debounce_ms) or {})
+                elif any(self.contents.emptied(rel) for rel in map(self._relative, changes) if rel):
+                    changes.update(self._wait(EMPTIED_WAIT_MS) or {})
                 return changes
             burst_since = time.time()
         started = last = time.monotonic()

@@ -118,7 +118,7 @@ class Agent:
                  unsupervised=self.serving.unsupervised, detached=self.detached,
                  log=str(self.home.log) if self.detached else None, pid=os.getpid(),
                  dashboard=self.dashboard.url if self.dashboard is not None else None)
-        threading.Thread(target=self._status_loop, name="status", daemon=True).start()
+        self.start_status_loop()
         engine = getattr(self.project, "engine", None)  # connected by now: serve needed it
         self.engine_url = engine.url if engine is not None else None
         self.bus(events.WATCHING, paths=watcher.rel_paths, files=watcher.start())
@@ -141,8 +141,7 @@ class Agent:
     def _stop_serving(self) -> None:
         """Stop what serve started (or, stopped while starting, whatever runs), then say so:
         AGENT_STOPPED is the last record every reader gets."""
-        self._stopping.set()
-        self._refresh.set()
+        self.stop_status_loop()
         seconds = None  # nothing served: nothing to stop
         if self.serving is not None:
             if self.serving.watcher is not None:
@@ -161,6 +160,17 @@ class Agent:
             with self._rows_cond:
                 self._rows_wanted += 1
             self._refresh.set()
+
+    def start_status_loop(self) -> threading.Thread:
+        """The thread that reads the rows again after each event that changes them."""
+        thread = threading.Thread(target=self._status_loop, name="status", daemon=True)
+        thread.start()
+        return thread
+
+    def stop_status_loop(self) -> None:
+        """Ends the status thread (and says the agent is stopping: nothing waits for rows then)."""
+        self._stopping.set()
+        self._refresh.set()
 
     def _status_loop(self) -> None:
         while not self._stopping.is_set():
@@ -273,8 +283,7 @@ class Agent:
     def stop(self, request: dict) -> dict:
         """Stop from another thread: the main thread gets SIGTERM, as from `kill`, and stops
         wherever it is (serving, building, watching) the way Ctrl-C stops `devbox up`."""
-        self._stopping.set()
-        self._refresh.set()
+        self.stop_status_loop()
         os.kill(os.getpid(), signal.SIGTERM)
         return {"pid": os.getpid()}
 

@@ -30,8 +30,18 @@ def row_texts(browser):
     return [" ".join(text.split()) for text in rows]  # a row's cells come tab-separated
 
 
-def rows(browser):
-    return row_texts(browser)
+def newest_seq(browser) -> int:
+    return browser.execute_script("return Math.max(0, ...[...document.querySelectorAll('#reloads tr[data-seq]')]"
+                                  ".map((r) => Number(r.dataset.seq)))")
+
+
+def wait_new_row(browser, after: int, text: str, timeout: float, what: str) -> str:
+    """The text of a row newer than seq `after` that holds `text`: an action's row need not be
+    the newest (a save's reload row may land after it)."""
+    script = ("return [...document.querySelectorAll('#reloads tr[data-seq]')]"
+              ".filter((r) => Number(r.dataset.seq) > arguments[0]).map((r) => r.innerText)")
+    return wait_until(lambda: next((row for row in (" ".join(t.split()) for t in browser.execute_script(script, after))
+                                    if text in row), None), timeout, 0.05, what)
 
 
 def card_text(browser, name):
@@ -61,9 +71,9 @@ def test_the_dashboard_of_a_compose_project_shows_it_live_and_drives_it(shop, br
     browser.execute_script("window.devboxSamePage = 42")  # gone if the page were loaded again
 
     # A save: a new reload row, with its trigger and its stage bar, without reloading the page.
-    before = len(rows(browser))
+    before = len(row_texts(browser))
     shop.edit("services/web/app.py", '"web v1"', '"web v2"')
-    wait_until(lambda: len(rows(browser)) > before, 30, 0.05, "a new reload row")
+    wait_until(lambda: len(row_texts(browser)) > before, 30, 0.05, "a new reload row")
     newest = row_texts(browser)[0]
     assert "web" in newest and "services/web/app.py" in newest and " ms" in newest
     assert browser.execute_script("return document.querySelectorAll('#reloads tr[data-seq]')[0]"
@@ -82,23 +92,25 @@ def test_the_dashboard_of_a_compose_project_shows_it_live_and_drives_it(shop, br
     first = wait_until(lambda: (lambda r: r["title"] == "web v3" and r)(shop.web()), 30, 0.05, "web v3")
 
     # Reload: the app's child is replaced, and the row says a button did it.
+    seq = newest_seq(browser)
     press(browser, "web", "reload")
-    wait_until(lambda: "reload button" in row_texts(browser)[0], 30, 0.05, "the button's reload row")
+    wait_new_row(browser, seq, "reload button", 30, "the button's reload row")
     assert shop.web()["pid"] != first["pid"]
 
     # Restart: a new container process (it started again), followed and driven as before.
     started = {c.name: c.attrs["State"]["StartedAt"] for c in shop.containers(docker_client)}
+    seq = newest_seq(browser)
     press(browser, "api", "restart")
-    wait_until(lambda: "api restart button restart" in row_texts(browser)[0], 60, 0.05, "the restart row")
+    wait_new_row(browser, seq, "api restart button restart", 60, "the restart row")
     api = next(c for c in shop.containers(docker_client) if c.labels["com.docker.compose.service"] == "api")
     assert api.attrs["State"]["StartedAt"] != started[api.name]
     shop.edit("services/api/app.py", '"hello from api v1"', '"hello from api v2"')
     wait_until(lambda: shop.api()["message"] == "hello from api v2", 30, 0.05, "api reloaded after its restart")
 
     # Rebuild: compose builds web's image again (the cache makes it the same image: then a reload).
-    before = len(rows(browser))
+    seq = newest_seq(browser)
     press(browser, "web", "rebuild")
-    wait_until(lambda: len(rows(browser)) > before and "rebuild button" in row_texts(browser)[0], 120, 0.1, "the rebuild's row")
+    wait_new_row(browser, seq, "rebuild button", 120, "the rebuild's row")
     log = shop.devbox("logs", "web").stdout
     assert log  # still there
     assert browser.execute_script("return window.devboxSamePage") == 42
@@ -133,19 +145,22 @@ def test_a_request_without_the_token_is_refused_and_devbox_open_opens_the_page(p
     card = wait_until(lambda: card_text(browser, project.name), 20, 0.05, "the container's card")
     assert "serving" in card
     assert project.get("/") == (200, "v1\n")
+    seq = newest_seq(browser)
     press(browser, project.name, "reload")
-    wait_until(lambda: "reload button" in row_texts(browser)[0], 30, 0.05, "the reload row")
+    wait_new_row(browser, seq, "reload button", 30, "the reload row")
     assert project.get("/") == (200, "v1\n")
 
     # Restart and rebuild of a single container: a new container process, then an image that
     # came out the same (`image:`, found cached): the container kept, reloaded.
     started = docker_client.containers.get(f"{project.name}-devbox").attrs["State"]["StartedAt"]
+    seq = newest_seq(browser)
     press(browser, project.name, "restart")
-    wait_until(lambda: "restart button restart" in row_texts(browser)[0], 60, 0.05, "the restart row")
+    wait_new_row(browser, seq, "restart button restart", 60, "the restart row")
     assert docker_client.containers.get(f"{project.name}-devbox").attrs["State"]["StartedAt"] != started
     project.write("app.py", HELLO_APP.replace('BODY = "v1"', 'BODY = "v2"'))
     project.wait_body("v2\n")  # still watched and reloaded after the restart
+    seq = newest_seq(browser)
     press(browser, project.name, "rebuild")
-    wait_until(lambda: "rebuild button rebuild" in row_texts(browser)[0], 60, 0.05, "the rebuild row")
+    wait_new_row(browser, seq, "rebuild button rebuild", 60, "the rebuild row")
     assert not browser.find_elements(By.CSS_SELECTOR, ".error")
     project.devbox("down")

@@ -359,8 +359,7 @@ def test_status_rows_older_than_the_max_age_are_read_again_and_fresh_ones_are_no
 
     agent = runner.Agent(home, open_project=None, bus=EventBus(), name="p", dashboard_port=None)
     agent.project, agent.serving = _Rows(), object()
-    loop = threading.Thread(target=agent._status_loop, daemon=True)
-    loop.start()
+    loop = agent.start_status_loop()
     try:
         agent.fresh_rows()
         assert agent.project.reads == 1  # never read: read for this request
@@ -370,6 +369,5 @@ def test_status_rows_older_than_the_max_age_are_read_again_and_fresh_ones_are_no
         agent.fresh_rows()
         assert agent.project.reads == 2
     finally:
-        agent._stopping.set()
-        agent._refresh.set()
+        agent.stop_status_loop()
         loop.join(5)

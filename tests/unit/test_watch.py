@@ -43,6 +43,16 @@ def test_content_index_counts_unknown_and_unhashable_files_as_changed(root, monk
     assert index.really_changed("big.py") and index.really_changed("big.py")
 
 
+def test_content_index_tells_an_emptied_file(root):
+    index = ContentIndex(root)
+    (root / "empty.py").write_text("")
+    index.prime(["app.py", "empty.py"])
+    assert not index.emptied("app.py") and not index.emptied("empty.py") and not index.emptied("new.py")
+    (root / "app.py").write_text("")
+    assert index.emptied("app.py")
+    assert index.really_changed("app.py") and not index.emptied("app.py")  # acted on: empty is what it holds
+
+
 def test_content_index_forgets_files_and_directories(root):
     (root / "pkg").mkdir()
     (root / "pkg" / "a.py").write_text("a")
@@ -225,6 +235,24 @@ def test_an_atomic_save_of_the_same_bytes_by_a_slow_editor_causes_nothing(root, 
     (root / "sentinel.py").write_text("s")
     loop.wait_for("sentinel.py")
     assert [b.paths for _, b in loop.batches] == [["sentinel.py"]]
+
+
+def test_a_save_that_truncates_then_writes_slowly_is_one_batch_of_the_written_file(root, loops):
+    loop = loops(act_s=0)
+    with open(root / "app.py", "w") as saving:  # truncated: empty on disk
+        saving.flush()
+        time.sleep(0.02)  # the stimulus, not a wait: a writer descheduled between truncate and write
+        saving.write("v2")
+    (root / "sentinel.py").write_text("s")
+    loop.wait_for("sentinel.py")
+    assert len([b for _, b in loop.batches if "app.py" in b.paths]) == 1  # not one when empty, then one when written
+
+
+def test_a_file_really_emptied_is_acted_on(root, loops):
+    loop = loops(act_s=0)
+    (root / "app.py").write_text("")
+    batch = loop.wait_for("app.py")
+    assert batch.changed == ["app.py"] and (root / "app.py").read_text() == ""
 
 
 def test_a_burst_of_1000_files_is_at_most_two_batches_and_the_last_has_the_final_state(root, loops):
