@@ -3,7 +3,10 @@ single container and for each compose service. Rendering is cli.py's."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Dict, List, Optional, Tuple
@@ -137,9 +140,28 @@ def _read_through_proc(container) -> Optional[dict]:
     if not pid or not local_pid.runs_container(pid, container.id):
         return None
     try:
-        with open(f"/proc/{pid}/root{protocol.DEFAULT_STATUS_FILE}") as f:
-            return json.load(f)
+        return json.loads(read_in_root(f"/proc/{pid}/root", protocol.DEFAULT_STATUS_FILE))
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError):  # no permission (another user's), or caught mid-write
+    except (OSError, ValueError):  # no permission (another user's), a link, or caught mid-write
         return None
+
+
+def read_in_root(root: str, path: str) -> bytes:
+    """The bytes of absolute `path` under `root`, no symlink on the way followed: the container
+    may make any of them one, and an absolute link met under /proc/PID/root leads to this
+    machine's own file, not the container's (OSError ELOOP/ENOTDIR then)."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        parts = [part for part in path.split("/") if part]
+        for part in parts[:-1]:
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        inner = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+        with os.fdopen(inner, "rb") as f:
+            if not stat.S_ISREG(os.fstat(inner).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file", path)
+            return f.read()
+    finally:
+        os.close(fd)
