@@ -132,6 +132,28 @@ class LogStream:
                 self._cond.wait(remaining)
 
 
+# The engine stamps a container's StartedAt just after its process started, so that process's
+# first lines may be logged a moment before it; the run before (a restart, an engine that came
+# back) printed its last ready at least a stop and a start earlier. Taken 1 s early, as before,
+# and truncated to whole seconds by docker-py (a datetime), a window caught that old ready: a
+# start then seemed ready before the new supervisor could take a signal.
+RUN_SINCE_EARLY_S = 0.05
+
+
+def run_since(started_at: Optional[str]) -> Optional[float]:
+    """Where `logs(since=...)` of a container's current run starts: its StartedAt (docker's
+    stamp, as its attrs last read it), RUN_SINCE_EARLY_S early; None when it cannot be read."""
+    from devbox import docker_time
+
+    stamp = docker_time.epoch(started_at)
+    return None if stamp is None or stamp <= RUN_SINCE_EARLY_S else stamp - RUN_SINCE_EARLY_S
+
+
+def follow_run(container, report: Callable[..., None]) -> LogStream:
+    """`container`'s output since its current run started (its attrs read after that start)."""
+    return follow(container, report, since=run_since(container.attrs["State"].get("StartedAt")))
+
+
 def follow(container, report: Callable[..., None], since=None, tail="all") -> LogStream:
     """A started LogStream of `container`'s output, reporting "line" and "supervisor" events."""
     kwargs = dict(stream=True, follow=True, tail=tail)

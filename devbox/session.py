@@ -6,7 +6,6 @@ Talks to the engine; decides nothing that plan.py can decide. Reports progress t
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import sys
@@ -228,10 +227,13 @@ class Session(ContainerServing):
         before()
 
     def _start(self, container, spec, created: bool = False, user_update=None):
-        since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
         self._app_may_start()
         container.start()
-        stream = self.follow(container, since=since)
+        if created:  # all its output is of this run
+            stream = self.follow(container)
+        else:  # a kept container: its output of earlier runs is left out (logs.run_since)
+            container.reload()
+            stream = logs.follow_run(container, self.report)
         hooks.after_start(self.client, container, hooks.Place.of_spec(spec), self.lifecycle, created, user_update)
         self.wait_ready(container, stream, after=0, timeout=READY_TIMEOUT)
         return stream

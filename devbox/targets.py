@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Callable, Optional
 
-from devbox import docker_time, events, filters, local_pid, supervisor_argv
+from devbox import events, filters, local_pid, logs, supervisor_argv
 from devbox import plan as planning
 from devbox.logs import READY_EVENTS, LogStream, reporting_stream
 from devbox.supervisor import protocol
@@ -118,8 +118,7 @@ class ContainerTarget(Target):
     def refollow(self, label: str) -> None:
         """Restarted by someone else (`docker restart`, a restart policy): its output since then."""
         self.container.reload()
-        since = docker_time.epoch(self.container.attrs["State"].get("StartedAt"))
-        self._adopt(self.container, self.session.follow(self.container, since=max(1.0, since - 1.0) if since else None))
+        self._adopt(self.container, logs.follow_run(self.container, self.session.report))
 
     def restart(self, label: str) -> None:
         """`devbox up` again (the project as it is now), without its image and container lines:

@@ -10,7 +10,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
-from devbox import docker_time, events, hooks, injected, logs
+from devbox import events, hooks, injected, logs
 from devbox import status as statuses
 from devbox.compose.cli import ComposeCLI, find_cli
 from devbox.compose.dispatch import Running, ServiceTarget
@@ -218,7 +218,7 @@ class ComposeSession(ComposeServing, ComposeInspection):
                 continue
             started = container.attrs["State"].get("StartedAt")
             fresh = before.get(container.id) != started
-            stream = logs.follow(container, self._reporter(label), since=_since(started) if fresh else None,
+            stream = logs.follow(container, self._reporter(label), since=logs.run_since(started) if fresh else None,
                                  tail="all" if fresh else 0)
             old = running.streams.get(label)
             if old is not None:  # the same container followed again (a rebuild kept it): once is enough
@@ -278,8 +278,7 @@ class ComposeSession(ComposeServing, ComposeInspection):
         """A supervised container someone else restarted: its output since it started."""
         target = next(t for t in running.targets if t.label == label)
         target.container.reload()
-        stream = logs.follow(target.container, self._reporter(label),
-                             since=_since(target.container.attrs["State"].get("StartedAt")))
+        stream = logs.follow_run(target.container, self._reporter(label))
         running.streams[label] = stream
         target.adopt(target.container, stream)
 
@@ -330,7 +329,4 @@ class ComposeSession(ComposeServing, ComposeInspection):
         return result
 
 
-def _since(started_at: Optional[str]) -> Optional[float]:
-    """Docker's StartedAt as epoch seconds, a little early (for `logs(since=...)`)."""
-    stamp = docker_time.epoch(started_at)
-    return None if stamp is None else max(1.0, stamp - 1.0)
+

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
 
 from devbox import events, recovery
 from devbox.agent import detach
@@ -33,10 +34,23 @@ def set_body(project, body):
     path.write_text(re.sub(r'BODY = ".*"', f'BODY = "{body}"', path.read_text()))
 
 
+@pytest.fixture(autouse=True)
+def printed_on_failure():
+    """What each `devbox up` of the test printed, written to the test's captured output at its
+    end: pytest shows that output only when the test failed."""
+    Up.started.clear()
+    yield
+    for box in Up.started:
+        print(f"--- devbox up (pid {box.process.pid}) printed:\n{box.output()}")
+
+
 class Up:
     """`devbox up` with its stdout and stderr in `log` (by default outside the project)."""
 
+    started = []
+
     def __init__(self, project, log=None, args=("up",), env=None):
+        Up.started.append(self)
         self.project = project
         self.log_path = log or project.root.parent / f"{project.name}-up.log"
         self.log = open(self.log_path, "ab")

@@ -1,5 +1,9 @@
 """LogStream: the supervisor's events read from a container's output."""
 
+import datetime as dt
+
+import pytest
+
 from devbox.logs import LogStream
 from devbox.supervisor import protocol
 from tests.waiting import wait_until
@@ -19,3 +23,14 @@ def test_a_supervisor_started_again_counts_its_generations_from_one():
     stream = LogStream(iter(chunks), on_line=lambda line: None, on_event=lambda kind, fields: None).start()
     wait_until(lambda: stream.ended, 5, 0.01, "the stream read")
     assert stream.generation == 1
+
+
+def test_a_runs_logs_start_at_its_started_at_not_a_second_or_two_before():
+    from devbox.logs import RUN_SINCE_EARLY_S, run_since
+
+    since = run_since("2026-12-04T20:30:05.250000000Z")
+    started = dt.datetime(2026, 12, 4, 20, 30, 5, 250000, tzinfo=dt.timezone.utc).timestamp()
+    assert since == pytest.approx(started - RUN_SINCE_EARLY_S)
+    assert RUN_SINCE_EARLY_S < 0.1  # an earlier run's ready, a stop and a start before, is left out
+    assert isinstance(since, float)  # docker-py truncates a datetime to whole seconds
+    assert run_since(None) is None and run_since("0001-01-01T00:00:00Z") is None
