@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Callable, Iterable, Iterator, List, Optional, Tuple
 
-from devbox import events
+from devbox import docker_time, events
 from devbox.errors import EngineError
 from devbox.supervisor import protocol
 
@@ -143,8 +143,6 @@ RUN_SINCE_EARLY_S = 0.05
 def run_since(started_at: Optional[str]) -> Optional[float]:
     """Where `logs(since=...)` of a container's current run starts: its StartedAt (docker's
     stamp, as its attrs last read it), RUN_SINCE_EARLY_S early; None when it cannot be read."""
-    from devbox import docker_time
-
     stamp = docker_time.epoch(started_at)
     return None if stamp is None or stamp <= RUN_SINCE_EARLY_S else stamp - RUN_SINCE_EARLY_S
 

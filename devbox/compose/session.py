@@ -327,6 +327,3 @@ class ComposeSession(ComposeServing, ComposeInspection):
             event = logs.wait_ready(container, stream, after=0, timeout=timeout)
             result[label] = (event[2] - sent) * 1000.0
         return result
-
-
-
