@@ -8,6 +8,7 @@ import sys
 import time
 
 from devbox.supervisor import bytecode, protocol
+from tests.body_handler import BODY_HANDLER
 from tests.supervisor.conftest import free_port, http_get, write_app
 
 
@@ -84,20 +85,13 @@ def test_a_shipped_cache_is_current_while_its_source_hash_matches(tmp_path):
 
 
 # A command's own server, importing a dependency from outside the project and a module of it.
-COMMAND_SERVER = """
-import http.server, sys
+COMMAND_SERVER = BODY_HANDLER + """
+import sys
 import dep, views
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = ("%s %s" % (dep.VALUE, views.VALUE)).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+class Handler(BodyHandler):
+    def body(self):
+        return ("%s %s" % (dep.VALUE, views.VALUE)).encode()
 
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 """

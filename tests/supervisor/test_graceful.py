@@ -12,6 +12,7 @@ import time
 import pytest
 
 from devbox.supervisor import protocol
+from tests.body_handler import BODY_HANDLER
 from tests.hammer import Hammer
 from tests.supervisor.conftest import free_port, http_get, pid_alive
 from tests.waiting import wait_until
@@ -32,21 +33,14 @@ def slow_body(marker):
     return ("finished pid=%d stopping=%s" % (os.getpid(), stopping)).encode()
 """
 
-HTTP_SERVER = SLOW_VIEW + """
-import http.server, signal, threading
+HTTP_SERVER = SLOW_VIEW + BODY_HANDLER + """
+import signal, threading
 
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(BodyHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as runserver and werkzeug do
 
-    def do_GET(self):
-        body = slow_body("slow.started") if self.path == "/slow" else b"pid=%d" % os.getpid()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+    def body(self):
+        return slow_body("slow.started") if self.path == "/slow" else b"pid=%d" % os.getpid()
 
 server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
 if sys.argv[2] == "main":  # as werkzeug (flask run) and wsgiref serve: on the main thread
@@ -280,19 +274,12 @@ def test_an_asyncio_server_stops_accepting_at_the_stop_signal_not_at_its_next_ti
     assert "did not stop within" not in sup.output()
 
 
-SLOW_POLLING_SERVER = """
-import http.server, os, sys
+SLOW_POLLING_SERVER = BODY_HANDLER + """
+import os, sys
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"pid=%d" % os.getpid()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+class Handler(BodyHandler):
+    def body(self):
+        return b"pid=%d" % os.getpid()
 
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever(poll_interval=30)
 """

@@ -6,27 +6,21 @@ import signal
 import sys
 
 from devbox.supervisor import protocol
+from tests.body_handler import BODY_HANDLER
 from tests.supervisor.conftest import free_port, http_get
 from tests.waiting import wait_until
 
 # Answers its pid and niceness. A generation started while `gate` exists waits for `go` before it
 # binds: the test holds it there and looks at the old one meanwhile.
-SERVER = """
-import http.server, os, sys, time
+SERVER = BODY_HANDLER + """
+import os, sys, time
 if os.path.exists("gate"):
     while not os.path.exists("go"):
         time.sleep(0.01)
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"pid=%d nice=%d" % (os.getpid(), os.getpriority(os.PRIO_PROCESS, 0))
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+class Handler(BodyHandler):
+    def body(self):
+        return b"pid=%d nice=%d" % (os.getpid(), os.getpriority(os.PRIO_PROCESS, 0))
 
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 """

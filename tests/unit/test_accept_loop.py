@@ -12,22 +12,11 @@ import time
 import pytest
 
 from devbox.accept_loop import AcceptLoop
+from tests.body_handler import BodyHandler
 
 
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
-
-
-class _Hello(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"hello"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 def get(port):
@@ -46,7 +35,7 @@ def voluntary_switches(tid):
 
 @pytest.fixture
 def loop():
-    server = _Server(("127.0.0.1", 0), _Hello)
+    server = _Server(("127.0.0.1", 0), BodyHandler)
     loop = AcceptLoop(server, "test-accept-loop").start()
     yield loop
     loop.close()
