@@ -25,8 +25,10 @@ def dashboard_url(project) -> str:
 
 # The page re-renders what changed, so the tests read it in one script call each (an element
 # found first and read later may have been replaced meanwhile); its buttons are never replaced.
-def row_texts(browser):
-    rows = browser.execute_script("return [...document.querySelectorAll('#reloads tr[data-seq]')].map((r) => r.innerText)")
+def row_texts(browser, after: int = 0):
+    """The reload rows' texts, newest first: those newer than seq `after` (the bus counts from 1)."""
+    rows = browser.execute_script("return [...document.querySelectorAll('#reloads tr[data-seq]')]"
+                                  ".filter((r) => Number(r.dataset.seq) > arguments[0]).map((r) => r.innerText)", after)
     return [" ".join(text.split()) for text in rows]  # a row's cells come tab-separated
 
 
@@ -38,10 +40,7 @@ def newest_seq(browser) -> int:
 def wait_new_row(browser, after: int, text: str, timeout: float, what: str) -> str:
     """The text of a row newer than seq `after` that holds `text`: an action's row need not be
     the newest (a save's reload row may land after it)."""
-    script = ("return [...document.querySelectorAll('#reloads tr[data-seq]')]"
-              ".filter((r) => Number(r.dataset.seq) > arguments[0]).map((r) => r.innerText)")
-    return wait_until(lambda: next((row for row in (" ".join(t.split()) for t in browser.execute_script(script, after))
-                                    if text in row), None), timeout, 0.05, what)
+    return wait_until(lambda: next((row for row in row_texts(browser, after) if text in row), None), timeout, 0.05, what)
 
 
 def card_text(browser, name):
